@@ -1,0 +1,286 @@
+/**
+ * The command line every lesson shares, parsed with `node:util`'s `parseArgs`.
+ *
+ *     deno task lesson:<method> [server|client] [options]
+ *
+ * Without a role, the lesson runs the demo (both sides, verified). With a role, one side runs
+ * alone, as in a lab with two terminals.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { UsageError } from "./_files.ts";
+
+/** What runs: the whole demo, or one side by hand. */
+export type Mode = "demo" | "server" | "client";
+
+/** One option of a lesson, for `parseArgs` and for `--help`. */
+export interface OptionSpec {
+  /** A string option takes a value; a boolean one is a switch. */
+  type: "string" | "boolean";
+  /** The placeholder shown in `--help`: `PATH`, `N`. */
+  arg?: string;
+  /** One line for `--help`. */
+  help: string;
+  /** Where the option is accepted (default: everywhere). */
+  modes?: Mode[];
+}
+
+/** The options every lesson has. */
+export const COMMON_OPTIONS = {
+  input: {
+    type: "string",
+    arg: "PATH",
+    help: "file the server sends (default: the sample text lessons/sample.txt)",
+    modes: ["demo", "server"],
+  },
+  size: {
+    type: "string",
+    arg: "N",
+    help: "send N random bytes instead of a file; K, M, G suffixes (64M)",
+    modes: ["demo"],
+  },
+  output: {
+    type: "string",
+    arg: "PATH",
+    help: "file the client writes (demo default: a temporary file, removed after the check)",
+    modes: ["demo", "client"],
+  },
+  chunk: { type: "string", arg: "BYTES", help: "bytes per write into the channel; K, M suffixes" },
+  timeout: {
+    type: "string",
+    arg: "SECONDS",
+    help: "how long to wait for the peer (default 10)",
+  },
+  trace: { type: "boolean", help: "show every system call of both processes, with its result" },
+  quiet: { type: "boolean", help: "print only errors and the summary" },
+  json: {
+    type: "boolean",
+    help: "print only one JSON object with the results (on stdout)",
+    modes: ["demo"],
+  },
+  "kill-after": {
+    type: "string",
+    arg: "ROLE:BYTES",
+    help: "experiment: that side kills itself with SIGKILL after moving BYTES (server:1M)",
+  },
+  help: { type: "boolean", help: "show this help" },
+  // Internal: a side started by the demo speaks to it in JSON events on stderr.
+  events: { type: "boolean", help: "", modes: ["server", "client"] },
+} as const satisfies Record<string, OptionSpec>;
+
+/** The parsed common options. */
+export interface CommonOptions {
+  /** Demo, or which side. */
+  mode: Mode;
+  /** The input path (server, demo). */
+  input?: string;
+  /** Random input size in bytes (demo). */
+  size?: number;
+  /** The output path (client, demo). */
+  output?: string;
+  /** Bytes per write, if given. */
+  chunk?: number;
+  /** How long to wait for the peer, in ms. */
+  timeoutMs: number;
+  /** Show system calls. */
+  trace: boolean;
+  /** Only errors and the summary. */
+  quiet: boolean;
+  /** One JSON object on stdout. */
+  json: boolean;
+  /** Speak JSON events on stderr (a side started by the demo). */
+  events: boolean;
+  /** Show the help. */
+  help: boolean;
+  /** An experiment: this side kills itself with SIGKILL after moving this many bytes. */
+  killAfter?: { role: "server" | "client"; bytes: number };
+}
+
+/** Raw values of a lesson's own options. */
+export type Values = Record<string, string | boolean | undefined>;
+
+/** Parses `args` against the common options and the lesson's own. */
+export function parseCommandLine(
+  args: string[],
+  lessonOptions: Record<string, OptionSpec>,
+  options: { serverTakesOutput?: boolean } = {},
+): { common: CommonOptions; values: Values } {
+  const specs: Record<string, OptionSpec> = { ...COMMON_OPTIONS, ...lessonOptions };
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: Object.fromEntries(
+        Object.entries(specs).map(([name, spec]) => [name, { type: spec.type }]),
+      ),
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    throw new UsageError(explainParseError(error));
+  }
+  const values = parsed.values as Values;
+
+  const [first, ...extra] = parsed.positionals;
+  if (first !== undefined && first !== "server" && first !== "client") {
+    throw new UsageError(`unknown argument ${JSON.stringify(first)}: expected server or client`);
+  }
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+  const mode: Mode = first ?? "demo";
+
+  if (!values["help"]) {
+    for (const [name, value] of Object.entries(values)) {
+      const modes = specs[name]?.modes;
+      const allowed = !modes || modes.includes(mode) ||
+        (name === "output" && mode === "server" && options.serverTakesOutput);
+      if (value !== undefined && !allowed) {
+        throw new UsageError(`--${name} is not an option of ${describeMode(mode)}`);
+      }
+    }
+  }
+
+  const text = (name: string) => values[name] as string | undefined;
+  if (text("input") !== undefined && text("size") !== undefined) {
+    throw new UsageError("--input and --size cannot be used together");
+  }
+  for (const name of ["input", "output"]) {
+    if (text(name) === "") throw new UsageError(`--${name} needs a path`);
+  }
+  const common: CommonOptions = {
+    mode,
+    input: text("input"),
+    size: text("size") === undefined ? undefined : parseSize(text("size")!, "--size", 0),
+    output: text("output"),
+    chunk: text("chunk") === undefined ? undefined : parseSize(text("chunk")!, "--chunk", 1),
+    timeoutMs: text("timeout") === undefined ? 10_000 : parseSeconds(text("timeout")!),
+    trace: values["trace"] === true,
+    quiet: values["quiet"] === true,
+    json: values["json"] === true,
+    events: values["events"] === true,
+    help: values["help"] === true,
+  };
+  if (text("kill-after") !== undefined) common.killAfter = parseKillAfter(text("kill-after")!);
+  return { common, values };
+}
+
+function parseKillAfter(text: string): { role: "server" | "client"; bytes: number } {
+  const [role, bytes] = text.split(":");
+  if ((role !== "server" && role !== "client") || bytes === undefined) {
+    throw new UsageError(
+      `--kill-after must be server:BYTES or client:BYTES: got ${JSON.stringify(text)}`,
+    );
+  }
+  return { role, bytes: parseSize(bytes, "--kill-after", 0) };
+}
+
+function describeMode(mode: Mode): string {
+  return mode === "demo" ? "the demo" : `the ${mode}`;
+}
+
+/** Turns `parseArgs`' messages into one short line. */
+function explainParseError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: string }).code;
+  const option = message.match(/'(-[^' ]+)/)?.[1];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown option ${option ?? message}`;
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    if (message.includes("argument missing") || message.includes("ambiguous")) {
+      return `option ${option} needs a value`;
+    }
+    return `option ${option} does not take a value`;
+  }
+  return message.split("\n")[0]!;
+}
+
+const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/**
+ * Parses a byte count such as `4096`, `64K`, `1M` or `2GiB` (binary units: K = 1024).
+ *
+ * @example
+ * ```ts
+ * import { parseSize } from "./_cli.ts";
+ * parseSize("64K", "--chunk", 1); // 65536
+ * ```
+ */
+export function parseSize(text: string, option: string, min: number): number {
+  const match = text.trim().match(/^(\d+)\s*([kmg]?)(i?b)?$/i);
+  const value = match ? Number(match[1]) * UNITS[match[2]!.toLowerCase()]! : NaN;
+  if (!Number.isSafeInteger(value)) {
+    throw new UsageError(
+      `${option} must be a whole number of bytes, like 4096 or 64K: got ${JSON.stringify(text)}`,
+    );
+  }
+  if (value < min) {
+    throw new UsageError(`${option} must be at least ${min}: got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+function parseSeconds(text: string): number {
+  const value = /^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : NaN;
+  if (!(value > 0) || value > 86_400) {
+    throw new UsageError(
+      `--timeout must be a number of seconds above 0, like 10 or 0.5: got ${JSON.stringify(text)}`,
+    );
+  }
+  return value * 1000;
+}
+
+/** Parses a whole number option of a lesson (`--slots 8`), between `min` and `max`. */
+export function parseCount(
+  text: string,
+  option: string,
+  range: { min: number; max: number },
+): number {
+  const value = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value)) {
+    throw new UsageError(`${option} must be a whole number: got ${JSON.stringify(text)}`);
+  }
+  if (value < range.min || value > range.max) {
+    throw new UsageError(`${option} must be between ${range.min} and ${range.max}: got ${value}`);
+  }
+  return value;
+}
+
+/** The `--help` text. */
+export function usage(
+  lesson: {
+    method: string;
+    title: string;
+    description: string;
+    options: Record<string, OptionSpec>;
+    examples: string[];
+  },
+): string {
+  const line = (name: string, spec: OptionSpec) => {
+    const left = `  --${name}${spec.arg ? ` ${spec.arg}` : ""}`;
+    const where = spec.modes && spec.modes.length < 3 ? ` [${spec.modes.join(", ")}]` : "";
+    return `${left.padEnd(24)}${spec.help}${where}`;
+  };
+  const common = Object.entries(COMMON_OPTIONS).filter(([, spec]) => spec.help !== "");
+  const own = Object.entries(lesson.options);
+  return [
+    `${lesson.title}`,
+    "",
+    `usage: deno task lesson:${lesson.method} [server|client] [options]`,
+    "",
+    lesson.description,
+    "",
+    "Without server or client, runs the demo: starts the server and the client as two",
+    "processes, copies the input through the channel and checks that the copy is byte-exact.",
+    "With server or client, runs that side alone, for a lab with two terminals.",
+    "",
+    "Options:",
+    ...common.map(([name, spec]) => line(name, spec)),
+    ...(own.length ? ["", `${lesson.method} options:`, ...own.map(([n, s]) => line(n, s))] : []),
+    "",
+    "Examples:",
+    ...lesson.examples.map((example) => `  ${example}`),
+    "",
+    "Exit status: 0 byte-exact copy, 1 failure, 2 usage error, 130/143 interrupted.",
+    "",
+  ].join("\n");
+}

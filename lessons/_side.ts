@@ -1,0 +1,182 @@
+/**
+ * Running one side of a lesson: narration, statistics, and cleanup on every way out.
+ *
+ * A side ends in one of three ways, and each one removes what the side created:
+ * - it finishes: the lesson's `using` declarations remove its objects; exit status 0;
+ * - it fails: the same `using` declarations run as the error passes; one line says what
+ *   failed and why; exit status 1;
+ * - it is interrupted (Ctrl-C, SIGTERM, SIGHUP): the signal listener removes everything the
+ *   lesson registered with `side.own()`, says so in one line and exits with 128 + the signal
+ *   number (130, 143, 129).
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { LibcError, monotonicMs, traceCalls } from "../transports/libc.ts";
+import type { CommonOptions } from "./_cli.ts";
+import { InputFile, LessonError, OutputFile, UsageError } from "./_files.ts";
+import { commonArgs, killArgs, type Lesson, type Side, sideCommand } from "./_lesson.ts";
+import { EventLog, formatBytes, type Log, type SideStats, TerminalLog } from "./_log.ts";
+
+/** Signals that stop a side, with the exit status they give (128 + signal number). */
+export const STOP_SIGNALS = [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const;
+
+class SideRuntime<O> implements Side<O> {
+  readonly role: "server" | "client";
+  readonly options: O;
+  readonly input: string;
+  readonly output: string;
+  readonly chunk: number;
+  readonly timeoutMs: number;
+  readonly byHand: boolean;
+  readonly log: Log;
+  #lesson: Lesson<O>;
+  #common: CommonOptions;
+  #owned: Disposable[] = [];
+  #bytes = 0;
+  #chunks = 0;
+  #total: number | undefined;
+  #startedAt: number | undefined;
+  #stoppedAt: number | undefined;
+  #killAfter: number | undefined;
+
+  constructor(lesson: Lesson<O>, common: CommonOptions, options: O, chunk: number) {
+    this.role = common.mode === "client" ? "client" : "server";
+    this.#lesson = lesson;
+    this.#common = common;
+    this.options = options;
+    this.input = common.input ?? "";
+    this.output = common.output ?? "";
+    this.chunk = chunk;
+    this.timeoutMs = common.timeoutMs;
+    this.byHand = !common.events;
+    if (common.killAfter?.role === this.role) this.#killAfter = common.killAfter.bytes;
+    const logOptions = { role: this.role, trace: common.trace, quiet: common.quiet };
+    this.log = common.events ? new EventLog(logOptions) : new TerminalLog(logOptions);
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  own<T extends Disposable>(resource: T): T {
+    this.#owned.push(resource);
+    return resource;
+  }
+
+  openInput(): InputFile {
+    const input = new InputFile(this.input);
+    this.#total = input.size;
+    return input;
+  }
+
+  createOutput(): OutputFile {
+    return this.own(new OutputFile(this.output));
+  }
+
+  startClock(): void {
+    this.#startedAt = monotonicMs();
+  }
+
+  stopClock(): void {
+    this.#stoppedAt = monotonicMs();
+  }
+
+  count(bytes: number): void {
+    this.#bytes += bytes;
+    this.#chunks++;
+    this.log.progress(this.#bytes, this.#total);
+    if (this.#killAfter !== undefined && this.#bytes >= this.#killAfter) {
+      // --kill-after: a crash on purpose, to watch how the peer and the runner react.
+      this.log.say(`--kill-after: killing myself with SIGKILL after ${formatBytes(this.#bytes)}`);
+      Deno.kill(Deno.pid, "SIGKILL");
+    }
+  }
+
+  peerCommand(options: Omit<Deno.CommandOptions, "args"> = {}): Deno.Command {
+    const args = [
+      this.role === "server" ? "client" : "server",
+      ...commonArgs(this.#common, this.chunk),
+      ...(this.#common.events ? ["--events"] : []),
+      ...killArgs(this.#common, this.role === "server" ? "client" : "server"),
+      ...(this.role === "server" ? ["--output", this.output] : ["--input", this.input]),
+    ];
+    return sideCommand(this.#lesson.entry, args, options);
+  }
+
+  /** Removes everything registered with own(), newest first; never throws. */
+  disposeOwned(): void {
+    for (const resource of this.#owned.splice(0).reverse()) {
+      try {
+        resource[Symbol.dispose]();
+      } catch { /* best effort: the process is exiting */ }
+    }
+  }
+
+  /** Sends the final measurements (to the demo runner, or clears the progress bar). */
+  reportStats(): void {
+    const usage = process.resourceUsage();
+    const stats: SideStats = {
+      bytes: this.#bytes,
+      chunks: this.#chunks,
+      peakRssBytes: usage.maxRSS * 1024,
+      userSeconds: usage.userCPUTime / 1e6,
+      systemSeconds: usage.systemCPUTime / 1e6,
+    };
+    if (this.#startedAt !== undefined) stats.startedAt = this.#startedAt;
+    if (this.#stoppedAt !== undefined) stats.stoppedAt = this.#stoppedAt;
+    this.log.stats(stats);
+  }
+}
+
+/** The one line for an error, and the exit status it gives. */
+export function describeError(error: unknown): { message: string; status: number } {
+  if (error instanceof UsageError) return { message: error.message, status: 2 };
+  if (
+    error instanceof LessonError || error instanceof LibcError ||
+    error instanceof Deno.errors.TimedOut || error instanceof Deno.errors.NotFound ||
+    error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.PermissionDenied
+  ) {
+    return { message: error.message, status: 1 };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (Deno.env.get("IPC_LESSON_DEBUG") && error instanceof Error) console.error(error.stack);
+  return { message: `unexpected error: ${message}`, status: 1 };
+}
+
+/** Runs `lesson`'s server or client in this process; resolves to the exit status. */
+export async function runSide<O>(
+  lesson: Lesson<O>,
+  common: CommonOptions,
+  options: O,
+  chunk: number,
+): Promise<number> {
+  const side = new SideRuntime(lesson, common, options, chunk);
+  if (common.trace) traceCalls((line) => side.log.trace(line));
+
+  for (const [signal, status] of STOP_SIGNALS) {
+    Deno.addSignalListener(signal, () => {
+      side.disposeOwned();
+      side.log.error(
+        `interrupted by ${signal} after ${
+          formatBytes(side.bytes)
+        }; removed what this ${side.role} created`,
+      );
+      side.reportStats();
+      Deno.exit(status);
+    });
+  }
+
+  try {
+    await (side.role === "server" ? lesson.server(side) : lesson.client(side));
+    return 0;
+  } catch (error) {
+    side.disposeOwned();
+    const { message, status } = describeError(error);
+    side.log.error(message);
+    return status;
+  } finally {
+    side.reportStats();
+  }
+}

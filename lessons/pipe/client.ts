@@ -1,0 +1,48 @@
+/**
+ * The pipe lesson's client: the reader. It reads its stdin, which is the read end of a pipe,
+ * until end-of-file and writes what it read to the output file.
+ *
+ * @module
+ */
+
+import { isPipe, PipeEnd } from "../../transports/pipe.ts";
+import { LessonError } from "../_files.ts";
+import type { Side } from "../_lesson.ts";
+import { formatBytes } from "../_log.ts";
+import type { PipeOptions } from "./main.ts";
+
+/** Copies its stdin, a pipe, into the output file. */
+export async function client(side: Side<PipeOptions>): Promise<void> {
+  const { log } = side;
+
+  // 1. Our stdin must be a pipe: the server (or the shell) connected it for us.
+  if (!isPipe(0)) {
+    throw new LessonError(
+      "stdin is not a pipe: run  deno task lesson:pipe server --input F | deno task lesson:pipe client --output G",
+    );
+  }
+
+  // 2. Create the output (as OUTPUT.PID.partial, renamed when the copy is complete).
+  using output = side.createOutput();
+  using readEnd = new PipeEnd(0, { timeout: side.timeoutMs });
+  log.say(
+    `I am the client, the reader: my stdin (fd 0) is the read end of ${readEnd.kernelObject}`,
+  );
+
+  // 3. The copy loop. read() waits while the pipe is empty, and returns 0 (end-of-file) only
+  //    when the pipe is empty and every write end, in every process, is closed.
+  const buf = new Uint8Array(side.chunk);
+  side.startClock();
+  for (;;) {
+    const n = await readEnd.read(buf);
+    if (n === 0) break;
+    output.write(buf.subarray(0, n));
+    side.count(n);
+  }
+  side.stopClock();
+  log.say(`end-of-file after ${formatBytes(side.bytes)}: every write end of the pipe is closed`);
+
+  // 4. The copy is complete: move it into place.
+  output.commit();
+  log.say(`wrote ${JSON.stringify(output.path)}`);
+}

@@ -1,0 +1,127 @@
+/**
+ * The pipe lesson's server: the writer, and the client's parent.
+ *
+ * In the demo it does what a shell does for `server | client`: it makes a pipe, starts the
+ * client with the pipe's read end as its stdin, and keeps the write end. By hand, the shell
+ * has already done that, and the write end is the server's stdout.
+ *
+ * @module
+ */
+
+import { LibcError } from "../../transports/libc.ts";
+import { createPipe, isPipe, PipeEnd, pipeMaxSize, spawnWithStdin } from "../../transports/pipe.ts";
+import { LessonError } from "../_files.ts";
+import type { Side } from "../_lesson.ts";
+import { formatBytes } from "../_log.ts";
+import type { PipeOptions } from "./main.ts";
+
+/** Sends the input file into a pipe: one it makes for its child, or its stdout. */
+export async function server(side: Side<PipeOptions>): Promise<void> {
+  const { log } = side;
+
+  // 1. Open the input first: if it is missing, there is no point in starting anything.
+  using input = side.openInput();
+  log.say(
+    `I am the server, the writer: I send ${JSON.stringify(input.path)} (${
+      formatBytes(input.size)
+    })`,
+  );
+
+  let writeEnd: PipeEnd;
+  let child: Deno.ChildProcess | null = null;
+  if (side.output !== "") {
+    // 2a. pipe(2): one kernel object, two file descriptors. Both are close-on-exec, so no
+    //     other child inherits them by accident.
+    const pipe = createPipe({ timeout: side.timeoutMs });
+    log.say(
+      `pipe() gave me fd ${pipe.readEnd.fd} (read end) and fd ${pipe.writeEnd.fd} (write end) of ${pipe.writeEnd.kernelObject}`,
+    );
+
+    // 3a. fork + exec: start the client with the read end as its stdin (fd 0).
+    child = spawnWithStdin(
+      side.peerCommand({ stdin: "inherit", stdout: "inherit", stderr: "inherit" }),
+      pipe.readEnd,
+    );
+    const started = child;
+    // If this server fails or is interrupted, stop the client too: it would otherwise take
+    // the early end-of-file for the end of the file.
+    side.own({
+      [Symbol.dispose]: () => {
+        try {
+          started.kill("SIGTERM");
+        } catch { /* it has already exited */ }
+      },
+    });
+    log.say(`started the client as my child, process ${child.pid}, with the read end as its stdin`);
+
+    // 4a. Close our copy of the read end. End-of-file and EPIPE both depend on knowing who
+    //     holds which end: a forgotten copy would keep the pipe "open" for ever.
+    pipe.readEnd.close();
+    log.say(`closed my copy of the read end: only the client can read now`);
+    writeEnd = pipe.writeEnd;
+  } else {
+    // 2b. By hand, the shell made the pipe for "server | client": it is our stdout.
+    if (!isPipe(1)) {
+      throw new LessonError(
+        "stdout is not a pipe: run  deno task lesson:pipe server --input F | deno task lesson:pipe client --output G",
+      );
+    }
+    writeEnd = new PipeEnd(1, { timeout: side.timeoutMs });
+    log.say(
+      `my stdout (fd 1) is the write end of ${writeEnd.kernelObject}, made by the shell for "|"`,
+    );
+  }
+  using _writeEnd = writeEnd;
+
+  // 5. A pipe holds 64 KiB by default; each time it is full the writer sleeps until the
+  //    reader makes room. A bigger pipe means fewer of those hand-offs.
+  const before = writeEnd.capacity;
+  const after = writeEnd.resize(pipeMaxSize());
+  log.say(
+    `pipe buffer: ${formatBytes(before)}, raised to ${formatBytes(after)} with fcntl(F_SETPIPE_SZ)`,
+  );
+
+  // 6. The copy loop: read a chunk from the file, write it into the pipe.
+  const buf = new Uint8Array(side.chunk);
+  side.startClock();
+  for (;;) {
+    const n = input.read(buf);
+    if (n === 0) break;
+    try {
+      await writeEnd.write(buf.subarray(0, n));
+    } catch (error) {
+      // EPIPE: every read end is closed, so nobody will ever read these bytes.
+      if (error instanceof LibcError && error.code === "EPIPE") {
+        const status = child ? await child.status : null;
+        const how = status?.signal ? `was killed by ${status.signal}` : "exited";
+        throw new LessonError(
+          `client ${how} after ${
+            formatBytes(side.bytes)
+          }: transfer incomplete (write failed with EPIPE: the pipe has no reader)`,
+        );
+      }
+      throw error;
+    }
+    side.count(n);
+  }
+
+  // 7. Close the write end. The reader's read() returns 0 (end-of-file) once the pipe is
+  //    empty and no write end is open anywhere.
+  writeEnd.close();
+  log.say(
+    `sent ${formatBytes(side.bytes)}; closed the write end, so the reader will see end-of-file`,
+  );
+
+  // 8. Like a shell, wait for the child and pass on its failure.
+  if (child) {
+    const status = await child.status;
+    if (!status.success) {
+      throw new LessonError(
+        `the client ${
+          status.signal ? `was killed by ${status.signal}` : `exited with status ${status.code}`
+        }`,
+      );
+    }
+    log.say(`the client (process ${child.pid}) exited with status 0`);
+  }
+}

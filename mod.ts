@@ -1,0 +1,34 @@
+/**
+ * The transports behind the lessons, for your own programs and coursework: typed, checked
+ * wrappers around the Linux system calls for pipes, FIFOs, POSIX message queues, POSIX shared
+ * memory and POSIX semaphores, reached through Deno FFI into libc.
+ *
+ * Every wait (an empty pipe, a full queue, a semaphore at zero) keeps the event loop running
+ * and can time out; every failed call becomes a {@linkcode LibcError} that names the call and
+ * the errno. Run with `--allow-all` (FFI, and /proc for kernel limits).
+ *
+ * @example
+ * ```ts
+ * import { createPipe } from "./mod.ts";
+ *
+ * using pipe = createPipe({ timeout: 5000 });
+ * await pipe.writeEnd.write(new TextEncoder().encode("hello, pipe"));
+ * pipe.writeEnd.close(); // no write end left: the reader will see end-of-file
+ * const buf = new Uint8Array(64);
+ * const n = await pipe.readEnd.read(buf);
+ * console.log(new TextDecoder().decode(buf.subarray(0, n))); // "hello, pipe"
+ * ```
+ *
+ * @module
+ */
+
+export { Errno, errnoName, LibcError, strerror, traceCalls } from "./transports/libc.ts";
+export {
+  createPipe,
+  isPipe,
+  PipeEnd,
+  type PipeEndOptions,
+  pipeMaxSize,
+  spawnWithStdin,
+} from "./transports/pipe.ts";
+export { Fifo, type FifoOpenOptions, makeFifo } from "./transports/fifo.ts";

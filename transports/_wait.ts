@@ -1,0 +1,101 @@
+/**
+ * Waiting without freezing the event loop: the pattern every transport uses.
+ *
+ * 1. Try the operation synchronously on a non-blocking descriptor. Most of the time it just
+ *    works, at the cost of one fast FFI call.
+ * 2. If it would block, *park*: wait on a worker thread in a short, timed call (`poll`,
+ *    `mq_timedreceive`, `sem_timedwait`). Meanwhile the event loop runs, so Ctrl-C handlers
+ *    and timers still work. A pending worker call cannot be cancelled, so parks are short
+ *    (at most {@linkcode PARK_SLICE_MS}) and repeated.
+ * 3. Try again synchronously, where errno can be read, until it works or the deadline passes.
+ *
+ * @module
+ */
+
+import { WOULD_BLOCK } from "./libc.ts";
+
+/** The longest single park. Short, so that a process that wants to exit never waits long. */
+export const PARK_SLICE_MS = 100;
+
+/**
+ * How often a busy transfer that never has to park still gives the event loop a turn, so that
+ * signal listeners (Ctrl-C) and timers run.
+ */
+const TURN_EVERY_MS = 20;
+let lastTurn = performance.now();
+
+/** Gives the event loop one turn if none was given for a while. Cheap when none is due. */
+export async function takeTurnIfDue(): Promise<void> {
+  const now = performance.now();
+  if (now - lastTurn < TURN_EVERY_MS) return;
+  lastTurn = now;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * How long to wait on the main thread before parking on a worker thread. While data is
+ * streaming, the peer usually makes room (or data) within microseconds; a short synchronous
+ * wait catches that at the cost of one system call, where a park costs a thread hand-off
+ * (about 30 µs). The event loop stands still for at most this long.
+ */
+export const SPIN_MS = 1;
+
+/** Options for {@linkcode untilReady}. */
+export interface UntilReadyOptions {
+  /** Give up after this many milliseconds without success (Infinity: never). */
+  timeoutMs: number;
+  /** The message of the `Deno.errors.TimedOut` thrown when time runs out. */
+  timeoutMessage: () => string;
+}
+
+/** How to wait for an operation that would block. */
+export interface Waits<T> {
+  /**
+   * Waits on this thread for at most `ms` (a short time). May complete the operation itself
+   * (a timed receive does) and return its result, or return WOULD_BLOCK to ask for another
+   * attempt.
+   */
+  wait(ms: number): T | typeof WOULD_BLOCK;
+  /** Waits on a worker thread for at most `ms`, while the event loop runs; same results. */
+  park(ms: number): Promise<T | typeof WOULD_BLOCK>;
+}
+
+/**
+ * Runs `attempt` until it returns something other than WOULD_BLOCK: first a short wait on
+ * this thread, then parks on a worker thread, retrying synchronously after each wait (where
+ * errno can be read), until `options.timeoutMs` have passed.
+ */
+export async function untilReady<T>(
+  attempt: () => T | typeof WOULD_BLOCK,
+  waits: Waits<T>,
+  options: UntilReadyOptions,
+): Promise<T> {
+  let outcome = attempt();
+  if (outcome === WOULD_BLOCK) {
+    outcome = waits.wait(Math.min(SPIN_MS, options.timeoutMs));
+    if (outcome === WOULD_BLOCK) outcome = attempt();
+  }
+  if (outcome !== WOULD_BLOCK) {
+    await takeTurnIfDue();
+    return outcome;
+  }
+  const deadline = performance.now() + options.timeoutMs;
+  for (;;) {
+    const left = deadline - performance.now();
+    if (left <= 0) throw new Deno.errors.TimedOut(options.timeoutMessage());
+    outcome = await waits.park(Math.min(left, PARK_SLICE_MS));
+    lastTurn = performance.now();
+    if (outcome === WOULD_BLOCK) outcome = attempt();
+    if (outcome !== WOULD_BLOCK) return outcome;
+  }
+}
+
+/** Formats a duration in seconds for messages: `10 s`, `0.5 s`. */
+export function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}

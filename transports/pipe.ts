@@ -1,0 +1,248 @@
+/**
+ * Pipes: a one-way byte stream inside the kernel, with a read end and a write end.
+ *
+ * A {@linkcode PipeEnd} wraps one end's file descriptor. It is made non-blocking so that a
+ * full or empty pipe never freezes the event loop: the call returns EAGAIN at once, and the
+ * end parks in `poll(2)` on a worker thread until the pipe is ready again.
+ *
+ * The same class serves unnamed pipes ({@linkcode createPipe}, or a shell's `|` on stdin and
+ * stdout) and FIFOs (see `fifo.ts`): a FIFO is a pipe that has a name in the file system.
+ *
+ * @module
+ */
+
+import * as libc from "./libc.ts";
+import { seconds, untilReady, type Waits } from "./_wait.ts";
+
+/** Options for a {@linkcode PipeEnd}. */
+export interface PipeEndOptions {
+  /**
+   * How long a read may wait for data, or a write for room, in milliseconds. Infinity (the
+   * default) waits for ever.
+   */
+  timeout?: number;
+}
+
+/**
+ * One end of a pipe or FIFO.
+ *
+ * @example
+ * ```ts
+ * import { createPipe } from "./pipe.ts";
+ * const { readEnd, writeEnd } = createPipe();
+ * await writeEnd.write(new TextEncoder().encode("hello"));
+ * writeEnd.close(); // the last write end closed: the reader will see end-of-file
+ * const buf = new Uint8Array(16);
+ * const n = await readEnd.read(buf); // 5
+ * console.log(new TextDecoder().decode(buf.subarray(0, n)));
+ * readEnd.close();
+ * ```
+ */
+export class PipeEnd implements Disposable {
+  #fd: number;
+  #timeoutMs: number;
+  #closed = false;
+
+  /**
+   * Takes over the file descriptor `fd` (which must be one end of a pipe or FIFO) and makes it
+   * non-blocking.
+   */
+  constructor(fd: number, options: PipeEndOptions = {}) {
+    this.#fd = fd;
+    this.#timeoutMs = options.timeout ?? Infinity;
+    libc.setNonBlocking(fd);
+  }
+
+  /** The file descriptor number. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /**
+   * The kernel object this end refers to, as `/proc/self/fd` shows it: `pipe:[1234567]`. Two
+   * processes that print the same inode number hold the same pipe.
+   */
+  get kernelObject(): string {
+    return Deno.readLinkSync(`/proc/self/fd/${this.#fd}`);
+  }
+
+  /**
+   * The inode number of the pipe or FIFO in the kernel, from `fstat` of `/proc/self/fd/N`.
+   * Two processes that print the same number hold the same kernel object.
+   */
+  get inode(): number {
+    return Deno.statSync(`/proc/self/fd/${this.#fd}`).ino!;
+  }
+
+  /** How many bytes the pipe can hold before a writer must wait (`fcntl(F_GETPIPE_SZ)`). */
+  get capacity(): number {
+    return libc.fcntl(this.#fd, libc.F.GETPIPE_SZ);
+  }
+
+  /**
+   * Asks the kernel to make the pipe hold `bytes` (`fcntl(F_SETPIPE_SZ)`); returns the size it
+   * actually got (rounded up to a power-of-two number of pages). Unprivileged processes may go
+   * up to `/proc/sys/fs/pipe-max-size`.
+   */
+  resize(bytes: number): number {
+    return libc.fcntl(this.#fd, libc.F.SETPIPE_SZ, bytes);
+  }
+
+  /**
+   * Reads up to `buf.length` bytes into `buf`. Resolves to the number of bytes read, or 0 at
+   * end-of-file, which a pipe reports once every write end is closed and the pipe is empty.
+   */
+  read(buf: Uint8Array): Promise<number> {
+    return untilReady(
+      () => libc.read(this.#fd, buf),
+      this.#waitsFor(libc.POLL.IN),
+      {
+        timeoutMs: this.#timeoutMs,
+        timeoutMessage: () => `no data came through the pipe for ${seconds(this.#timeoutMs)}`,
+      },
+    );
+  }
+
+  /**
+   * Writes all of `data`, waiting while the pipe is full. Fails with a {@linkcode libc.LibcError}
+   * whose code is EPIPE when no reader is left.
+   */
+  async write(data: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < data.length) {
+      const rest = offset === 0 ? data : data.subarray(offset);
+      offset += await untilReady(
+        () => libc.write(this.#fd, rest),
+        this.#waitsFor(libc.POLL.OUT),
+        {
+          timeoutMs: this.#timeoutMs,
+          timeoutMessage: () => `the pipe stayed full for ${seconds(this.#timeoutMs)}`,
+        },
+      );
+    }
+  }
+
+  /** Waiting for the pipe to become readable (POLL.IN) or writable (POLL.OUT): poll(2). */
+  #waitsFor(events: number): Waits<number> {
+    return {
+      wait: (ms) => {
+        libc.poll(this.#fd, events, ms);
+        return libc.WOULD_BLOCK;
+      },
+      park: async (ms) => {
+        await libc.pollPark(this.#fd, events, ms);
+        return libc.WOULD_BLOCK;
+      },
+    };
+  }
+
+  /**
+   * Closes this end. For descriptors 0, 1 and 2 the number is kept and pointed at /dev/null,
+   * so that no file opened later lands on stdin or stdout by accident. Closing twice is
+   * harmless.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#fd > 2) {
+      libc.close(this.#fd);
+      return;
+    }
+    const devNull = libc.open("/dev/null", libc.O.RDWR | libc.O.CLOEXEC);
+    libc.dup2(devNull, this.#fd);
+    libc.close(devNull);
+  }
+
+  /** Closes this end (for `using`). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * `pipe2(2)`: a new pipe. Both descriptors are close-on-exec, so a child process does not
+ * inherit them unless they are deliberately put on its stdin or stdout (see
+ * {@linkcode spawnWithStdin}).
+ *
+ * @example
+ * ```ts
+ * import { createPipe } from "./pipe.ts";
+ * using pipe = createPipe();
+ * console.log(pipe.readEnd.kernelObject === pipe.writeEnd.kernelObject); // true
+ * ```
+ */
+export function createPipe(options: PipeEndOptions = {}): {
+  readEnd: PipeEnd;
+  writeEnd: PipeEnd;
+  [Symbol.dispose](): void;
+} {
+  const [readFd, writeFd] = libc.pipe2(libc.O.CLOEXEC);
+  const readEnd = new PipeEnd(readFd, options);
+  const writeEnd = new PipeEnd(writeFd, options);
+  return {
+    readEnd,
+    writeEnd,
+    [Symbol.dispose]() {
+      readEnd.close();
+      writeEnd.close();
+    },
+  };
+}
+
+/**
+ * Starts `command` with its stdin connected to `readEnd`: the `fork` + `dup2` + `exec` pattern.
+ * A child inherits its parent's descriptor 0 when stdin is `"inherit"`, so for the moment of
+ * the spawn the read end is put at descriptor 0 with `dup2(2)`, then our own stdin is put back.
+ * The read end is left in blocking mode, as the child expects of its stdin; the caller should
+ * close its own copy of it right away (the child holds one now).
+ *
+ * @example
+ * ```ts
+ * import { createPipe, spawnWithStdin } from "./pipe.ts";
+ * const { readEnd, writeEnd } = createPipe();
+ * const child = spawnWithStdin(new Deno.Command("wc", { args: ["-c"] }), readEnd);
+ * readEnd.close();
+ * await writeEnd.write(new Uint8Array(1000));
+ * writeEnd.close();
+ * await child.status; // wc prints 1000
+ * ```
+ */
+export function spawnWithStdin(command: Deno.Command, readEnd: PipeEnd): Deno.ChildProcess {
+  // O_NONBLOCK belongs to the open pipe, not to one descriptor, so the child would inherit it;
+  // a program reading its stdin expects the normal, blocking behaviour.
+  libc.setNonBlocking(readEnd.fd, false);
+  const savedStdin = libc.dup(0);
+  libc.dup2(readEnd.fd, 0);
+  try {
+    return command.spawn();
+  } finally {
+    libc.dup2(savedStdin, 0);
+    libc.close(savedStdin);
+  }
+}
+
+/**
+ * The largest size an unprivileged process may give a pipe, from `/proc/sys/fs/pipe-max-size`
+ * (1 MiB by default).
+ */
+export function pipeMaxSize(): number {
+  return Number(Deno.readTextFileSync("/proc/sys/fs/pipe-max-size").trim());
+}
+
+/**
+ * Whether descriptor `fd` of this process is a pipe or FIFO (and not a terminal or a file):
+ * `fstat(2)` reports S_IFIFO for both.
+ *
+ * @example
+ * ```ts
+ * import { isPipe } from "./pipe.ts";
+ * if (!isPipe(0)) console.error("stdin is not a pipe");
+ * ```
+ */
+export function isPipe(fd: number): boolean {
+  try {
+    return Deno.statSync(`/proc/self/fd/${fd}`).isFifo === true;
+  } catch {
+    return false;
+  }
+}
