@@ -18,6 +18,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import * as libc from "./libc.ts";
 import { PipeEnd } from "./pipe.ts";
 import { seconds, sleep } from "./_wait.ts";
@@ -133,22 +134,49 @@ export function makeFifo(path: string, options: { mode?: number } = {}): Fifo {
     return new Fifo(path, true);
   } catch (error) {
     if (!(error instanceof libc.LibcError)) throw error;
-    if (error.code === "ENOENT") {
-      throw new Deno.errors.NotFound(
-        `cannot create the FIFO ${path}: its directory does not exist`,
-      );
-    }
+    if (error.code === "ENOENT") throw noDirectory(path);
     if (error.code !== "EEXIST") {
       throw new Error(`cannot create the FIFO ${path}: ${error.message}`);
     }
   }
   const info = Deno.lstatSync(path);
-  if (!info.isFifo) {
-    throw new Deno.errors.AlreadyExists(
-      `${path} already exists and is not a FIFO (it is ${kindOf(info)}); choose another --path`,
-    );
-  }
+  if (!info.isFifo) throw notAFifo(path, info);
   return new Fifo(path, false);
+}
+
+/**
+ * Checks, without creating anything, that {@linkcode makeFifo} could use `path`: either a FIFO
+ * is there, or nothing is and the directory exists. Throws the same errors it would.
+ *
+ * @example
+ * ```ts
+ * import { checkFifoPath } from "./fifo.ts";
+ * checkFifoPath("/tmp/example.fifo"); // fine: nothing there yet
+ * ```
+ */
+export function checkFifoPath(path: string): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch {
+    let directory = false;
+    try {
+      directory = Deno.statSync(dirname(path)).isDirectory;
+    } catch { /* missing */ }
+    if (!directory) throw noDirectory(path);
+    return;
+  }
+  if (!info.isFifo) throw notAFifo(path, info);
+}
+
+function noDirectory(path: string): Error {
+  return new Deno.errors.NotFound(`cannot create the FIFO ${path}: its directory does not exist`);
+}
+
+function notAFifo(path: string, info: Deno.FileInfo): Error {
+  return new Deno.errors.AlreadyExists(
+    `${path} already exists and is not a FIFO (it is ${kindOf(info)}); choose another --path`,
+  );
 }
 
 /** What kind of file `info` describes, for messages. */

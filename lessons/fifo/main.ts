@@ -13,6 +13,7 @@
  */
 
 import { join } from "node:path";
+import { checkFifoPath } from "../../transports/fifo.ts";
 import { pipeMaxSize } from "../../transports/pipe.ts";
 import { unlink } from "../../transports/libc.ts";
 import { UsageError } from "../_files.ts";
@@ -84,10 +85,11 @@ export const lesson: Lesson<FifoOptions> = {
     bytes: pipeMaxSize(),
     why: "the most a pipe can hold (/proc/sys/fs/pipe-max-size)",
   }),
-  prepareDemo: (options) => ({
-    args: ["--path", options.path],
-    objects: [fifoObject(options.path)],
-  }),
+  prepareDemo: (options) => {
+    // Both sides would trip over a bad path; say it once, before they start.
+    checkFifoPath(options.path);
+    return { args: ["--path", options.path], objects: [fifoObject(options.path)] };
+  },
   server,
   client,
 };
