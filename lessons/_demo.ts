@@ -341,8 +341,18 @@ class Demo<O> {
   }
 
   async #verify(input: string, output: string, staging: string): Promise<number> {
+    if (this.#interrupted) {
+      // Nothing to verify: the transfer was stopped on purpose.
+      if (this.#common.json) this.#printJson(this.#result(null, null, "interrupted"));
+      this.#error(
+        `interrupted by ${this.#interrupted.signal}: stopped both sides and removed what they created`,
+      );
+      return this.#interrupted.status;
+    }
+    // The client may have written a copy even though its server died: a byte stream cannot
+    // tell a crash from the end of the file. The digests show the difference.
     const produced = exists(staging);
-    const inputSha256 = await sha256File(input);
+    const inputSha256 = produced ? await sha256File(input) : null;
     const outputSha256 = produced ? await sha256File(staging) : null;
     const byteExact = outputSha256 === inputSha256;
 
@@ -353,20 +363,16 @@ class Demo<O> {
     if (this.#common.json) this.#printJson(result);
     else this.#printSummary(result, input, output);
 
-    if (this.#interrupted) {
-      this.#error(
-        `interrupted by ${this.#interrupted.signal}: stopped both sides and removed what they created`,
-      );
-      return this.#interrupted.status;
-    }
     // Print the runner's own error only if no side has already said what went wrong.
     if (failure !== null && this.#sideErrors.length === 0) this.#error(failure);
-    return failure === null ? 0 : 1;
+    if (failure === null) return 0;
+    // A side that was interrupted (Ctrl-C, SIGTERM) passes its status on: 130 or 143.
+    const interrupted = this.#started.find((s) => s.status!.code === 130 || s.status!.code === 143);
+    return interrupted?.status!.code ?? 1;
   }
 
   /** Why the run failed, or null when it succeeded. */
   #failure(byteExact: boolean, produced: boolean): string | null {
-    if (this.#interrupted) return `interrupted by ${this.#interrupted.signal}`;
     for (const started of this.#started) {
       const status = started.status!;
       if (status.signal) {

@@ -24,11 +24,14 @@ export const PARK_SLICE_MS = 100;
 const TURN_EVERY_MS = 20;
 let lastTurn = performance.now();
 
-/** Gives the event loop one turn if none was given for a while. Cheap when none is due. */
-export async function takeTurnIfDue(): Promise<void> {
-  const now = performance.now();
-  if (now - lastTurn < TURN_EVERY_MS) return;
-  lastTurn = now;
+/** Whether the event loop is due for a turn: none was given for {@linkcode TURN_EVERY_MS}. */
+export function turnIsDue(): boolean {
+  return performance.now() - lastTurn >= TURN_EVERY_MS;
+}
+
+/** Gives the event loop one turn: timers and signal listeners run. */
+export async function takeTurn(): Promise<void> {
+  lastTurn = performance.now();
   await new Promise((resolve) => setTimeout(resolve, 0));
 }
 
@@ -81,7 +84,7 @@ export async function untilReady<T>(
     if (outcome === WOULD_BLOCK) outcome = attempt();
   }
   if (outcome !== WOULD_BLOCK) {
-    await takeTurnIfDue();
+    if (turnIsDue()) await takeTurn();
     return outcome;
   }
   const deadline = performance.now() + options.timeoutMs;

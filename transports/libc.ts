@@ -691,11 +691,10 @@ export function close(fd: number): void {
  * {@linkcode WOULD_BLOCK} when a non-blocking descriptor has nothing to read yet.
  */
 export function read(fd: number, buf: Uint8Array): number | typeof WOULD_BLOCK {
-  return tryCheck(
-    "read",
-    c.read(fd, buf, BigInt(buf.length)),
-    () => `${fd}, <buffer>, ${buf.length}`,
-  );
+  const n = c.read(fd, buf, BigInt(buf.length));
+  // The common case first, with nothing to allocate: a count, and no tracing.
+  if (tracer === null && n !== -1n) return Number(n);
+  return tryCheck("read", n, () => `${fd}, <buffer>, ${buf.length}`);
 }
 
 /**
@@ -704,11 +703,9 @@ export function read(fd: number, buf: Uint8Array): number | typeof WOULD_BLOCK {
  * all gone fails with EPIPE.
  */
 export function write(fd: number, buf: Uint8Array): number | typeof WOULD_BLOCK {
-  return tryCheck(
-    "write",
-    c.write(fd, buf, BigInt(buf.length)),
-    () => `${fd}, <${buf.length} bytes>, ${buf.length}`,
-  );
+  const n = c.write(fd, buf, BigInt(buf.length));
+  if (tracer === null && n !== -1n) return Number(n);
+  return tryCheck("write", n, () => `${fd}, <${buf.length} bytes>, ${buf.length}`);
 }
 
 /** `fcntl(2)` with an integer argument: `F.GETFL`, `F.SETFL`, `F.GETPIPE_SZ`, `F.SETPIPE_SZ`. */
@@ -746,12 +743,13 @@ const revents = (buf: Uint8Array) => new DataView(buf.buffer).getInt16(6, true);
  */
 export function poll(fd: number, events: number, ms: number): number {
   const buf = pollfd(fd, events);
-  const n = check(
+  // EINTR (a signal arrived) counts as "nothing ready yet": the caller looks again.
+  const n = tryCheck(
     "poll",
     c.poll(buf, 1n, ms),
     () => `[{fd=${fd}, events=${pollEvents(events)}}], 1, ${ms}`,
   );
-  return n > 0 ? revents(buf) : 0;
+  return n !== WOULD_BLOCK && n > 0 ? revents(buf) : 0;
 }
 
 /**
@@ -1081,6 +1079,23 @@ export function sem_post(sem: Deno.PointerObject): void {
 /** `sem_trywait(3)`: takes one from the count if it is above zero; WOULD_BLOCK if it is zero. */
 export function sem_trywait(sem: Deno.PointerObject): 0 | typeof WOULD_BLOCK {
   return tryCheck("sem_trywait", c.sem_trywait(sem), () => semArg(sem)) === WOULD_BLOCK
+    ? WOULD_BLOCK
+    : 0;
+}
+
+/**
+ * `sem_timedwait(3)` on this thread: takes one from the count, waiting at most `ms` milliseconds
+ * (0: not at all) for it to rise above zero; WOULD_BLOCK when it did not in time. The event loop
+ * stands still meanwhile, so `ms` must be short; use {@linkcode sem_timedwaitPark} for longer
+ * waits.
+ */
+export function sem_timedwait(sem: Deno.PointerObject, ms: number): 0 | typeof WOULD_BLOCK {
+  const at = ms <= 0 ? ALREADY_EXPIRED : deadlineIn(ms);
+  return tryCheck(
+      "sem_timedwait",
+      c.sem_timedwait(sem, bytesOf(at)),
+      () => `${semArg(sem)}, <now+${ms} ms>`,
+    ) === WOULD_BLOCK
     ? WOULD_BLOCK
     : 0;
 }

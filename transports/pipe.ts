@@ -50,6 +50,7 @@ export class PipeEnd implements Disposable {
   constructor(fd: number, options: PipeEndOptions = {}) {
     this.#fd = fd;
     this.#timeoutMs = options.timeout ?? Infinity;
+    this.#readOptions.timeoutMs = this.#writeOptions.timeoutMs = this.#timeoutMs;
     libc.setNonBlocking(fd);
   }
 
@@ -93,14 +94,7 @@ export class PipeEnd implements Disposable {
    * end-of-file, which a pipe reports once every write end is closed and the pipe is empty.
    */
   read(buf: Uint8Array): Promise<number> {
-    return untilReady(
-      () => libc.read(this.#fd, buf),
-      this.#waitsFor(libc.POLL.IN),
-      {
-        timeoutMs: this.#timeoutMs,
-        timeoutMessage: () => `no data came through the pipe for ${seconds(this.#timeoutMs)}`,
-      },
-    );
+    return untilReady(() => libc.read(this.#fd, buf), this.#waitToRead, this.#readOptions);
   }
 
   /**
@@ -113,11 +107,8 @@ export class PipeEnd implements Disposable {
       const rest = offset === 0 ? data : data.subarray(offset);
       offset += await untilReady(
         () => libc.write(this.#fd, rest),
-        this.#waitsFor(libc.POLL.OUT),
-        {
-          timeoutMs: this.#timeoutMs,
-          timeoutMessage: () => `the pipe stayed full for ${seconds(this.#timeoutMs)}`,
-        },
+        this.#waitToWrite,
+        this.#writeOptions,
       );
     }
   }
@@ -135,6 +126,18 @@ export class PipeEnd implements Disposable {
       },
     };
   }
+
+  // Made once, not on every read and write.
+  #waitToRead = this.#waitsFor(libc.POLL.IN);
+  #waitToWrite = this.#waitsFor(libc.POLL.OUT);
+  #readOptions = {
+    timeoutMs: Infinity,
+    timeoutMessage: () => `no data came through the pipe for ${seconds(this.#timeoutMs)}`,
+  };
+  #writeOptions = {
+    timeoutMs: Infinity,
+    timeoutMessage: () => `the pipe stayed full for ${seconds(this.#timeoutMs)}`,
+  };
 
   /**
    * Closes this end. For descriptors 0, 1 and 2 the number is kept and pointed at /dev/null,
