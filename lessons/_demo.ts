@@ -368,7 +368,7 @@ class Demo<O> {
     if (failure === null) return 0;
     // A side that was interrupted (Ctrl-C, SIGTERM) passes its status on: 130 or 143.
     const interrupted = this.#started.find((s) => s.status!.code === 130 || s.status!.code === 143);
-    return interrupted?.status!.code ?? 1;
+    return interrupted?.status?.code ?? 1;
   }
 
   /** Why the run failed, or null when it succeeded. */
