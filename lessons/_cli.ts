@@ -65,6 +65,12 @@ export const COMMON_OPTIONS = {
     arg: "ROLE:BYTES",
     help: "experiment: that side kills itself with SIGKILL after moving BYTES (server:1M)",
   },
+  break: {
+    type: "string",
+    arg: "LAB",
+    help: "run a break-it lab: a classic mistake, its symptom, the fix (--break list)",
+    modes: ["demo"],
+  },
   help: { type: "boolean", help: "show this help" },
   // Internal: a side started by the demo speaks to it in JSON events on stderr.
   events: { type: "boolean", help: "", modes: ["server", "client"] },
@@ -94,6 +100,8 @@ export interface CommonOptions {
   events: boolean;
   /** Show the help. */
   help: boolean;
+  /** The break-it lab to run instead of the demo (`list` lists them). */
+  breakLab?: string;
   /** An experiment: this side kills itself with SIGKILL after moving this many bytes. */
   killAfter?: { role: "server" | "client"; bytes: number };
 }
@@ -162,6 +170,7 @@ export function parseCommandLine(
     help: values["help"] === true,
   };
   if (text("kill-after") !== undefined) common.killAfter = parseKillAfter(text("kill-after")!);
+  if (text("break") !== undefined) common.breakLab = text("break");
   return { common, values };
 }
 

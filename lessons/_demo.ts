@@ -242,7 +242,7 @@ class Demo<O> {
   }
 
   #handle(event: Event): void {
-    if (event.role === "runner") return;
+    if (event.role !== "server" && event.role !== "client") return;
     this.#pids.set(event.role, event.pid);
     switch (event.t) {
       case "say":

@@ -106,7 +106,7 @@ export function findLeftovers(options: { tmp?: string } = {}): LeftoverReport {
         runningPid: runningCreator(name),
         remove: () => unlink(path),
       });
-    } else if (info.isDirectory && name.startsWith(`${NAME_PREFIX}run-`)) {
+    } else if (info.isDirectory && /^ipc-lesson-(run|lab)-/.test(name)) {
       found.push({
         kind: "demo folder",
         path,

@@ -11,6 +11,7 @@
 import { fileURLToPath } from "node:url";
 import type { CommonOptions, OptionSpec, Values } from "./_cli.ts";
 import type { InputFile, OutputFile } from "./_files.ts";
+import type { Lab } from "./_labs.ts";
 import type { Log } from "./_log.ts";
 
 /** A named kernel object a lesson creates (a FIFO, a queue, a segment, a semaphore). */
@@ -92,6 +93,8 @@ export interface Lesson<O> {
    * kernel objects the run may create, so that the runner can remove what a killed side left.
    */
   prepareDemo(options: O): { args: string[]; objects: KernelObject[] };
+  /** Break-it labs: classic mistakes, made on purpose (`--break NAME`). */
+  labs?: Lab[];
   /** The server side. */
   server(side: Side<O>): Promise<void>;
   /** The client side. */

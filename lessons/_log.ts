@@ -12,7 +12,7 @@
 import { styleText } from "node:util";
 
 /** Who is speaking. */
-export type Role = "server" | "client" | "runner";
+export type Role = "server" | "client" | "runner" | "lab";
 
 /** What a side measured, sent to the runner at the end. */
 export interface SideStats {
@@ -72,7 +72,12 @@ export function stderrHasColor(): boolean {
 }
 
 type Color = Parameters<typeof styleText>[0];
-const ROLE_COLOR: Record<Role, Color> = { server: "cyan", client: "magenta", runner: "green" };
+const ROLE_COLOR: Record<Role, Color> = {
+  server: "cyan",
+  client: "magenta",
+  runner: "green",
+  lab: "yellow",
+};
 
 /** Renders one line: `server 4711 │ text`, coloured on a terminal. */
 export function formatLine(

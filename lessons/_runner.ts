@@ -13,6 +13,7 @@ import { UsageError } from "./_files.ts";
 import { type Lesson, SAMPLE_INPUT } from "./_lesson.ts";
 import { formatBytes, formatLine, type Role, stderrHasColor, writeStderr } from "./_log.ts";
 import { runDemo } from "./_demo.ts";
+import { listLabs, runLab } from "./_labs.ts";
 import { describeError, runSide } from "./_side.ts";
 
 /**
@@ -36,6 +37,14 @@ export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<n
     if (common.help) {
       console.log(usage(lesson));
       Deno.exit(0);
+    }
+    if (common.breakLab === "list") {
+      console.log(listLabs(lesson.method, lesson.labs ?? []));
+      Deno.exit(0);
+    }
+    if (common.breakLab !== undefined) {
+      role = "lab";
+      Deno.exit(await runLab(lesson.method, lesson.labs ?? [], common.breakLab));
     }
     if (common.mode !== "demo") role = common.mode;
     const options = lesson.parseOptions(values, common);

@@ -777,7 +777,7 @@ export function pipe2(flags: number): [number, number] {
   check(
     "pipe2",
     c.pipe2(new Uint8Array(fds.buffer), flags),
-    () => `[${fds[0]}, ${fds[1]}], ${openFlags(flags)}`,
+    () => `[${fds[0]}, ${fds[1]}], ${flags ? openFlags(flags) : "0"}`,
   );
   return [fds[0]!, fds[1]!];
 }

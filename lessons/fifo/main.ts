@@ -20,6 +20,7 @@ import { UsageError } from "../_files.ts";
 import { type KernelObject, type Lesson, tempDir, uniqueName } from "../_lesson.ts";
 import { runLesson } from "../_runner.ts";
 import { client } from "./client.ts";
+import { labs } from "./labs.ts";
 import { server } from "./server.ts";
 
 /** The FIFO lesson's own options. */
@@ -90,6 +91,7 @@ export const lesson: Lesson<FifoOptions> = {
     checkFifoPath(options.path);
     return { args: ["--path", options.path], objects: [fifoObject(options.path)] };
   },
+  labs,
   server,
   client,
 };

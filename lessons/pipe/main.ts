@@ -15,6 +15,7 @@ import { pipeMaxSize } from "../../transports/pipe.ts";
 import type { Lesson } from "../_lesson.ts";
 import { runLesson } from "../_runner.ts";
 import { client } from "./client.ts";
+import { labs } from "./labs.ts";
 import { server } from "./server.ts";
 
 /** The pipe lesson has no options of its own. */
@@ -48,6 +49,7 @@ export const lesson: Lesson<PipeOptions> = {
   }),
   // Nothing to name: an anonymous pipe disappears with the last process that holds it.
   prepareDemo: () => ({ args: [], objects: [] }),
+  labs,
   server,
   client,
 };

@@ -1,0 +1,53 @@
+/**
+ * Break-it labs: each one makes its mistake for real, and the symptom must really happen.
+ */
+
+import assert from "node:assert/strict";
+import {
+  assertNoStackTrace,
+  assertNothingLeftBehind,
+  filesIn,
+  runLesson,
+  TMP,
+} from "./_helpers.ts";
+
+/** Every lab of every lesson, and the symptom it must show. */
+const LABS: Record<string, Record<string, RegExp>> = {
+  pipe: {
+    "keep-write-end":
+      /SYMPTOM: 2 s later cat is still waiting for end-of-file: its fd 0, fd \d+.* lead to pipe:\[\d+\]/,
+  },
+  fifo: {
+    "no-reader": /SYMPTOM: open\(O_WRONLY \| O_NONBLOCK\) failed with ENXIO/,
+  },
+};
+
+for (const [method, labs] of Object.entries(LABS)) {
+  Deno.test(`${method}: --break list names every lab`, async () => {
+    const run = await runLesson(method, ["--break", "list"]);
+    assert.equal(run.code, 0);
+    for (const name of Object.keys(labs)) assert.match(run.stdout, new RegExp(`^  ${name} `, "m"));
+  });
+
+  for (const [name, symptom] of Object.entries(labs)) {
+    Deno.test(`${method}: --break ${name} shows its symptom, then the cause and the fix`, async () => {
+      const before = filesIn(TMP);
+      const started = performance.now();
+      const run = await runLesson(method, ["--break", name]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, symptom);
+      assert.match(run.stderr, /CAUSE: .+/);
+      assert.match(run.stderr, /FIX: .+/);
+      assertNoStackTrace(run);
+      assert.ok(performance.now() - started < 15_000, "a lab ends within seconds");
+      assert.deepEqual(filesIn(TMP), before, "the lab left files behind");
+      assertNothingLeftBehind();
+    });
+  }
+
+  Deno.test(`${method}: --break with an unknown lab`, async () => {
+    const run = await runLesson(method, ["--break", "no-such-lab"]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /has no lab "no-such-lab"; --break list shows its labs/);
+  });
+}
