@@ -62,9 +62,11 @@ export const COMMON_OPTIONS = {
   },
   "kill-after": {
     type: "string",
-    arg: "ROLE:BYTES",
-    help: "experiment: that side kills itself with SIGKILL after moving BYTES (server:1M)",
+    arg: "ROLE:BYTES[:SIG]",
+    help:
+      "experiment: that side sends itself SIG (KILL, or STOP, INT, TERM) after moving BYTES (server:1M)",
   },
+
   break: {
     type: "string",
     arg: "LAB",
@@ -75,6 +77,16 @@ export const COMMON_OPTIONS = {
   // Internal: a side started by the demo speaks to it in JSON events on stderr.
   events: { type: "boolean", help: "", modes: ["server", "client"] },
 } as const satisfies Record<string, OptionSpec>;
+
+/** `--kill-after`: a side sends itself a signal after moving some bytes (an experiment). */
+export interface KillAfter {
+  /** Which side. */
+  role: "server" | "client";
+  /** After how many bytes. */
+  bytes: number;
+  /** Which signal: SIGKILL (a crash), SIGSTOP (a hang), SIGINT or SIGTERM (an interruption). */
+  signal: "SIGKILL" | "SIGSTOP" | "SIGINT" | "SIGTERM";
+}
 
 /** The parsed common options. */
 export interface CommonOptions {
@@ -103,7 +115,7 @@ export interface CommonOptions {
   /** The break-it lab to run instead of the demo (`list` lists them). */
   breakLab?: string;
   /** An experiment: this side kills itself with SIGKILL after moving this many bytes. */
-  killAfter?: { role: "server" | "client"; bytes: number };
+  killAfter?: KillAfter;
 }
 
 /** Raw values of a lesson's own options. */
@@ -174,14 +186,24 @@ export function parseCommandLine(
   return { common, values };
 }
 
-function parseKillAfter(text: string): { role: "server" | "client"; bytes: number } {
-  const [role, bytes] = text.split(":");
-  if ((role !== "server" && role !== "client") || bytes === undefined) {
+function parseKillAfter(text: string): KillAfter {
+  const [role, bytes, signal = "KILL", ...extra] = text.split(":");
+  const signals = ["KILL", "STOP", "INT", "TERM"];
+  if (
+    (role !== "server" && role !== "client") || bytes === undefined ||
+    !signals.includes(signal.toUpperCase()) || extra.length > 0
+  ) {
     throw new UsageError(
-      `--kill-after must be server:BYTES or client:BYTES: got ${JSON.stringify(text)}`,
+      `--kill-after must be ROLE:BYTES[:SIGNAL], like server:1M or client:64K:STOP: got ${
+        JSON.stringify(text)
+      }`,
     );
   }
-  return { role, bytes: parseSize(bytes, "--kill-after", 0) };
+  return {
+    role,
+    bytes: parseSize(bytes, "--kill-after", 0),
+    signal: `SIG${signal.toUpperCase()}` as KillAfter["signal"],
+  };
 }
 
 function describeMode(mode: Mode): string {

@@ -139,7 +139,8 @@ export function commonArgs(common: CommonOptions, chunk: number): string[] {
 /** `--kill-after` for the side `role` (or the side that starts it), if it applies. */
 export function killArgs(common: CommonOptions, role: "server" | "client"): string[] {
   const kill = common.killAfter;
-  return kill && kill.role === role ? ["--kill-after", `${kill.role}:${kill.bytes}`] : [];
+  if (!kill || kill.role !== role) return [];
+  return ["--kill-after", `${kill.role}:${kill.bytes}:${kill.signal.slice(3)}`];
 }
 
 /** The temporary directory (TMPDIR, or /tmp). */

@@ -14,7 +14,8 @@
 
 import process from "node:process";
 import { LibcError, monotonicMs, traceCalls } from "../transports/libc.ts";
-import type { CommonOptions } from "./_cli.ts";
+import { turnNow } from "../transports/_wait.ts";
+import type { CommonOptions, KillAfter } from "./_cli.ts";
 import { InputFile, LessonError, OutputFile, UsageError } from "./_files.ts";
 import { commonArgs, killArgs, type Lesson, type Side, sideCommand } from "./_lesson.ts";
 import { EventLog, formatBytes, type Log, type SideStats, TerminalLog } from "./_log.ts";
@@ -39,7 +40,7 @@ class SideRuntime<O> implements Side<O> {
   #total: number | undefined;
   #startedAt: number | undefined;
   #stoppedAt: number | undefined;
-  #killAfter: number | undefined;
+  #killAfter: KillAfter | undefined;
 
   constructor(lesson: Lesson<O>, common: CommonOptions, options: O, chunk: number) {
     this.role = common.mode === "client" ? "client" : "server";
@@ -51,7 +52,7 @@ class SideRuntime<O> implements Side<O> {
     this.chunk = chunk;
     this.timeoutMs = common.timeoutMs;
     this.byHand = !common.events;
-    if (common.killAfter?.role === this.role) this.#killAfter = common.killAfter.bytes;
+    if (common.killAfter?.role === this.role) this.#killAfter = common.killAfter;
     const logOptions = { role: this.role, trace: common.trace, quiet: common.quiet };
     this.log = common.events ? new EventLog(logOptions) : new TerminalLog(logOptions);
   }
@@ -87,10 +88,14 @@ class SideRuntime<O> implements Side<O> {
     this.#bytes += bytes;
     this.#chunks++;
     this.log.progress(this.#bytes, this.#total);
-    if (this.#killAfter !== undefined && this.#bytes >= this.#killAfter) {
-      // --kill-after: a crash on purpose, to watch how the peer and the runner react.
-      this.log.say(`--kill-after: killing myself with SIGKILL after ${formatBytes(this.#bytes)}`);
-      Deno.kill(Deno.pid, "SIGKILL");
+    if (this.#killAfter !== undefined && this.#bytes >= this.#killAfter.bytes) {
+      // --kill-after: a crash (or hang, or interruption) on purpose, to watch how the peer
+      // and the runner react. Only once: a stopped process may be continued.
+      const { signal } = this.#killAfter;
+      this.#killAfter = undefined;
+      this.log.say(`--kill-after: sending myself ${signal} after ${formatBytes(this.#bytes)}`);
+      Deno.kill(Deno.pid, signal);
+      turnNow(); // so that a signal listener (SIGINT, SIGTERM) runs at the next wait
     }
   }
 
