@@ -281,15 +281,20 @@ class Demo<O> {
       if (!started.status.success && !this.#interrupted) this.#stopPeersLater(started.role);
     }));
     await Promise.all(this.#started.flatMap((started) => started.relays));
+    // A side the runner did not start itself (the pipe lesson's client) must be gone too.
+    for (let waited = 0; this.#anyAlive(); waited += 50) {
+      if (waited >= 2 * GRACE_MS) this.#stopAll("SIGKILL");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   /** A side failed: give the others a moment to notice on their own, then stop them. */
   #stopPeersLater(failed: SideRole): void {
     const stop = (signal: Deno.Signal) => {
       for (const [role, pid] of this.#pids) {
-        if (role !== failed && this.#isRunning(role)) {
+        if (role !== failed && isAlive(pid)) {
           if (signal === "SIGTERM") this.#say(`stopping the ${role}: the ${failed} has failed`);
-          killQuietly(pid, signal);
+          stopProcess(pid, signal);
         }
       }
     };
@@ -297,11 +302,8 @@ class Demo<O> {
     this.#timers.push(setTimeout(() => stop("SIGKILL"), 2 * GRACE_MS));
   }
 
-  #isRunning(role: SideRole): boolean {
-    const started = this.#started.find((s) => s.role === role);
-    if (started) return started.status === undefined;
-    // A grandchild (the pipe lesson's client): running unless it has sent its statistics.
-    return !this.#stats.has(role);
+  #anyAlive(): boolean {
+    return [...this.#pids.values()].some(isAlive);
   }
 
   #interrupt(signal: Deno.Signal, status: number): void {
@@ -312,7 +314,7 @@ class Demo<O> {
   }
 
   #stopAll(signal: Deno.Signal): void {
-    for (const [role, pid] of this.#pids) if (this.#isRunning(role)) killQuietly(pid, signal);
+    for (const pid of this.#pids.values()) if (isAlive(pid)) stopProcess(pid, signal);
   }
 
   #removeLeftovers(staging: string, objects: KernelObject[]): void {
@@ -473,10 +475,26 @@ function removeQuietly(path: string): void {
   } catch { /* already gone */ }
 }
 
-function killQuietly(pid: number, signal: Deno.Signal): void {
+/**
+ * Sends `signal` to a side. A side that is stopped (SIGSTOP, Ctrl-Z, `--kill-after …:STOP`)
+ * only acts on it once continued, so it also gets SIGCONT.
+ */
+function stopProcess(pid: number, signal: Deno.Signal): void {
   try {
     Deno.kill(pid, signal);
+    if (signal !== "SIGKILL") Deno.kill(pid, "SIGCONT");
   } catch { /* already gone */ }
+}
+
+/** Whether process `pid` is still running (a zombie that has exited is not). */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
 }
 
 /** Runs the demo of `lesson`; resolves to the exit status. */

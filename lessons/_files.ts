@@ -16,10 +16,14 @@ import { strerror } from "../transports/libc.ts";
 
 /** A failure the user can act on: printed as one line, exit status 1. */
 export class LessonError extends Error {
+  /** The exit status: 1, or 130/143 when the failure is that a process was interrupted. */
+  readonly status: number;
+
   /** A failure with a message meant for the user. */
-  constructor(message: string) {
+  constructor(message: string, options: { status?: number } = {}) {
     super(message);
     this.name = "LessonError";
+    this.status = options.status ?? 1;
   }
 }
 

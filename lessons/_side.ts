@@ -138,8 +138,9 @@ class SideRuntime<O> implements Side<O> {
 /** The one line for an error, and the exit status it gives. */
 export function describeError(error: unknown): { message: string; status: number } {
   if (error instanceof UsageError) return { message: error.message, status: 2 };
+  if (error instanceof LessonError) return { message: error.message, status: error.status };
   if (
-    error instanceof LessonError || error instanceof LibcError ||
+    error instanceof LibcError ||
     error instanceof Deno.errors.TimedOut || error instanceof Deno.errors.NotFound ||
     error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.PermissionDenied
   ) {

@@ -92,12 +92,9 @@ export async function server(side: Side<PipeOptions>): Promise<void> {
     } catch (error) {
       // EPIPE: every read end is closed, so nobody will ever read these bytes.
       if (error instanceof LibcError && error.code === "EPIPE") {
-        const status = child ? await child.status : null;
-        const how = status?.signal ? `was killed by ${status.signal}` : "exited";
         throw new LessonError(
-          `client ${how} after ${
-            formatBytes(side.bytes)
-          }: transfer incomplete (write failed with EPIPE: the pipe has no reader)`,
+          `client ${await howChildEnded(child)} after ${formatBytes(side.bytes)}: transfer incomplete (write failed with EPIPE: the pipe has no reader)`,
+          { status: await interruptedStatus(child) },
         );
       }
       throw error;
@@ -116,12 +113,24 @@ export async function server(side: Side<PipeOptions>): Promise<void> {
   if (child) {
     const status = await child.status;
     if (!status.success) {
-      throw new LessonError(
-        `the client ${
-          status.signal ? `was killed by ${status.signal}` : `exited with status ${status.code}`
-        }`,
-      );
+      throw new LessonError(`the client ${await howChildEnded(child)}`, {
+        status: await interruptedStatus(child),
+      });
     }
     log.say(`the client (process ${child.pid}) exited with status 0`);
   }
+}
+
+/** How the child ended, for a message: "exited", "was killed by SIGKILL", … */
+async function howChildEnded(child: Deno.ChildProcess | null): Promise<string> {
+  const status = child ? await child.status : null;
+  if (status?.signal) return `was killed by ${status.signal}`;
+  if (status?.code === 130 || status?.code === 143) return "was interrupted";
+  return "exited";
+}
+
+/** 130 or 143 when the child was interrupted (so the demo reports that), else 1. */
+async function interruptedStatus(child: Deno.ChildProcess | null): Promise<number> {
+  const code = child ? (await child.status).code : 1;
+  return code === 130 || code === 143 ? code : 1;
 }

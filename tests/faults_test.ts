@@ -1,0 +1,130 @@
+/**
+ * Faults: a side killed, hung or interrupted in the middle of a transfer, and the runner
+ * interrupted. In every case the run must fail clearly and quickly, with the right exit status,
+ * and leave no output, no partial file and no kernel object behind.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  assertNoStackTrace,
+  assertNothingLeftBehind,
+  filesIn,
+  lessonCommand,
+  readUntil,
+  runLesson,
+  testDir,
+  textReader,
+} from "./_helpers.ts";
+
+/** The lessons, and how each reports a peer that vanished. */
+export const FAULT_METHODS = ["pipe", "fifo"];
+
+interface Fault {
+  name: string;
+  killAfter: string;
+  status: number;
+  /** What stderr must say. */
+  message: RegExp;
+}
+
+const FAULTS: Fault[] = [
+  {
+    name: "the server is killed with SIGKILL mid-transfer",
+    killAfter: "server:2M",
+    status: 1,
+    message: /the server was killed by SIGKILL after .*: transfer incomplete/,
+  },
+  {
+    name: "the client is killed with SIGKILL mid-transfer",
+    killAfter: "client:2M",
+    status: 1,
+    message:
+      /client (was killed by SIGKILL|exited) after .*transfer incomplete|the client was killed by SIGKILL/,
+  },
+  {
+    name: "the server is interrupted with SIGINT",
+    killAfter: "server:2M:INT",
+    status: 130,
+    message: /server .*error: interrupted by SIGINT after .*; removed what this server created/,
+  },
+  {
+    name: "the client is interrupted with SIGTERM",
+    killAfter: "client:2M:TERM",
+    status: 143,
+    message: /client .*error: interrupted by SIGTERM after .*; removed what this client created/,
+  },
+];
+
+for (const method of FAULT_METHODS) {
+  Deno.test(`${method}: faults in the middle of a transfer`, async (t) => {
+    for (const fault of FAULTS) {
+      await t.step(fault.name, async () => {
+        const dir = testDir(`${method}-fault`);
+        const output = join(dir, "output.bin");
+        const started = performance.now();
+        const run = await runLesson(method, [
+          "--size",
+          "16M",
+          "--output",
+          output,
+          "--kill-after",
+          fault.killAfter,
+        ]);
+        const seconds = (performance.now() - started) / 1000;
+        assert.equal(run.code, fault.status, run.stderr);
+        assert.match(run.stderr, fault.message);
+        assertNoStackTrace(run);
+        // Noticed by the survivor, not by the 10 s timeout.
+        assert.ok(seconds < 8, `took ${seconds.toFixed(1)} s`);
+        assert.deepEqual(filesIn(dir), [], "no output, partial or unverified file");
+        Deno.removeSync(dir);
+        assertNothingLeftBehind();
+      });
+    }
+
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      await t.step(`the runner gets ${signal} while the client hangs`, async () => {
+        const dir = testDir(`${method}-runner-signal`);
+        const output = join(dir, "output.bin");
+        const child = lessonCommand(method, [
+          "--size",
+          "16M",
+          "--output",
+          output,
+          "--kill-after",
+          "client:2M:STOP",
+        ]).spawn();
+        const stderr = textReader(child.stderr);
+        const said = await readUntil(stderr, "sending myself SIGSTOP");
+        // Wait until the client has really stopped (state T), then interrupt the runner.
+        const client = said.match(/^client +(\d+) │ --kill-after/m)![1];
+        while (processState(client!) !== "T") await new Promise((r) => setTimeout(r, 10));
+        child.kill(signal);
+        let rest = "";
+        for (let r = await stderr.read(); !r.done; r = await stderr.read()) rest += r.value;
+        const status = await child.status;
+        await child.stdout.cancel();
+        assert.equal(status.code, signal === "SIGINT" ? 130 : 143, said + rest);
+        assert.match(rest, new RegExp(`error: interrupted by ${signal}: stopped both sides`));
+        // Every side's process is gone.
+        for (const [, pid] of (said + rest).matchAll(/^(?:server|client) +(\d+) │/gm)) {
+          const state = processState(pid!);
+          assert.ok(state === null || state === "Z", `process ${pid} is still running`);
+        }
+        assert.deepEqual(filesIn(dir), []);
+        Deno.removeSync(dir);
+        assertNothingLeftBehind();
+      });
+    }
+  });
+}
+
+/** The state letter of a process in /proc (R, S, T, Z, …), or null when it is gone. */
+function processState(pid: string): string | null {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]![0]!;
+  } catch {
+    return null;
+  }
+}
