@@ -3,8 +3,8 @@
  *
  * The rules every lesson follows:
  * - a bad path gets one line that says what failed and why;
- * - the output is written to a partial file beside it and renamed into place only when the
- *   copy is complete, so a failed run never leaves a half-written output;
+ * - the output is written to an unnamed file that gets its name only when the copy is complete,
+ *   so a failed run, even one killed with SIGKILL, never leaves a half-written output;
  * - files are streamed in chunks, never read whole into memory.
  *
  * @module
@@ -12,7 +12,8 @@
 
 import { createHash } from "node:crypto";
 import { basename, dirname, resolve } from "node:path";
-import { strerror } from "../transports/libc.ts";
+import * as libc from "../transports/libc.ts";
+import { LibcError, strerror } from "../transports/libc.ts";
 
 /** A failure the user can act on: printed as one line, exit status 1. */
 export class LessonError extends Error {
@@ -38,14 +39,16 @@ export class UsageError extends Error {
 
 /**
  * The reason inside a file-system error, in the system's words: "no such file or directory".
- * Deno's errors carry the errno name in `code`.
+ * A LibcError has the system's message; Deno's errors carry the errno name in `code`.
  */
 export function reason(error: unknown): string {
   const code = (error as { code?: unknown })?.code;
-  if (typeof code === "string" && code.startsWith("E")) {
-    const text = strerror(code);
-    return text.charAt(0).toLowerCase() + text.slice(1);
-  }
+  const text = error instanceof LibcError
+    ? error.description
+    : typeof code === "string" && code.startsWith("E")
+    ? strerror(code)
+    : null;
+  if (text !== null) return text.charAt(0).toLowerCase() + text.slice(1);
   return error instanceof Error ? error.message : String(error);
 }
 
@@ -77,40 +80,36 @@ export class InputFile implements Disposable {
   readonly path: string;
   /** The size in bytes when it was opened. */
   readonly size: number;
-  #file: Deno.FsFile;
+  #fd: number | null;
 
-  /** Opens `path` for reading; a bad path becomes a {@linkcode LessonError}. */
+  /** Opens `path` for reading (open(2)); a bad path becomes a {@linkcode LessonError}. */
   constructor(path: string) {
     this.path = path;
+    this.size = checkInput(path);
     try {
-      this.#file = Deno.openSync(path, { read: true });
+      this.#fd = libc.open(path, libc.O.RDONLY | libc.O.CLOEXEC);
     } catch (error) {
       throw new LessonError(`cannot open input ${quote(path)}: ${reason(error)}`);
     }
-    const info = this.#file.statSync();
-    if (info.isDirectory) {
-      this.#file.close();
-      throw new LessonError(`cannot open input ${quote(path)}: is a directory`);
-    }
-    this.size = info.size;
   }
 
-  /** Reads the next bytes into `buf`; returns how many, or 0 at end-of-file. */
+  /** Reads the next bytes into `buf` (read(2)); returns how many, or 0 at end-of-file. */
   read(buf: Uint8Array): number {
     try {
-      return this.#file.readSync(buf) ?? 0;
+      for (;;) {
+        const n = libc.read(this.#fd!, buf);
+        if (n !== libc.WOULD_BLOCK) return n; // (interrupted by a signal: just read again)
+      }
     } catch (error) {
       throw new LessonError(`cannot read input ${quote(this.path)}: ${reason(error)}`);
     }
   }
 
-  /** Closes the file. */
+  /** Closes the file; closing twice is harmless. */
   close(): void {
-    try {
-      this.#file.close();
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) throw error;
-    }
+    if (this.#fd === null) return;
+    libc.close(this.#fd);
+    this.#fd = null;
   }
 
   /** Closes the file (for `using`). */
@@ -160,69 +159,100 @@ export function checkOutput(path: string, input?: string): void {
 }
 
 /**
- * The output file. Bytes go to `OUTPUT.PID.partial` beside it; {@linkcode OutputFile.commit}
- * renames that into place. Disposing an uncommitted output removes the partial file.
+ * The output file, which nobody can see half-written.
+ *
+ * The bytes go into an unnamed file in the output's directory (`open(dir, O_TMPFILE)`). Only
+ * when the copy is complete does {@linkcode OutputFile.commit} give it a name (`linkat`) and
+ * move that name over the output path (`rename`, which replaces it atomically). If the process
+ * dies before that, even by SIGKILL, the kernel simply frees the unnamed file. On a file system
+ * without unnamed files, a named `OUTPUT.PID.partial` file stands in, removed on failure.
  */
 export class OutputFile implements Disposable {
   /** The final path. */
   readonly path: string;
-  /** Where the bytes go until the copy is complete. */
-  readonly partialPath: string;
-  #file: Deno.FsFile | null;
+  #fd: number | null;
+  /** The named stand-in, when the file system cannot make unnamed files. */
+  #partialPath: string | null = null;
   #finished = false;
 
-  /** Checks `path` and creates the partial file (exclusively: never someone else's file). */
+  /** Checks `path` and creates the unnamed (or partial) file. */
   constructor(path: string) {
     checkOutput(path);
     this.path = path;
-    this.partialPath = resolve(dirname(path), `${basename(path)}.${Deno.pid}.partial`);
+    const dir = dirname(resolve(path));
+    const fail = (error: unknown): never => {
+      throw new LessonError(`cannot create output ${quote(path)}: ${reason(error)}`);
+    };
     try {
-      this.#file = Deno.openSync(this.partialPath, { write: true, createNew: true });
+      this.#fd = libc.open(dir, libc.O.TMPFILE | libc.O.WRONLY | libc.O.CLOEXEC, 0o644);
     } catch (error) {
-      throw new LessonError(`cannot create output ${quote(this.partialPath)}: ${reason(error)}`);
+      const unsupported = error instanceof libc.LibcError &&
+        ["EOPNOTSUPP", "EISDIR", "EINVAL"].includes(error.code);
+      if (!unsupported) fail(error);
+      this.#partialPath = resolve(dir, `${basename(path)}.${Deno.pid}.partial`);
+      const flags = libc.O.WRONLY | libc.O.CREAT | libc.O.EXCL | libc.O.CLOEXEC;
+      try {
+        this.#fd = libc.open(this.#partialPath, flags, 0o644);
+      } catch (error) {
+        this.#fd = null;
+        fail(error);
+      }
     }
   }
 
-  /** Appends all of `data`. */
+  /** Appends all of `data` (write(2)). */
   write(data: Uint8Array): void {
-    const file = this.#file!;
     try {
       for (let done = 0; done < data.length;) {
-        done += file.writeSync(done === 0 ? data : data.subarray(done));
+        const n = libc.write(this.#fd!, done === 0 ? data : data.subarray(done));
+        if (n !== libc.WOULD_BLOCK) done += n; // (interrupted by a signal: just write again)
       }
     } catch (error) {
-      throw new LessonError(`cannot write output ${quote(this.partialPath)}: ${reason(error)}`);
+      throw new LessonError(`cannot write output ${quote(this.path)}: ${reason(error)}`);
     }
   }
 
-  /** The copy is complete: close the partial file and rename it to the output path. */
+  /** The copy is complete: give the file its name, atomically replacing any old output. */
   commit(): void {
-    this.#file?.close();
-    this.#file = null;
+    const fd = this.#fd!;
     try {
-      Deno.renameSync(this.partialPath, this.path);
+      if (this.#partialPath === null) {
+        // linkat() cannot replace an existing file, so link to a fresh name, then rename.
+        const named = resolve(
+          dirname(resolve(this.path)),
+          `.${basename(this.path)}.${Deno.pid}.new`,
+        );
+        libc.linkFd(fd, named);
+        Deno.renameSync(named, this.path);
+      } else {
+        Deno.renameSync(this.#partialPath, this.path);
+      }
     } catch (error) {
-      throw new LessonError(
-        `cannot rename ${quote(this.partialPath)} to ${quote(this.path)}: ${reason(error)}`,
-      );
+      throw new LessonError(`cannot create output ${quote(this.path)}: ${reason(error)}`);
     }
+    libc.close(fd);
+    this.#fd = null;
     this.#finished = true;
   }
 
-  /** Abandons an uncommitted copy: closes and removes the partial file. Harmless when done. */
+  /** Abandons an uncommitted copy: the unnamed file vanishes; a partial one is removed. */
   discard(): void {
     if (this.#finished) return;
     this.#finished = true;
-    try {
-      this.#file?.close();
-    } catch { /* already closed */ }
-    this.#file = null;
-    try {
-      Deno.removeSync(this.partialPath);
-    } catch { /* already gone */ }
+    if (this.#fd !== null) {
+      try {
+        libc.close(this.#fd);
+      } catch { /* already closed */ }
+      this.#fd = null;
+    }
+    if (this.#partialPath !== null) {
+      try {
+        Deno.removeSync(this.#partialPath);
+      } catch { /* already gone */ }
+    }
   }
 
-  /** Removes the partial file unless the copy was committed (for `using`). */
+  /** Abandons the copy unless it was committed (for `using`). */
   [Symbol.dispose](): void {
     this.discard();
   }

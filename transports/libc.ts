@@ -137,6 +137,18 @@ const SYMBOLS = {
     ],
     result: "i32",
   },
+  // int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+  //            int flags);
+  linkat: {
+    parameters: [
+      "i32", // int olddirfd
+      "buffer", // const char *oldpath
+      "i32", // int newdirfd
+      "buffer", // const char *newpath
+      "i32", // int flags
+    ],
+    result: "i32",
+  },
   // int unlink(const char *pathname);
   unlink: {
     parameters: [
@@ -411,8 +423,10 @@ export const O = {
   EXCL: 0o200,
   NONBLOCK: 0o4000,
   CLOEXEC: 0o2000000,
-  // The one flag here whose value differs between architectures.
+  // The flags here whose values differ between architectures.
   NOFOLLOW: Deno.build.arch === "aarch64" ? 0o100000 : 0o400000,
+  /** An unnamed file in the given directory; it gets a name only with linkat(2). */
+  TMPFILE: 0o20000000 | (Deno.build.arch === "aarch64" ? 0o40000 : 0o200000),
 } as const;
 
 /** Commands for `fcntl(2)`. */
@@ -795,6 +809,21 @@ export function dup2(oldfd: number, newfd: number): number {
 /** `mkfifo(3)`: creates a FIFO (named pipe) at `path`; fails with EEXIST if anything is there. */
 export function mkfifo(path: string, mode: number): void {
   check("mkfifo", c.mkfifo(cstring(path), mode), () => `${quote(path)}, ${octal(mode)}`);
+}
+
+/**
+ * Gives the unnamed file (`O.TMPFILE`) open at `fd` the name `path`: `linkat(2)` of
+ * `/proc/self/fd/FD`, following that link to the file itself (AT_SYMLINK_FOLLOW).
+ */
+export function linkFd(fd: number, path: string): void {
+  const AT_FDCWD = -100;
+  const AT_SYMLINK_FOLLOW = 0x400;
+  const from = `/proc/self/fd/${fd}`;
+  check(
+    "linkat",
+    c.linkat(AT_FDCWD, cstring(from), AT_FDCWD, cstring(path), AT_SYMLINK_FOLLOW),
+    () => `AT_FDCWD, ${quote(from)}, AT_FDCWD, ${quote(path)}, AT_SYMLINK_FOLLOW`,
+  );
 }
 
 /** `unlink(2)`: removes a name from the file system. */
