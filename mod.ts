@@ -32,3 +32,32 @@ export {
   spawnWithStdin,
 } from "./transports/pipe.ts";
 export { Fifo, type FifoOpenOptions, makeFifo } from "./transports/fifo.ts";
+export {
+  type CreateQueueOptions,
+  MessageQueue,
+  MQ_LIMIT_FILES,
+  type MqAttr,
+  type OpenQueueOptions,
+  type QueueAccess,
+  queueExists,
+  queueLimits,
+  queueNameProblem,
+  type QueueOptions,
+  queueUsers,
+  removeQueue,
+} from "./transports/mq.ts";
+export {
+  SharedMemory,
+  type SharedMemoryOptions,
+  shmNameProblem,
+  shmPath,
+} from "./transports/shm.ts";
+export {
+  SEM_VALUE_MAX,
+  Semaphore,
+  semaphoreNameProblem,
+  type SemaphoreOptions,
+  semaphorePath,
+  type SemaphoreWaitOptions,
+  SPIN_US,
+} from "./transports/semaphore.ts";

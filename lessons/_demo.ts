@@ -98,6 +98,8 @@ class Demo<O> {
   #interrupted: { signal: Deno.Signal; status: number } | null = null;
   #inputSize = 0;
   #timers: ReturnType<typeof setTimeout>[] = [];
+  #lastEventAt = performance.now();
+  #stoppedByRunner = new Set<number>();
 
   constructor(lesson: Lesson<O>, common: CommonOptions, options: O, chunk: number) {
     this.#lesson = lesson;
@@ -244,6 +246,7 @@ class Demo<O> {
   #handle(event: Event): void {
     if (event.role !== "server" && event.role !== "client") return;
     this.#pids.set(event.role, event.pid);
+    this.#lastEventAt = performance.now();
     switch (event.t) {
       case "say":
         if (!this.#common.json) {
@@ -276,10 +279,15 @@ class Demo<O> {
   }
 
   async #waitForSides(): Promise<void> {
+    let watchdog: ReturnType<typeof setInterval> | undefined;
     await Promise.all(this.#started.map(async (started) => {
       started.status = await started.child.status;
-      if (!started.status.success && !this.#interrupted) this.#stopPeersLater(started.role);
+      if (this.#interrupted) return;
+      if (!started.status.success) this.#stopPeersLater(started.role);
+      // One side is done; the other must finish too, or at least keep making progress.
+      watchdog ??= setInterval(() => this.#checkForHang(started.role), 250);
     }));
+    clearInterval(watchdog);
     await Promise.all(this.#started.flatMap((started) => started.relays));
     // A side the runner did not start itself (the pipe lesson's client) must be gone too.
     for (let waited = 0; this.#anyAlive(); waited += 50) {
@@ -288,13 +296,39 @@ class Demo<O> {
     }
   }
 
+  /**
+   * After `finished` has exited, a side that says nothing for longer than the timeout (plus a
+   * grace period) is hung, for example stopped with SIGSTOP: the runner stops it.
+   */
+  #checkForHang(finished: SideRole): void {
+    if (performance.now() - this.#lastEventAt < this.#common.timeoutMs + GRACE_MS) return;
+    this.#lastEventAt = performance.now();
+    for (const [role, pid] of this.#pids) {
+      if (role === finished || !isAlive(pid)) continue;
+      this.#error(
+        `the ${role} made no progress for ${
+          this.#common.timeoutMs / 1000
+        } s after the ${finished} exited: stopping it`,
+      );
+      this.#sideErrors.push(`the ${role} hung`);
+      this.#stop(pid, "SIGTERM");
+      this.#timers.push(setTimeout(() => this.#stop(pid, "SIGKILL"), GRACE_MS));
+    }
+  }
+
+  /** Stops a side on the runner's own initiative (its exit status is then not the run's). */
+  #stop(pid: number, signal: Deno.Signal): void {
+    this.#stoppedByRunner.add(pid);
+    stopProcess(pid, signal);
+  }
+
   /** A side failed: give the others a moment to notice on their own, then stop them. */
   #stopPeersLater(failed: SideRole): void {
     const stop = (signal: Deno.Signal) => {
       for (const [role, pid] of this.#pids) {
         if (role !== failed && isAlive(pid)) {
           if (signal === "SIGTERM") this.#say(`stopping the ${role}: the ${failed} has failed`);
-          stopProcess(pid, signal);
+          this.#stop(pid, signal);
         }
       }
     };
@@ -369,7 +403,9 @@ class Demo<O> {
     if (failure !== null && this.#sideErrors.length === 0) this.#error(failure);
     if (failure === null) return 0;
     // A side that was interrupted (Ctrl-C, SIGTERM) passes its status on: 130 or 143.
-    const interrupted = this.#started.find((s) => s.status!.code === 130 || s.status!.code === 143);
+    const interrupted = this.#started.find((s) =>
+      (s.status!.code === 130 || s.status!.code === 143) && !this.#stoppedByRunner.has(s.child.pid)
+    );
     return interrupted?.status?.code ?? 1;
   }
 

@@ -64,7 +64,13 @@ function listQueues(notes: string[]): { dir: string; names: string[] } | null {
   if (Deno.uid() === 0) {
     try {
       const output = new Deno.Command("unshare", {
-        args: ["-m", "sh", "-c", 'd=$(mktemp -d) && mount -t mqueue none "$d" && ls -1 "$d"'],
+        // The mount lives only in the private namespace; the folder goes afterwards.
+        args: [
+          "-m",
+          "sh",
+          "-c",
+          'd=$(mktemp -d) || exit 1; mount -t mqueue none "$d" && ls -1 "$d"; s=$?; umount "$d"; rmdir "$d"; exit $s',
+        ],
         stdout: "piped",
         stderr: "null",
       }).outputSync();

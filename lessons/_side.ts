@@ -14,7 +14,7 @@
 
 import process from "node:process";
 import { LibcError, monotonicMs, traceCalls } from "../transports/libc.ts";
-import { turnNow } from "../transports/_wait.ts";
+import { turnOnEveryWait } from "../transports/_wait.ts";
 import type { CommonOptions, KillAfter } from "./_cli.ts";
 import { InputFile, LessonError, OutputFile, UsageError } from "./_files.ts";
 import { commonArgs, killArgs, type Lesson, type Side, sideCommand } from "./_lesson.ts";
@@ -95,7 +95,7 @@ class SideRuntime<O> implements Side<O> {
       this.#killAfter = undefined;
       this.log.say(`--kill-after: sending myself ${signal} after ${formatBytes(this.#bytes)}`);
       Deno.kill(Deno.pid, signal);
-      turnNow(); // so that a signal listener (SIGINT, SIGTERM) runs at the next wait
+      turnOnEveryWait(200); // so that a signal listener (SIGINT, SIGTERM) runs right away
     }
   }
 

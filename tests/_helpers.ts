@@ -21,6 +21,12 @@ export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
  */
 export const TMP: string = join(Deno.env.get("TMPDIR") || "/tmp", `ipc-tests-${Deno.pid}`);
 Deno.mkdirSync(TMP, { recursive: true });
+// When a test file runs on its own, remove the folder at the end if the tests left it empty.
+globalThis.addEventListener("unload", () => {
+  try {
+    Deno.removeSync(TMP);
+  } catch { /* not empty (another file still uses it), or gone */ }
+});
 
 /** The outcome of running a command. */
 export interface Run {

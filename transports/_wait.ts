@@ -12,7 +12,7 @@
  * @module
  */
 
-import { WOULD_BLOCK } from "./libc.ts";
+import { WOULD_BLOCK, yieldToEventLoop } from "./libc.ts";
 
 /** The longest single park. Short, so that a process that wants to exit never waits long. */
 export const PARK_SLICE_MS = 100;
@@ -26,18 +26,25 @@ let lastTurn = performance.now();
 
 /** Whether the event loop is due for a turn: none was given for {@linkcode TURN_EVERY_MS}. */
 export function turnIsDue(): boolean {
-  return performance.now() - lastTurn >= TURN_EVERY_MS;
+  const now = performance.now();
+  return now - lastTurn >= TURN_EVERY_MS || now < everyWaitUntil;
 }
 
-/** Makes the next wait give the event loop a turn at once (after sending oneself a signal). */
-export function turnNow(): void {
-  lastTurn = -Infinity;
+let everyWaitUntil = 0;
+
+/**
+ * Makes every wait give the event loop a turn for the next `ms` milliseconds: after a process
+ * has sent itself a signal, so that its listener runs at once, before the work goes on (the
+ * signal reaches the event loop by way of another thread, which takes a moment).
+ */
+export function turnOnEveryWait(ms: number): void {
+  everyWaitUntil = performance.now() + ms;
 }
 
 /** Gives the event loop one turn: timers and signal listeners run. */
 export async function takeTurn(): Promise<void> {
   lastTurn = performance.now();
-  await new Promise((resolve) => setTimeout(resolve, 0));
+  await yieldToEventLoop();
 }
 
 /** Resolves after `ms` milliseconds. */

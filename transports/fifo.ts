@@ -27,6 +27,13 @@ import { seconds, sleep } from "./_wait.ts";
 export interface FifoOpenOptions {
   /** How long to wait for the other end, and later for data or room, in ms (default: for ever). */
   timeout?: number;
+  /**
+   * For a reader: wait until a writer has connected (the default). Without it, the read end is
+   * returned at once, and a read() before any writer has connected returns 0 as if at
+   * end-of-file; only a protocol that knows the writer is already there can skip the wait (two
+   * FIFOs, one each way, opened in a fixed order).
+   */
+  waitForWriter?: boolean;
 }
 
 /**
@@ -90,7 +97,9 @@ export class Fifo implements Disposable {
     const end = new PipeEnd(fd, { timeout: timeoutMs });
     try {
       checkIsOwnFifo(this.path, fd);
-      if (access === "read") await waitForWriter(end, this.path, deadline, timeoutMs);
+      if (access === "read" && options.waitForWriter !== false) {
+        await waitForWriter(end, this.path, deadline, timeoutMs);
+      }
       return end;
     } catch (error) {
       end.close();

@@ -94,7 +94,17 @@ export class PipeEnd implements Disposable {
    * end-of-file, which a pipe reports once every write end is closed and the pipe is empty.
    */
   read(buf: Uint8Array): Promise<number> {
-    return untilReady(() => libc.read(this.#fd, buf), this.#waitToRead, this.#readOptions);
+    return untilReady(() => this.#readOnce(buf), this.#waitToRead, this.#readOptions);
+  }
+
+  #readOnce(buf: Uint8Array): number | typeof libc.WOULD_BLOCK {
+    const n = libc.read(this.#fd, buf);
+    // read() also returns 0 on a FIFO that no writer has opened yet. poll() tells the two
+    // apart: it reports POLLHUP only once a writer has been connected and has gone.
+    if (n === 0 && (libc.poll(this.#fd, libc.POLL.IN, 0) & libc.POLL.HUP) === 0) {
+      return libc.WOULD_BLOCK;
+    }
+    return n;
   }
 
   /**
@@ -132,11 +142,13 @@ export class PipeEnd implements Disposable {
   #waitToWrite = this.#waitsFor(libc.POLL.OUT);
   #readOptions = {
     timeoutMs: Infinity,
-    timeoutMessage: () => `no data came through the pipe for ${seconds(this.#timeoutMs)}`,
+    timeoutMessage: () =>
+      `no data came through the pipe for ${seconds(this.#timeoutMs)}: the writer sent nothing`,
   };
   #writeOptions = {
     timeoutMs: Infinity,
-    timeoutMessage: () => `the pipe stayed full for ${seconds(this.#timeoutMs)}`,
+    timeoutMessage: () =>
+      `the pipe stayed full for ${seconds(this.#timeoutMs)}: the reader took no data`,
   };
 
   /**
@@ -212,7 +224,8 @@ export function createPipe(options: PipeEndOptions = {}): {
  */
 export function spawnWithStdin(command: Deno.Command, readEnd: PipeEnd): Deno.ChildProcess {
   // O_NONBLOCK belongs to the open pipe, not to one descriptor, so the child would inherit it;
-  // a program reading its stdin expects the normal, blocking behaviour.
+  // a program reading its stdin expects the normal, blocking behaviour. (This works for stdin
+  // only: for "inherit" stdout and stderr, Deno hands the child its own saved handles.)
   libc.setNonBlocking(readEnd.fd, false);
   const savedStdin = libc.dup(0);
   libc.dup2(readEnd.fd, 0);

@@ -9,6 +9,7 @@
  */
 
 import { LibcError } from "../../transports/libc.ts";
+import { sleep } from "../../transports/_wait.ts";
 import { createPipe, isPipe, PipeEnd, pipeMaxSize, spawnWithStdin } from "../../transports/pipe.ts";
 import { LessonError } from "../_files.ts";
 import type { Side } from "../_lesson.ts";
@@ -49,6 +50,7 @@ export async function server(side: Side<PipeOptions>): Promise<void> {
       [Symbol.dispose]: () => {
         try {
           started.kill("SIGTERM");
+          started.kill("SIGCONT"); // a stopped child acts on SIGTERM only once continued
         } catch { /* it has already exited */ }
       },
     });
@@ -93,7 +95,9 @@ export async function server(side: Side<PipeOptions>): Promise<void> {
       // EPIPE: every read end is closed, so nobody will ever read these bytes.
       if (error instanceof LibcError && error.code === "EPIPE") {
         throw new LessonError(
-          `client ${await howChildEnded(child)} after ${formatBytes(side.bytes)}: transfer incomplete (write failed with EPIPE: the pipe has no reader)`,
+          `client ${await howChildEnded(child)} after ${
+            formatBytes(side.bytes)
+          }: transfer incomplete (write failed with EPIPE: the pipe has no reader)`,
           { status: await interruptedStatus(child) },
         );
       }
@@ -109,9 +113,17 @@ export async function server(side: Side<PipeOptions>): Promise<void> {
     `sent ${formatBytes(side.bytes)}; closed the write end, so the reader will see end-of-file`,
   );
 
-  // 8. Like a shell, wait for the child and pass on its failure.
+  // 8. Like a shell, wait for the child and pass on its failure. It only has to empty the
+  //    pipe and name its output, so it gets --timeout to do so (it may be hung).
   if (child) {
-    const status = await child.status;
+    const status = await Promise.race([child.status, sleep(side.timeoutMs).then(() => null)]);
+    if (status === null) {
+      throw new LessonError(
+        `the client did not finish within ${
+          side.timeoutMs / 1000
+        } s of the end of the data: stopping it`,
+      );
+    }
     if (!status.success) {
       throw new LessonError(`the client ${await howChildEnded(child)}`, {
         status: await interruptedStatus(child),

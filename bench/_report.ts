@@ -1,0 +1,252 @@
+/**
+ * The benchmark's report: tables for the terminal, a Markdown report, and an SVG chart.
+ *
+ * @module
+ */
+
+import type { BenchReport, LatencyResult, ThroughputResult } from "./main.ts";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+const size = (bytes: number) =>
+  bytes >= MiB && bytes % MiB === 0
+    ? `${bytes / MiB} MiB`
+    : bytes >= KiB && bytes % KiB === 0
+    ? `${bytes / KiB} KiB`
+    : `${bytes} B`;
+const n0 = (x: number) => Math.round(x).toLocaleString("en-US");
+const n1 = (x: number) => x.toFixed(1);
+const n2 = (x: number) => x.toFixed(2);
+
+function table(header: string[], rows: string[][]): string {
+  return [
+    `| ${header.join(" | ")} |`,
+    `|${header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`,
+    ...rows.map((row) => `| ${row.join(" | ")} |`),
+  ].join("\n");
+}
+
+function throughputTable(rows: ThroughputResult[]): string {
+  return table(
+    [
+      "method",
+      "mode",
+      "chunk",
+      "MiB/s median",
+      "min–max",
+      "C MiB/s",
+      "× C",
+      "CPU s/GiB server, client",
+      "peak RSS server, client",
+    ],
+    rows.map((row) => [
+      row.method,
+      row.mode,
+      size(row.chunk),
+      n0(row.mibPerSecond.median),
+      `${n0(row.mibPerSecond.min)}–${n0(row.mibPerSecond.max)}`,
+      row.c
+        ? `${n0(row.c.mibPerSecond.median)}${
+          row.c.chunkUsed !== row.chunk ? ` (${size(row.c.chunkUsed)})` : ""
+        }`
+        : "–",
+      row.c ? n2(row.mibPerSecond.median / row.c.mibPerSecond.median) : "–",
+      `${n2(row.cpuSecondsPerGiB.server)}, ${n2(row.cpuSecondsPerGiB.client)}`,
+      `${n0(row.peakRssBytes.server / MiB)} MiB, ${n0(row.peakRssBytes.client / MiB)} MiB`,
+    ]),
+  );
+}
+
+function latencyTable(rows: LatencyResult[]): string {
+  return table(
+    ["method", "message", "median µs", "p99 µs", "C median µs", "C p99 µs", "× C (median)"],
+    rows.map((row) => [
+      row.method,
+      size(row.messageSize),
+      n1(row.roundTripMicros.median),
+      n1(row.roundTripMicros.p99),
+      row.c ? n1(row.c.roundTripMicros.median) : "–",
+      row.c ? n1(row.c.roundTripMicros.p99) : "–",
+      row.c ? n2(row.roundTripMicros.median / row.c.roundTripMicros.median) : "–",
+    ]),
+  );
+}
+
+/** The targets of the benchmark issue, with what this run measured. */
+function targetsTable(report: BenchReport): string {
+  const rows: string[][] = [];
+  const channel = report.throughput.filter((row) => row.mode === "channel");
+  for (const row of channel.filter((row) => row.c)) {
+    const ratio = row.mibPerSecond.median / row.c!.mibPerSecond.median;
+    rows.push([
+      `${row.method} channel, ${size(row.chunk)}`,
+      "≥ 0.80 × C",
+      n2(ratio),
+      ratio >= 0.8 ? "met" : "missed",
+    ]);
+  }
+  for (const mode of ["channel", "file"] as const) {
+    const rows_ = report.throughput.filter((row) => row.mode === mode);
+    for (const shm of rows_.filter((row) => row.method === "shm")) {
+      const pipe = rows_.find((row) => row.method === "pipe" && row.chunk === shm.chunk);
+      if (!pipe) continue;
+      const ratio = shm.mibPerSecond.median / pipe.mibPerSecond.median;
+      rows.push([
+        `shm vs pipe, ${mode}, ${size(shm.chunk)}`,
+        "≥ 2 × pipe",
+        n2(ratio),
+        ratio >= 2 ? "met" : "missed",
+      ]);
+    }
+  }
+  for (const row of report.latency.filter((row) => row.c)) {
+    const ratio = row.roundTripMicros.median / row.c!.roundTripMicros.median;
+    rows.push([
+      `${row.method} round trip, ${size(row.messageSize)}`,
+      "≤ 1.5 × C",
+      n2(ratio),
+      ratio <= 1.5 ? "met" : "missed",
+    ]);
+  }
+  return table(["measure", "target", "measured", ""], rows);
+}
+
+function baselineLines(report: BenchReport): string {
+  const base = report.baseline;
+  const c = base.c ? ` (C: ${n0(base.c.memcpy)})` : "";
+  const cSum = base.c ? ` (C's own checksum: ${n0(base.c.checksum)})` : "";
+  return [
+    `- single-process copy of ${size(report.settings.size)} in 64 KiB pieces: ${
+      n0(base.memcpyMiBPerSecond)
+    } MiB/s${c}: no channel can beat this.`,
+    `- the receivers' checksum alone: ${
+      n0(base.checksumMiBPerSecond)
+    } MiB/s${cSum}: the ceiling of channel mode.`,
+  ].join("\n");
+}
+
+/** Prints the tables on stdout. */
+export function printTables(report: BenchReport): void {
+  console.log(
+    `\nThroughput: ${
+      size(report.settings.size)
+    } per run, median of ${report.settings.runs} interleaved runs`,
+  );
+  console.log(throughputTable(report.throughput));
+  console.log(
+    `\nLatency: round trips, median of ${report.settings.latencyRuns} runs of ${report.settings.iterations}`,
+  );
+  console.log(latencyTable(report.latency));
+  console.log("\nBaselines:");
+  console.log(baselineLines(report));
+  if (report.throughput.some((row) => row.c)) {
+    console.log("\nTargets:");
+    console.log(targetsTable(report));
+  }
+}
+
+/** The Markdown report. */
+export function markdownReport(report: BenchReport): string {
+  const m = report.machine;
+  return `# IPC benchmark
+
+Measured ${report.date.slice(0, 16).replace("T", " ")} UTC with \`deno task bench\` on ${
+    m["cpu"]
+  } × ${m["cpus"]},
+Linux ${m["kernel"]}, Deno ${m["deno"]}; mq limits ${m["mqMsgMax"]} messages × ${
+    m["mqMsgsizeMax"]
+  } bytes,
+pipe-max-size ${size(Number(m["pipeMaxSize"]))}; processes pinned: ${m["pin"]}. ${m["cReference"]}.
+
+![throughput and latency per method](chart.svg)
+
+## Throughput
+
+*channel*: ${
+    size(report.settings.size)
+  } of in-memory data through the channel, checked by a checksum (the cost of
+the IPC alone). *file*: file → channel → file, the lesson's demo itself. Median of ${report.settings.runs}
+interleaved runs; CPU time per GiB for each process (the sender, and the receiver); peak resident memory.
+
+${throughputTable(report.throughput)}
+
+## Latency
+
+Ping-pong round trips (one channel each way), median and 99th percentile, median of
+${report.settings.latencyRuns} runs of ${report.settings.iterations} round trips.
+
+${latencyTable(report.latency)}
+
+## Baselines
+
+${baselineLines(report)}
+${report.throughput.some((row) => row.c) ? `\n## Targets\n\n${targetsTable(report)}\n` : ""}`;
+}
+
+/** A bar chart: channel throughput at 64 KiB (a queue's largest message) and 64-byte latency. */
+export function chartSvg(report: BenchReport): string {
+  const methods = [...new Set(report.throughput.map((row) => row.method))];
+  const throughput = methods.map((method) => {
+    const rows = report.throughput.filter((row) => row.method === method && row.mode === "channel");
+    const row = rows.find((row) => row.chunk === 64 * KiB) ?? rows.at(-1)!;
+    return {
+      method,
+      label: `${method} (${size(row.chunk)})`,
+      deno: row.mibPerSecond.median,
+      c: row.c?.mibPerSecond.median,
+    };
+  });
+  const latency = methods.map((method) => {
+    const row = report.latency.find((row) => row.method === method && row.messageSize === 64)!;
+    return {
+      method,
+      label: method,
+      deno: row?.roundTripMicros.median ?? 0,
+      c: row?.c?.roundTripMicros.median,
+    };
+  });
+  const panel = (x: number, title: string, unit: string, bars: typeof throughput) => {
+    const width = 400;
+    const max = Math.max(...bars.flatMap((bar) => [bar.deno, bar.c ?? 0])) * 1.15 || 1;
+    const rowHeight = 46;
+    const parts = [`<text x="${x}" y="24" font-size="15" font-weight="bold">${title}</text>`];
+    bars.forEach((bar, i) => {
+      const y = 44 + i * rowHeight;
+      const w = (value: number) => Math.max(1, (value / max) * (width - 150));
+      parts.push(`<text x="${x}" y="${y + 14}" font-size="12">${bar.label}</text>`);
+      parts.push(
+        `<rect x="${x + 110}" y="${y}" width="${w(bar.deno)}" height="16" fill="#2b7bb9"/>`,
+      );
+      parts.push(
+        `<text x="${x + 114 + w(bar.deno)}" y="${y + 13}" font-size="11">${
+          unit === "MiB/s" ? n0(bar.deno) : n1(bar.deno)
+        } ${unit}</text>`,
+      );
+      if (bar.c !== undefined) {
+        parts.push(
+          `<rect x="${x + 110}" y="${y + 18}" width="${w(bar.c)}" height="10" fill="#b0b0b0"/>`,
+        );
+        parts.push(
+          `<text x="${x + 114 + w(bar.c)}" y="${y + 27}" font-size="10" fill="#555">C ${
+            unit === "MiB/s" ? n0(bar.c) : n1(bar.c)
+          }</text>`,
+        );
+      }
+    });
+    return parts.join("\n  ");
+  };
+  const height = 60 + methods.length * 46 + 30;
+  const m = report.machine;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="860" height="${height}" font-family="sans-serif">
+  <rect width="860" height="${height}" fill="white"/>
+  ${panel(10, "Throughput, channel mode (higher is better)", "MiB/s", throughput)}
+  ${panel(450, "Round trip, 64 bytes (lower is better)", "µs", latency)}
+  <text x="10" y="${height - 10}" font-size="10" fill="#555">deno task bench, ${
+    report.date.slice(0, 10)
+  }, ${m["cpu"]} × ${m["cpus"]}, Linux ${m["kernel"]}, Deno ${
+    m["deno"]
+  }; blue: the lessons' transports, grey: C (refbench)</text>
+</svg>
+`;
+}

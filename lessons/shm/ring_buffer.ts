@@ -1,0 +1,647 @@
+/**
+ * The bounded buffer of the shared-memory lesson: a ring of slots in a POSIX shared-memory
+ * segment, and two counting semaphores that make the producer and the consumer take turns.
+ * The lesson's server and client use it, and so does the benchmark: one implementation, with
+ * no special fast path.
+ *
+ * The segment (every field a 32-bit integer in the machine's byte order, little-endian on
+ * x86-64 and arm64):
+ *
+ *     offset           field
+ *     0                magic          "RING" (0x474e4952), written last: the ring is ready
+ *     4                version        1
+ *     8                slots          N
+ *     12               slot_size      S, in bytes
+ *     16               data_offset    where slot 0 starts: 32 + 4N, rounded up to 4096
+ *     20               creator_pid    the process that made the ring (the lesson's server)
+ *     24               attached_pid   0 until the other process attaches (the client)
+ *     28               reserved       0
+ *     32               length[N]      how many bytes slot i holds; 0 marks the end of the data
+ *     data_offset+i*S  slot i         S bytes
+ *
+ * The semaphores `NAME-free` (starts at N) and `NAME-filled` (starts at 0) count the free and
+ * the filled slots. The classic algorithm, with w and r private to each process:
+ *
+ *     producer: wait(free);   fill slot w, length[w] = n;   post(filled);   w = (w + 1) mod N
+ *     consumer: wait(filled); use slot r (length[r] bytes); post(free);     r = (r + 1) mod N
+ *
+ * `sem_post` and `sem_wait` are full memory barriers: what the producer stored before its
+ * post is visible to the consumer after its wait. Nothing else in the hot path synchronises.
+ *
+ * @module
+ */
+
+import { LessonError } from "../_files.ts";
+import type { KernelObject } from "../_lesson.ts";
+import { formatBytes } from "../_log.ts";
+import { LibcError, processExists, sem_unlink, shm_unlink } from "../../transports/libc.ts";
+import {
+  type Semaphore,
+  semaphoreNameProblem,
+  semaphorePath,
+  type SemaphoreWaitOptions,
+} from "../../transports/semaphore.ts";
+import { SharedMemory, shmNameProblem, shmPath } from "../../transports/shm.ts";
+import { seconds, sleep } from "../../transports/_wait.ts";
+
+// ---------------------------------------------------------------------------------------------
+// The layout
+// ---------------------------------------------------------------------------------------------
+
+/** The first field of a ready ring: the bytes "RING" in memory (`xxd` shows them). */
+export const MAGIC = 0x474e4952;
+/** The layout's version. */
+export const VERSION = 1;
+
+/** The header fields, as indexes of 32-bit words. */
+const FIELD = {
+  magic: 0,
+  version: 1,
+  slots: 2,
+  slotSize: 3,
+  dataOffset: 4,
+  creatorPid: 5,
+  attachedPid: 6,
+} as const;
+/** Where the array `length[N]` starts, in bytes. */
+const LENGTHS_OFFSET = 32;
+const PAGE_SIZE = 4096;
+
+/** Where everything lies in a ring of `slots` slots of `slotSize` bytes. */
+export interface RingLayout {
+  /** N, the number of slots. */
+  slots: number;
+  /** S, the bytes per slot. */
+  slotSize: number;
+  /** Where slot 0 starts: after the header, on a page boundary. */
+  dataOffset: number;
+  /** The size of the whole segment: `dataOffset + slots * slotSize`. */
+  size: number;
+}
+
+/**
+ * The layout of a ring of `slots` slots of `slotSize` bytes.
+ *
+ * @example
+ * ```ts
+ * import { ringLayout } from "./ring_buffer.ts";
+ * ringLayout(16, 65536); // { slots: 16, slotSize: 65536, dataOffset: 4096, size: 1052672 }
+ * ```
+ */
+export function ringLayout(slots: number, slotSize: number): RingLayout {
+  const dataOffset = Math.ceil((LENGTHS_OFFSET + 4 * slots) / PAGE_SIZE) * PAGE_SIZE;
+  return { slots, slotSize, dataOffset, size: dataOffset + slots * slotSize };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The names
+// ---------------------------------------------------------------------------------------------
+
+/** The three names of a ring: its segment and its two semaphores. */
+export interface RingNames {
+  /** The shared-memory segment: NAME. */
+  segment: string;
+  /** The semaphore that counts free slots: NAME-free. */
+  free: string;
+  /** The semaphore that counts filled slots: NAME-filled. */
+  filled: string;
+}
+
+/**
+ * The names of the ring called `name`.
+ *
+ * @example
+ * ```ts
+ * import { ringNames } from "./ring_buffer.ts";
+ * ringNames("/ipc-lesson-shm-lab").filled; // "/ipc-lesson-shm-lab-filled"
+ * ```
+ */
+export function ringNames(name: string): RingNames {
+  return { segment: name, free: `${name}-free`, filled: `${name}-filled` };
+}
+
+/**
+ * What is wrong with `name` as the name of a ring, as the end of a sentence; null if nothing.
+ * The longest name it leads to, NAME-filled, must still be a valid semaphore name.
+ *
+ * @example
+ * ```ts
+ * import { ringNameProblem } from "./ring_buffer.ts";
+ * ringNameProblem("/ipc-lesson-shm-lab"); // null
+ * ```
+ */
+export function ringNameProblem(name: string): string | null {
+  const problem = shmNameProblem(name);
+  if (problem !== null) return problem;
+  if (semaphoreNameProblem(ringNames(name).filled) !== null) {
+    const max = 255 - "sem.".length - "-filled".length;
+    return `is too long: at most ${max} bytes after the slash, because the semaphore NAME-filled ` +
+      "shows as /dev/shm/sem.NAME-filled and a file name has at most 255 bytes";
+  }
+  return null;
+}
+
+/**
+ * The ring's three objects, as kernel objects the demo runner can look for and remove.
+ *
+ * @example
+ * ```ts
+ * import { ringNames, ringObjects } from "./ring_buffer.ts";
+ * for (const object of ringObjects(ringNames("/ipc-lesson-shm-lab"))) {
+ *   console.log(object.description, object.exists());
+ * }
+ * ```
+ */
+export function ringObjects(names: RingNames): KernelObject[] {
+  return [
+    kernelObject(`the shared-memory segment ${names.segment}`, shmPath(names.segment), () => {
+      shm_unlink(names.segment);
+    }),
+    kernelObject(`the semaphore ${names.free}`, semaphorePath(names.free), () => {
+      sem_unlink(names.free);
+    }),
+    kernelObject(`the semaphore ${names.filled}`, semaphorePath(names.filled), () => {
+      sem_unlink(names.filled);
+    }),
+  ];
+}
+
+function kernelObject(description: string, path: string, remove: () => void): KernelObject {
+  return {
+    description: `${description} (${path})`,
+    exists: () => {
+      try {
+        Deno.lstatSync(path);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    remove,
+  };
+}
+
+/**
+ * Fails with one clear message if any of the ring's names is taken (by a run that uses the
+ * same name now, or left behind by one killed with kill -9), before anything is created. The
+ * objects that are there are not touched.
+ *
+ * @example
+ * ```ts
+ * import { refuseExisting, ringNames } from "./ring_buffer.ts";
+ * refuseExisting(ringNames("/ipc-lesson-shm-lab")); // throws Deno.errors.AlreadyExists if taken
+ * ```
+ */
+export function refuseExisting(names: RingNames): void {
+  const taken = ringObjects(names).filter((object) => object.exists());
+  if (taken.length === 0) return;
+  const them = taken.length === 1 ? "it" : "them";
+  const descriptions = taken.map((object) => object.description);
+  const list = descriptions.length === 1
+    ? descriptions[0]
+    : `${descriptions.slice(0, -1).join(", ")} and ${descriptions.at(-1)}`;
+  throw new Deno.errors.AlreadyExists(
+    `${list} already exist${
+      taken.length === 1 ? "s" : ""
+    }: another run is using the name ${names.segment}, or a killed run left ${them} behind ` +
+      `(deno task clean removes what killed runs left); choose another --name`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Waiting for the creator
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The attaching side's first step: waits until the segment `name` exists and its creator has
+ * marked it ready (the magic number, written last), retrying `shm_open` with a growing pause.
+ * Then checks that the creator still runs and that no one else has attached. Resolves to the
+ * mapped segment.
+ *
+ * @example
+ * ```ts ignore
+ * import { openWhenReady } from "./ring_buffer.ts";
+ * using segment = await openWhenReady("/ipc-lesson-shm-lab", { timeoutMs: 10_000, creator: "server" });
+ * ```
+ */
+export async function openWhenReady(
+  name: string,
+  options: { timeoutMs: number; creator: string },
+): Promise<SharedMemory> {
+  const deadline = performance.now() + options.timeoutMs;
+  let exists = false;
+  for (let pause = 2;; pause = Math.min(pause * 2, 20)) {
+    let segment: SharedMemory | null = null;
+    try {
+      segment = SharedMemory.open(name);
+    } catch (error) {
+      // ENOENT: not created yet. Anything else is a real error.
+      if (!(error instanceof LibcError && error.code === "ENOENT")) throw error;
+    }
+    if (segment !== null) {
+      exists = true;
+      if (segment.size >= LENGTHS_OFFSET && Atomics.load(header(segment), FIELD.magic) === MAGIC) {
+        try {
+          checkUsable(segment);
+          return segment;
+        } catch (error) {
+          segment.close();
+          throw error;
+        }
+      }
+      // Created, but not sized or not initialised yet: the creator is between shm_open and
+      // writing the magic number. Close, and look again in a moment.
+      segment.close();
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) {
+      throw new Deno.errors.TimedOut(
+        exists
+          ? `the shared-memory segment ${name} exists, but was never marked ready within ${
+            seconds(options.timeoutMs)
+          }: its creator may have been killed while making it (deno task clean removes what killed runs left)`
+          : `no ${options.creator} created the shared-memory segment ${name} within ${
+            seconds(options.timeoutMs)
+          }`,
+      );
+    }
+    await sleep(Math.min(pause, left));
+  }
+}
+
+/**
+ * A ready segment is only usable if it holds a ring of this layout, its creator still runs, and
+ * nobody has attached yet.
+ */
+function checkUsable(segment: SharedMemory): void {
+  checkHeader(segment);
+  const words = header(segment);
+  const creator = Atomics.load(words, FIELD.creatorPid);
+  if (!isRunning(creator)) {
+    throw new LessonError(
+      `the shared-memory segment ${segment.name} is stale: the process that made it (${creator}) ` +
+        "is no longer running; a run killed with kill -9 left it behind (deno task clean removes it)",
+    );
+  }
+  const attached = Atomics.load(words, FIELD.attachedPid);
+  if (attached !== 0) {
+    throw new LessonError(
+      `process ${attached} has already attached to the ring ${segment.name}: ` +
+        "a ring has one producer and one consumer",
+    );
+  }
+}
+
+/**
+ * Checks that a ready segment's header describes a ring of this version whose layout matches
+ * the segment's size (anything else is another program's segment, or an overwritten one), and
+ * returns that layout.
+ */
+function checkHeader(segment: SharedMemory): RingLayout {
+  const words = header(segment);
+  const version = words[FIELD.version];
+  const slots = words[FIELD.slots]!;
+  const slotSize = words[FIELD.slotSize]!;
+  const layout = ringLayout(slots, slotSize);
+  if (
+    Atomics.load(words, FIELD.magic) !== MAGIC || version !== VERSION || slots < 1 ||
+    slotSize < 1 || words[FIELD.dataOffset] !== layout.dataOffset || segment.size !== layout.size
+  ) {
+    throw new LessonError(
+      `the shared-memory segment ${segment.name} does not hold a ring of this lesson ` +
+        `(version ${version}, ${slots} slots of ${slotSize} bytes, data at ${
+          words[FIELD.dataOffset]
+        }, ${segment.size} bytes in all)`,
+    );
+  }
+  return layout;
+}
+
+/**
+ * The layout a ready segment's header describes (what its creator chose), read without
+ * attaching.
+ *
+ * @example
+ * ```ts ignore
+ * import { openWhenReady, readLayout } from "./ring_buffer.ts";
+ * using segment = await openWhenReady("/ipc-lesson-shm-lab", { timeoutMs: 10_000, creator: "server" });
+ * console.log(readLayout(segment).slots);
+ * ```
+ */
+export function readLayout(segment: SharedMemory): RingLayout {
+  return checkHeader(segment);
+}
+
+/** The header's 32-bit words. */
+function header(segment: SharedMemory): Int32Array<ArrayBuffer> {
+  return new Int32Array(segment.bytes.buffer, 0, LENGTHS_OFFSET / 4);
+}
+
+/**
+ * Whether process `pid` still runs: `kill(pid, 0)` says whether it exists, and `/proc/PID/stat`
+ * whether it is a zombie (dead, but not yet reaped by its parent).
+ */
+function isRunning(pid: number): boolean {
+  if (pid <= 0 || !processExists(pid)) return false;
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const state = stat.charAt(stat.lastIndexOf(")") + 2);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false; // it has just gone
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ring
+// ---------------------------------------------------------------------------------------------
+
+/** The ring's two semaphores. */
+export interface RingSemaphores {
+  /** Counts the free slots: starts at N. */
+  free: Semaphore;
+  /** Counts the filled slots: starts at 0. */
+  filled: Semaphore;
+}
+
+/** Options for {@linkcode RingBuffer.create} and {@linkcode RingBuffer.attach}. */
+export interface RingOptions {
+  /** How long to wait for a slot, or for the other process to attach, in ms. */
+  timeoutMs: number;
+  /** What to call the other process in messages: `client`, `server`. */
+  peer: string;
+}
+
+/** The other process has exited (or was killed) before the transfer was complete. */
+export class PeerGone extends LessonError {
+  /** The pid of the process that has gone. */
+  readonly pid: number;
+
+  /** The peer `peer` (process `pid`) has gone after `bytes` had passed. */
+  constructor(peer: string, pid: number, bytes: number) {
+    super(
+      `the ${peer} exited after ${formatBytes(bytes)}: transfer incomplete ` +
+        `(process ${pid} is gone)`,
+    );
+    this.name = "PeerGone";
+    this.pid = pid;
+  }
+}
+
+/**
+ * A bounded buffer in a shared-memory segment. It owns nothing: the segment and the semaphores
+ * are opened and closed by the caller (with `using`), and must outlive the ring.
+ *
+ * A slot is claimed, used and handed over: the producer fills a free slot and publishes it;
+ * the consumer reads a filled slot and releases it. The slot is shared memory, so the data is
+ * read from a file straight into it, and written to a file straight out of it.
+ *
+ * @example
+ * ```ts ignore
+ * // The producer: fill a free slot, then publish it.
+ * const w = await ring.claimFree();
+ * const n = input.read(ring.slots[w]!);
+ * ring.publish(w, n); // 0 bytes: the end of the data
+ *
+ * // The consumer: use a filled slot, then release it.
+ * const r = await ring.claimFilled();
+ * output.write(ring.contents(r));
+ * ring.release(r);
+ * ```
+ */
+export class RingBuffer {
+  /** The segment's name. */
+  readonly name: string;
+  /** N, the number of slots. */
+  readonly slotCount: number;
+  /** S, the bytes per slot. */
+  readonly slotSize: number;
+  /** One view per slot, `slotSize` bytes each: the shared memory itself, not a copy. */
+  readonly slots: readonly Uint8Array<ArrayBuffer>[];
+  #header: Int32Array<ArrayBuffer>;
+  #lengths: Uint32Array<ArrayBuffer>;
+  #free: Semaphore;
+  #filled: Semaphore;
+  /** The last view contents() returned for each slot, reused while the length is the same. */
+  #contents: Uint8Array<ArrayBuffer>[];
+  #writeAt = 0;
+  #readAt = 0;
+  #bytes = 0;
+  #peer: string;
+  #peerPid: number;
+  #timeoutMs: number;
+  #waitForFree: SemaphoreWaitOptions;
+  #waitForFilled: SemaphoreWaitOptions;
+
+  private constructor(
+    segment: SharedMemory,
+    semaphores: RingSemaphores,
+    layout: RingLayout,
+    options: RingOptions,
+    peerPid: number,
+  ) {
+    const buffer = segment.bytes.buffer;
+    this.name = segment.name;
+    this.slotCount = layout.slots;
+    this.slotSize = layout.slotSize;
+    this.#header = header(segment);
+    this.#lengths = new Uint32Array(buffer, LENGTHS_OFFSET, layout.slots);
+    this.slots = Array.from(
+      { length: layout.slots },
+      (_, i) => new Uint8Array(buffer, layout.dataOffset + i * layout.slotSize, layout.slotSize),
+    );
+    this.#contents = [...this.slots];
+    this.#free = semaphores.free;
+    this.#filled = semaphores.filled;
+    this.#peer = options.peer;
+    this.#peerPid = peerPid;
+    this.#timeoutMs = options.timeoutMs;
+    // Made once: a wait that does not have to park allocates nothing.
+    this.#waitForFree = {
+      timeout: options.timeoutMs,
+      timeoutMessage: () => this.#stuck("no slot became free", "takes no slots"),
+      whileParked: () => this.#checkPeer(),
+    };
+    this.#waitForFilled = {
+      timeout: options.timeoutMs,
+      timeoutMessage: () => this.#stuck("no slot was filled", "fills no slots"),
+      whileParked: () => this.#checkPeer(),
+    };
+  }
+
+  /**
+   * The creator's step: writes the header of a ring of `slots` slots of `slotSize` bytes into
+   * a new `segment` (at least {@linkcode ringLayout}`.size` bytes), whose semaphores already
+   * exist. The magic number is stored last: an attaching process that sees it knows that
+   * everything else is in place.
+   */
+  static create(
+    segment: SharedMemory,
+    semaphores: RingSemaphores,
+    slots: number,
+    slotSize: number,
+    options: RingOptions,
+  ): RingBuffer {
+    const layout = ringLayout(slots, slotSize);
+    if (segment.size < layout.size) {
+      throw new RangeError(
+        `A ring of ${slots} slots of ${slotSize} bytes needs ${layout.size} bytes: the segment has ${segment.size}`,
+      );
+    }
+    const words = header(segment);
+    words[FIELD.version] = VERSION;
+    words[FIELD.slots] = slots;
+    words[FIELD.slotSize] = slotSize;
+    words[FIELD.dataOffset] = layout.dataOffset;
+    words[FIELD.creatorPid] = Deno.pid;
+    words[FIELD.attachedPid] = 0;
+    new Uint32Array(segment.bytes.buffer, LENGTHS_OFFSET, slots).fill(0);
+    // Last, with an atomic store: everything above is visible before the magic number is.
+    Atomics.store(words, FIELD.magic, MAGIC);
+    return new RingBuffer(segment, semaphores, layout, options, 0);
+  }
+
+  /**
+   * The other process's step: checks the header of a ready `segment` (see
+   * {@linkcode openWhenReady}) and attaches by storing its pid in `attached_pid` with an atomic
+   * compare-and-exchange, so that two processes can never both attach.
+   */
+  static attach(
+    segment: SharedMemory,
+    semaphores: RingSemaphores,
+    options: RingOptions,
+  ): RingBuffer {
+    const layout = checkHeader(segment);
+    const words = header(segment);
+    const previous = Atomics.compareExchange(words, FIELD.attachedPid, 0, Deno.pid);
+    if (previous !== 0) {
+      throw new LessonError(
+        `process ${previous} has already attached to the ring ${segment.name}: ` +
+          "a ring has one producer and one consumer",
+      );
+    }
+    return new RingBuffer(segment, semaphores, layout, options, words[FIELD.creatorPid]!);
+  }
+
+  /** The other process's pid (0 while the creator waits for it). */
+  get peerPid(): number {
+    return this.#peerPid;
+  }
+
+  /** Bytes this process has published (producer) or taken (consumer) so far. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * The creator's second step: waits until the other process has attached (its pid appears in
+   * the header), polling with a growing pause; resolves to that pid. Throws
+   * `Deno.errors.TimedOut` when nobody comes within the timeout.
+   */
+  async waitForPeer(): Promise<number> {
+    const deadline = performance.now() + this.#timeoutMs;
+    for (let pause = 1;; pause = Math.min(pause * 2, 10)) {
+      const pid = Atomics.load(this.#header, FIELD.attachedPid);
+      if (pid !== 0) return this.#peerPid = pid;
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new Deno.errors.TimedOut(
+          `no ${this.#peer} attached to the shared-memory segment ${this.name} within ${
+            seconds(this.#timeoutMs)
+          }`,
+        );
+      }
+      await sleep(Math.min(pause, left));
+    }
+  }
+
+  /** Producer: waits for a free slot (`sem_wait(free)`) and returns its index. */
+  async claimFree(): Promise<number> {
+    await this.#free.wait(this.#waitForFree);
+    return this.#writeAt;
+  }
+
+  /**
+   * Producer: records that `slot` (the one {@linkcode RingBuffer.claimFree} returned) holds
+   * `length` bytes, and hands it to the consumer (`sem_post(filled)`). A length of 0 marks the
+   * end of the data.
+   */
+  publish(slot: number, length: number): void {
+    if (slot !== this.#writeAt) {
+      throw new RangeError(
+        `Slot ${slot} cannot be published: the slot claimed is ${this.#writeAt}`,
+      );
+    }
+    if (!Number.isInteger(length) || length < 0 || length > this.slotSize) {
+      throw new RangeError(`A slot holds 0 to ${this.slotSize} bytes: got ${length}`);
+    }
+    this.#lengths[slot] = length;
+    this.#filled.post();
+    this.#writeAt = slot + 1 === this.slotCount ? 0 : slot + 1;
+    this.#bytes += length;
+  }
+
+  /** Consumer: waits for a filled slot (`sem_wait(filled)`) and returns its index. */
+  async claimFilled(): Promise<number> {
+    await this.#filled.wait(this.#waitForFilled);
+    return this.#readAt;
+  }
+
+  /**
+   * Consumer: the bytes in `slot` (the one {@linkcode RingBuffer.claimFilled} returned), as a
+   * view of the shared memory, valid until the slot is released. Empty: the end of the data.
+   */
+  contents(slot: number): Uint8Array<ArrayBuffer> {
+    if (slot !== this.#readAt) {
+      throw new RangeError(`Slot ${slot} cannot be read: the slot claimed is ${this.#readAt}`);
+    }
+    const length = this.#lengths[slot]!;
+    if (length > this.slotSize) {
+      throw new LessonError(
+        `slot ${slot} of ${this.name} claims to hold ${length} bytes, but a slot holds ` +
+          `${this.slotSize}: the segment has been overwritten`,
+      );
+    }
+    let view = this.#contents[slot]!;
+    if (view.length !== length) this.#contents[slot] = view = this.slots[slot]!.subarray(0, length);
+    return view;
+  }
+
+  /** Consumer: hands `slot` back to the producer (`sem_post(free)`). */
+  release(slot: number): void {
+    if (slot !== this.#readAt) {
+      throw new RangeError(`Slot ${slot} cannot be released: the slot claimed is ${this.#readAt}`);
+    }
+    this.#bytes += this.#lengths[slot]!;
+    this.#free.post();
+    this.#readAt = slot + 1 === this.slotCount ? 0 : slot + 1;
+  }
+
+  /**
+   * Producer, after the end marker: waits until the consumer has released every slot, so that
+   * everything published has been taken. It takes the whole count of `free`: the ring is
+   * finished afterwards.
+   */
+  async drain(): Promise<void> {
+    for (let i = 0; i < this.slotCount; i++) await this.#free.wait(this.#waitForFree);
+  }
+
+  /** The semaphores' counts now (`sem_getvalue`), for `--trace`: not for the hot path. */
+  counts(): { free: number; filled: number } {
+    return { free: this.#free.value, filled: this.#filled.value };
+  }
+
+  /** While a wait is parked: has the other process died? (kill(pid, 0), at most every 250 ms.) */
+  #checkPeer(): void {
+    const pid = this.#peerPid;
+    if (pid !== 0 && !isRunning(pid)) throw new PeerGone(this.#peer, pid, this.#bytes);
+  }
+
+  #stuck(what: string, doing: string): string {
+    const who = this.#peerPid === 0
+      ? `the ${this.#peer}`
+      : `the ${this.#peer} (process ${this.#peerPid})`;
+    return `${what} for ${seconds(this.#timeoutMs)}: ${who} still runs but ${doing} ` +
+      "(is it stopped, with Ctrl-Z?)";
+  }
+}

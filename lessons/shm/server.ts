@@ -1,0 +1,119 @@
+/**
+ * The shared-memory lesson's server: the producer, and the creator of everything.
+ *
+ * It makes the segment and the two semaphores, marks the ring ready, waits for the client to
+ * attach, and removes the names at once: from then on nothing can be left behind, whatever
+ * happens to either process. Then it reads the input file straight into free slots.
+ *
+ * @module
+ */
+
+import { Semaphore } from "../../transports/semaphore.ts";
+import { SharedMemory } from "../../transports/shm.ts";
+import type { Side } from "../_lesson.ts";
+import { formatBytes } from "../_log.ts";
+import type { ShmOptions } from "./main.ts";
+import { refuseExisting, RingBuffer, ringLayout, ringNames } from "./ring_buffer.ts";
+
+/** Sends the input file through a ring of slots in shared memory. */
+export async function server(side: Side<ShmOptions>): Promise<void> {
+  const { log } = side;
+  const { slots, slotSize } = side.options;
+  const names = ringNames(side.options.name);
+
+  // 1. Open the input first: if it is missing, nobody should be kept waiting for us.
+  using input = side.openInput();
+  log.say(
+    `I am the server, the producer: I send ${JSON.stringify(input.path)} (${
+      formatBytes(input.size)
+    })`,
+  );
+
+  // 2. The names must be free. If one is taken, a run killed with kill -9 may have left it:
+  //    say so, and touch nothing.
+  refuseExisting(names);
+
+  // 3. The segment. shm_open(O_CREAT | O_EXCL, 0600) makes an empty object, /dev/shm/NAME;
+  //    ftruncate() gives it its size (touching memory past the end would raise SIGBUS);
+  //    mmap(MAP_SHARED) maps it, so that our stores land in memory the client will map too.
+  const layout = ringLayout(slots, slotSize);
+  using segment = side.own(SharedMemory.create(names.segment, layout.size));
+  log.say(
+    `created the shared-memory segment ${names.segment} with shm_open(O_CREAT|O_EXCL, 0600), ` +
+      `sized it with ftruncate() to ${formatBytes(layout.size)} (a ${
+        formatBytes(layout.dataOffset)
+      } header + ${slots} slots × ${formatBytes(slotSize)}), mapped it at 0x${
+        segment.address.toString(16)
+      }: ls -l ${segment.path}`,
+  );
+
+  // 4. Two counting semaphores: "free" counts the slots the server may fill (all of them, at
+  //    first); "filled" counts the slots the client may empty (none yet).
+  using free = side.own(Semaphore.create(names.free, slots));
+  using filled = side.own(Semaphore.create(names.filled, 0));
+  log.say(
+    `created the semaphores ${names.free} = ${slots} and ${names.filled} = 0 with ` +
+      `sem_open(O_CREAT|O_EXCL, 0600): ${free.path}, ${filled.path}`,
+  );
+
+  // 5. The header: how many slots, how large, and my pid. The magic number goes in last: a
+  //    client that sees it knows that everything else is in place.
+  const ring = RingBuffer.create(segment, { free, filled }, slots, slotSize, {
+    timeoutMs: side.timeoutMs,
+    peer: "client",
+  });
+  log.say(`wrote the header, the magic number "RING" last: the ring is ready`);
+  if (side.byHand && side.options.nameIsDefault) {
+    log.say(
+      `in another terminal, run: deno task lesson:shm client --name ${names.segment} --output copy.txt`,
+    );
+  }
+
+  // 6. Wait for the client to attach: it writes its pid into the header.
+  log.say(`waiting for a client to attach to ${names.segment}`);
+  const clientPid = await ring.waitForPeer();
+  log.say(`the client, process ${clientPid}, has attached`);
+
+  // 7. Both processes have mapped the segment and opened the semaphores, so the names have
+  //    done their job. Removing them now means that nothing is left behind even if one of us
+  //    is killed later: the kernel frees the memory when the last mapping goes.
+  segment.unlink();
+  free.unlink();
+  filled.unlink();
+  log.say(
+    `removed the names with shm_unlink() and sem_unlink(): /dev/shm no longer lists them, ` +
+      `but the memory stays mapped (/proc/${Deno.pid}/maps shows it as "(deleted)")`,
+  );
+
+  // 8. The copy loop. Wait for a free slot, read the next chunk of the file straight into it
+  //    (the slot is shared memory: no buffer in between), record its length, hand it over.
+  //    At the end of the file read() returns 0, and the slot holding 0 bytes is the end marker.
+  log.say(
+    "copying: read() puts each chunk of the file straight into a slot of shared memory, with " +
+      "no copy into the kernel and back out, which a pipe needs",
+  );
+  // One view of --chunk bytes per slot, made once: the loop allocates nothing.
+  const chunks = ring.slots.map((slot) => slot.subarray(0, side.chunk));
+  side.startClock();
+  for (;;) {
+    const slot = await ring.claimFree(); // sem_wait(free)
+    const n = input.read(chunks[slot]!);
+    ring.publish(slot, n); // length[slot] = n; sem_post(filled)
+    if (log.tracing) {
+      const counts = ring.counts();
+      log.trace(
+        `slot ${slot}: put ${n} bytes${
+          n === 0 ? " (the end-of-file marker)" : ""
+        }; free = ${counts.free}, filled = ${counts.filled}`,
+      );
+    }
+    if (n === 0) break;
+    side.count(n);
+  }
+  log.say(`sent ${formatBytes(side.bytes)}, then a slot holding 0 bytes: the end of the file`);
+
+  // 9. Wait until the client has emptied every slot, the end marker included: only then do
+  //    we know that everything arrived (or, if the client dies, we notice and say so).
+  await ring.drain();
+  log.say("the client has emptied every slot: the transfer is complete");
+}

@@ -1,0 +1,69 @@
+/**
+ * The benchmark harness works end to end: a tiny --quick run of every method, in both modes,
+ * with latency, as JSON, plus the Markdown report and the SVG chart. (Speed is never asserted:
+ * the numbers are for reading, not for a test on a shared machine.)
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { assertNothingLeftBehind, ROOT, testDir, TMP } from "./_helpers.ts";
+
+Deno.test("bench: a tiny --quick run produces every row, a report and a chart", async () => {
+  const out = testDir("bench-out");
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      join(ROOT, "bench/main.ts"),
+      "--quick",
+      "--size",
+      "256K",
+      "--iterations",
+      "50",
+      "--c",
+      "off",
+      "--json",
+      "--out",
+      out,
+    ],
+    env: { TMPDIR: TMP },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, stderr);
+  const report = JSON.parse(new TextDecoder().decode(output.stdout));
+  for (const key of ["cpu", "kernel", "deno", "mqMsgMax", "mqMsgsizeMax", "pipeMaxSize"]) {
+    assert.ok(key in report.machine, `machine.${key}`);
+  }
+  for (const method of ["pipe", "fifo", "mq", "shm"]) {
+    for (const mode of ["channel", "file"]) {
+      const row = report.throughput.find((r: { method: string; mode: string }) =>
+        r.method === method && r.mode === mode
+      );
+      assert.ok(row, `${method} ${mode}`);
+      assert.equal(row.bytes, 256 * 1024);
+      assert.ok(row.mibPerSecond.median > 0);
+      assert.ok(
+        row.mibPerSecond.min <= row.mibPerSecond.median &&
+          row.mibPerSecond.median <= row.mibPerSecond.max,
+      );
+      assert.ok(row.peakRssBytes.server > 0 && row.peakRssBytes.client > 0);
+    }
+    for (const size of [64, 4096]) {
+      const row = report.latency.find((r: { method: string; messageSize: number }) =>
+        r.method === method && r.messageSize === size
+      );
+      assert.ok(row, `${method} latency ${size}`);
+      assert.ok(
+        row.roundTripMicros.median > 0 && row.roundTripMicros.p99 >= row.roundTripMicros.median,
+      );
+    }
+  }
+  const mq = report.throughput.find((r: { method: string }) => r.method === "mq");
+  assert.equal(mq.chunk, report.machine.mqMsgsizeMax, "mq reports the message size it used");
+  assert.match(Deno.readTextFileSync(join(out, "report.md")), /^# IPC benchmark/);
+  assert.match(Deno.readTextFileSync(join(out, "chart.svg")), /^<svg /);
+  Deno.removeSync(out, { recursive: true });
+  assertNothingLeftBehind();
+});

@@ -1,0 +1,498 @@
+/**
+ * POSIX message queues: a queue of separate messages inside the kernel, found by a name such
+ * as `/my-queue`.
+ *
+ * Unlike a pipe, a queue keeps message boundaries: every `mq_receive(3)` returns exactly one
+ * whole message, as it was sent. The queue holds at most `mq_maxmsg` messages of at most
+ * `mq_msgsize` bytes each; both are fixed when it is created, and capped by
+ * `/proc/sys/fs/mqueue/msg_max` and `msgsize_max`.
+ *
+ * A {@linkcode MessageQueue} wraps one queue descriptor (`mqd_t`, which on Linux is a file
+ * descriptor). It is opened with `O_NONBLOCK`, so a full or empty queue never freezes the
+ * event loop: the call fails at once with EAGAIN, and the queue waits in `poll(2)`, first
+ * briefly on this thread, then parked on a worker thread (see `_wait.ts`).
+ *
+ * A queue has no end-of-file and no EPIPE: nothing tells a receiver that the sender has died.
+ * But the kernel knows when nobody can ever reach a queue again: when it has no name and no
+ * other process has it open. A wait that has lasted a while checks for exactly that, and then
+ * fails with `Deno.errors.BrokenPipe` instead of waiting for its timeout.
+ *
+ * @module
+ */
+
+import * as libc from "./libc.ts";
+import { otherHolders } from "./_holders.ts";
+import { NAME_MAX, posixNameProblem } from "./_names.ts";
+import { seconds, sleep, untilReady, type Waits } from "./_wait.ts";
+
+export type { MqAttr } from "./libc.ts";
+
+/**
+ * Where the system's limits live: the largest `mq_maxmsg` and `mq_msgsize` a process without
+ * CAP_SYS_RESOURCE may ask for.
+ *
+ * @example
+ * ```ts
+ * import { MQ_LIMIT_FILES } from "./mq.ts";
+ * console.log(Deno.readTextFileSync(MQ_LIMIT_FILES.msgsize)); // "8192"
+ * ```
+ */
+export const MQ_LIMIT_FILES = {
+  maxmsg: "/proc/sys/fs/mqueue/msg_max",
+  msgsize: "/proc/sys/fs/mqueue/msgsize_max",
+} as const;
+
+/**
+ * The largest `mq_maxmsg` and `mq_msgsize` a process may ask for, from
+ * {@linkcode MQ_LIMIT_FILES}. Only a process with CAP_SYS_RESOURCE may go above them.
+ *
+ * @example
+ * ```ts
+ * import { queueLimits } from "./mq.ts";
+ * const { maxmsg, msgsize } = queueLimits(); // 10 and 8192 by default
+ * console.log(`at most ${maxmsg} messages of ${msgsize} bytes`);
+ * ```
+ */
+export function queueLimits(): { maxmsg: number; msgsize: number } {
+  const read = (path: string) => Number(Deno.readTextFileSync(path).trim());
+  return { maxmsg: read(MQ_LIMIT_FILES.maxmsg), msgsize: read(MQ_LIMIT_FILES.msgsize) };
+}
+
+/**
+ * Why `name` cannot name a POSIX message queue, or null when it can: the end of a sentence
+ * such as "must start with a slash, like /my-queue". A valid name is one component: a
+ * leading `/`, then 1 to 255 bytes (NAME_MAX) with no other `/` and no NUL, and not `.` or `..`.
+ *
+ * @example
+ * ```ts
+ * import { queueNameProblem } from "./mq.ts";
+ * queueNameProblem("/my-queue"); // null: fine
+ * queueNameProblem("my-queue"); // "must start with a slash, like /my-queue"
+ * ```
+ */
+export function queueNameProblem(name: string): string | null {
+  // The name becomes a file name in the mqueue file system (/dev/mqueue/NAME, where it is
+  // mounted), with nothing added in front: all NAME_MAX bytes are available.
+  return posixNameProblem(name, NAME_MAX);
+}
+
+function checkName(name: string): void {
+  const problem = queueNameProblem(name);
+  if (problem !== null) throw new TypeError(`the queue name ${problem}`);
+}
+
+/**
+ * Whether a queue named `name` exists now (whoever owns it). Opening a queue does not change
+ * it, so this leaves it untouched.
+ *
+ * @example
+ * ```ts
+ * import { queueExists } from "./mq.ts";
+ * console.log(queueExists("/no-such-queue")); // false
+ * ```
+ */
+export function queueExists(name: string): boolean {
+  checkName(name);
+  try {
+    libc.mq_close(libc.mq_open(name, libc.O.RDONLY | libc.O.NONBLOCK | libc.O.CLOEXEC));
+    return true;
+  } catch (error) {
+    if (error instanceof libc.LibcError && error.code === "ENOENT") return false;
+    if (error instanceof libc.LibcError && error.code === "EACCES") return true; // not ours
+    throw error;
+  }
+}
+
+/**
+ * The pids of the processes that have the queue named `name` open, or null if no queue has
+ * that name. It opens the queue for a moment to find it in /proc, which leaves it untouched.
+ *
+ * @example
+ * ```ts
+ * import { queueUsers } from "./mq.ts";
+ * const users = queueUsers("/some-queue");
+ * if (users?.length) console.log(`in use by process ${users.join(", ")}`);
+ * ```
+ */
+export function queueUsers(name: string): number[] | null {
+  checkName(name);
+  let fd: number;
+  try {
+    fd = libc.mq_open(name, libc.O.RDONLY | libc.O.NONBLOCK | libc.O.CLOEXEC);
+  } catch (error) {
+    if (error instanceof libc.LibcError && error.code === "ENOENT") return null;
+    throw error;
+  }
+  try {
+    return otherHolders(fd);
+  } finally {
+    libc.mq_close(fd);
+  }
+}
+
+/**
+ * Removes the name `name` with `mq_unlink(3)`. Returns false if no queue had that name.
+ * Processes that have the queue open keep using it; it goes when the last one closes it.
+ *
+ * @example
+ * ```ts
+ * import { removeQueue } from "./mq.ts";
+ * removeQueue("/no-such-queue"); // false
+ * ```
+ */
+export function removeQueue(name: string): boolean {
+  checkName(name);
+  try {
+    libc.mq_unlink(name);
+    return true;
+  } catch (error) {
+    if (error instanceof libc.LibcError && error.code === "ENOENT") return false;
+    throw error;
+  }
+}
+
+/** What a process means to do with a queue: the access mode it opens it with. */
+export type QueueAccess = "send" | "receive" | "both";
+
+const ACCESS_FLAGS: Record<QueueAccess, number> = {
+  send: libc.O.WRONLY,
+  receive: libc.O.RDONLY,
+  both: libc.O.RDWR,
+};
+
+/** Options for every {@linkcode MessageQueue}. */
+export interface QueueOptions {
+  /** Send only, receive only, or both (default). */
+  access?: QueueAccess;
+  /**
+   * How long a send may wait for room, or a receive for a message, in milliseconds.
+   * Infinity (the default) waits for ever.
+   */
+  timeout?: number;
+}
+
+/** Options for {@linkcode MessageQueue.create}. */
+export interface CreateQueueOptions extends QueueOptions {
+  /** How many messages the queue holds before a sender must wait (`mq_maxmsg`). */
+  maxmsg: number;
+  /** The largest message, in bytes (`mq_msgsize`). */
+  msgsize: number;
+  /** Who may open it (default 0600: only this user). */
+  mode?: number;
+}
+
+/** Options for {@linkcode MessageQueue.open}. */
+export interface OpenQueueOptions extends QueueOptions {
+  /**
+   * If no queue has the name yet, keep trying for this many milliseconds: the peer may not
+   * have created it yet. Default 0: fail at once.
+   */
+  wait?: number;
+}
+
+/** A wait that has lasted this long starts checking whether anybody can still reach the queue. */
+const PEER_CHECK_AFTER_MS = 500;
+/** How often it checks after that (each check reads /proc, so not too often). */
+const PEER_CHECK_EVERY_MS = 500;
+/** How long a wait first looks for the peer's move without sleeping, in microseconds. */
+const SPIN_US = 20;
+
+/**
+ * One open POSIX message queue.
+ *
+ * @example
+ * ```ts
+ * import { MessageQueue } from "./mq.ts";
+ *
+ * using queue = MessageQueue.create("/example-queue", { maxmsg: 10, msgsize: 8192 });
+ * await queue.send(new TextEncoder().encode("hello, queue"));
+ * const message = await queue.receive(); // exactly one whole message
+ * console.log(new TextDecoder().decode(message)); // "hello, queue"
+ * // The end of the `using` block closes the queue and, since we created it, removes its name.
+ * ```
+ */
+export class MessageQueue implements Disposable {
+  /** The queue's name, such as `/example-queue`. */
+  readonly name: string;
+  /** True if this process created the queue (and so removes its name when disposed). */
+  readonly created: boolean;
+  /** How many messages the queue holds (`mq_maxmsg`, fixed when it was created). */
+  readonly maxmsg: number;
+  /** The largest message, in bytes (`mq_msgsize`, fixed when it was created). */
+  readonly msgsize: number;
+  #fd: number;
+  #timeoutMs: number;
+  #buffer: Uint8Array | null = null;
+  #closed = false;
+
+  private constructor(name: string, fd: number, created: boolean, timeoutMs: number) {
+    this.name = name;
+    this.#fd = fd;
+    this.created = created;
+    this.#timeoutMs = timeoutMs;
+    this.#sendOptions.timeoutMs = this.#receiveOptions.timeoutMs = timeoutMs;
+    const { maxmsg, msgsize } = libc.mq_getattr(fd);
+    this.maxmsg = maxmsg;
+    this.msgsize = msgsize;
+  }
+
+  /**
+   * Creates a new queue with `mq_open(O_CREAT | O_EXCL)`: it fails with a
+   * {@linkcode libc.LibcError} whose code is EEXIST if the name is taken, so a process never
+   * uses someone else's queue by mistake. EINVAL means `maxmsg` or `msgsize` is 0 or above
+   * the system's limit ({@linkcode queueLimits}).
+   */
+  static create(name: string, options: CreateQueueOptions): MessageQueue {
+    checkName(name);
+    const flags = libc.O.CREAT | libc.O.EXCL | ACCESS_FLAGS[options.access ?? "both"] |
+      libc.O.NONBLOCK | libc.O.CLOEXEC;
+    const fd = libc.mq_open(name, flags, options.mode ?? 0o600, {
+      maxmsg: options.maxmsg,
+      msgsize: options.msgsize,
+    });
+    return new MessageQueue(name, fd, true, options.timeout ?? Infinity);
+  }
+
+  /**
+   * Opens an existing queue, waiting up to `options.wait` ms for it to be created. Throws
+   * `Deno.errors.TimedOut` if it does not appear in time, and `Deno.errors.PermissionDenied`
+   * if it belongs to another user (someone may have put it there to feed us their data).
+   */
+  static async open(name: string, options: OpenQueueOptions = {}): Promise<MessageQueue> {
+    checkName(name);
+    const waitMs = options.wait ?? 0;
+    const deadline = performance.now() + waitMs;
+    const flags = ACCESS_FLAGS[options.access ?? "both"] | libc.O.NONBLOCK | libc.O.CLOEXEC;
+    let fd: number | undefined;
+    for (let pause = 5; fd === undefined; pause = Math.min(pause * 2, 200)) {
+      try {
+        fd = libc.mq_open(name, flags);
+      } catch (error) {
+        // ENOENT: nobody has created it yet. Anything else is a real error.
+        if (!(error instanceof libc.LibcError && error.code === "ENOENT")) throw error;
+        const left = deadline - performance.now();
+        if (left <= 0) {
+          if (waitMs === 0) throw error;
+          throw new Deno.errors.TimedOut(
+            `no queue named ${name} appeared within ${seconds(waitMs)}`,
+          );
+        }
+        await sleep(Math.min(pause, left));
+      }
+    }
+    const queue = new MessageQueue(name, fd, false, options.timeout ?? Infinity);
+    const owner = Deno.statSync(queue.#procPath).uid;
+    if (Deno.uid() !== null && owner !== Deno.uid()) {
+      queue.close();
+      throw new Deno.errors.PermissionDenied(
+        `refusing to use the queue ${name}: it belongs to user ${owner}, not to you`,
+      );
+    }
+    return queue;
+  }
+
+  /** The queue descriptor (`mqd_t`); on Linux it is a file descriptor. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /** `/proc/self/fd/N`: the kernel's view of the open queue. */
+  get #procPath(): string {
+    return `/proc/self/fd/${this.#fd}`;
+  }
+
+  /**
+   * The queue's attributes from `mq_getattr(3)`, including `curmsgs`, the number of messages
+   * in it right now.
+   */
+  attributes(): libc.MqAttr {
+    return libc.mq_getattr(this.#fd);
+  }
+
+  /**
+   * Whether the queue still has its name. After `mq_unlink(3)` the queue lives on for the
+   * processes that have it open, but `fstat` shows its link count at 0, and
+   * `/proc/PID/fd` shows it as `/NAME (deleted)`.
+   */
+  get linked(): boolean {
+    return Deno.statSync(this.#procPath).nlink !== 0;
+  }
+
+  /** The pids of the other processes that have this queue open (read from /proc). */
+  otherHolders(): number[] {
+    return otherHolders(this.#fd);
+  }
+
+  /**
+   * Whether anybody else can still send to or receive from this queue: someone else has it
+   * open, or it still has a name by which someone could open it.
+   */
+  reachable(): boolean {
+    return this.linked || this.otherHolders().length > 0;
+  }
+
+  /**
+   * Sends one message: `mq_send(3)`, waiting while the queue is full. A message longer than
+   * `msgsize` fails with EMSGSIZE; a zero-length message is allowed. Throws
+   * `Deno.errors.TimedOut` after `timeout` without room, and `Deno.errors.BrokenPipe` when
+   * nobody is left who could ever take a message.
+   */
+  async send(message: Uint8Array): Promise<void> {
+    await untilReady(() => libc.mq_send(this.#fd, message), this.#waitToSend, this.#sendOptions);
+  }
+
+  /**
+   * Receives the oldest message of the highest priority: `mq_receive(3)`, waiting while the
+   * queue is empty. Resolves to the message: a view of `buffer`, overwritten by the next
+   * receive into it. The buffer must hold `msgsize` bytes, even for a short message, or the
+   * kernel refuses with EMSGSIZE; by default the queue's own buffer, sized from
+   * `mq_getattr(3)`, is used. Throws `Deno.errors.TimedOut` after `timeout` without a message,
+   * and `Deno.errors.BrokenPipe` when nobody is left who could ever send one.
+   */
+  async receive(buffer: Uint8Array = this.#receiveBuffer()): Promise<Uint8Array> {
+    const length = await untilReady(
+      () => libc.mq_receive(this.#fd, buffer),
+      this.#waitToReceive,
+      this.#receiveOptions,
+    );
+    return buffer.subarray(0, length);
+  }
+
+  #receiveBuffer(): Uint8Array {
+    return this.#buffer ??= new Uint8Array(this.msgsize);
+  }
+
+  /**
+   * Waits until the queue is empty (`mq_curmsgs` is 0): every message sent has been taken.
+   * Throws `Deno.errors.TimedOut` when messages stay for `timeout`, and
+   * `Deno.errors.BrokenPipe` when nobody is left who could take them.
+   */
+  async waitUntilEmpty(): Promise<void> {
+    const watch = new PeerWatch(this, "take");
+    const deadline = performance.now() + this.#timeoutMs;
+    for (let pause = 1;; pause = Math.min(pause * 2, 50)) {
+      const left = this.attributes().curmsgs;
+      if (left === 0) return;
+      watch.throwIfGone();
+      if (performance.now() >= deadline) {
+        throw new Deno.errors.TimedOut(
+          `${left} message${left === 1 ? " was" : "s were"} still in the queue ${this.name} ` +
+            `after ${seconds(this.#timeoutMs)}: nobody took ${left === 1 ? "it" : "them"}`,
+        );
+      }
+      await sleep(pause);
+      watch.look();
+    }
+  }
+
+  /**
+   * How to wait while the queue is full (POLL.OUT) or empty (POLL.IN): in poll(2), which
+   * works on a queue descriptor on Linux, watching for a peer that has gone.
+   */
+  #waitsFor(events: number, peerAction: "send" | "take"): Waits<number> {
+    const watch = new PeerWatch(this, peerAction);
+    return {
+      // untilReady waits here first, once, each time the queue is not ready: a new wait.
+      // The peer is usually only microseconds away, so look without sleeping for a moment
+      // (yielding the CPU, which the peer may be waiting for), then sleep in poll for up to
+      // `ms`, on this thread.
+      wait: (ms) => {
+        watch.start();
+        if (libc.pollSpin(this.#fd, events, SPIN_US) === 0) libc.poll(this.#fd, events, ms);
+        return libc.WOULD_BLOCK;
+      },
+      // Then it parks, while the event loop runs (Ctrl-C, timers), and tries again after each.
+      park: async (ms) => {
+        watch.throwIfGone();
+        await libc.pollPark(this.#fd, events, ms);
+        watch.look();
+        return libc.WOULD_BLOCK;
+      },
+    };
+  }
+
+  // Made once, not on every send and receive.
+  #waitToSend = this.#waitsFor(libc.POLL.OUT, "take");
+  #waitToReceive = this.#waitsFor(libc.POLL.IN, "send");
+  #sendOptions = {
+    timeoutMs: Infinity,
+    timeoutMessage: () => `the queue ${this.name} stayed full for ${seconds(this.#timeoutMs)}`,
+  };
+  #receiveOptions = {
+    timeoutMs: Infinity,
+    timeoutMessage: () =>
+      `no message came through the queue ${this.name} for ${seconds(this.#timeoutMs)}`,
+  };
+
+  /**
+   * Removes the queue's name with `mq_unlink(3)`, if it still has one: processes that have it
+   * open keep using it, and it goes when the last one closes it. Returns true if this call
+   * removed the name. Call it before {@linkcode MessageQueue.close}: the descriptor is how it
+   * knows whether the name still belongs to this queue (and not to a new one).
+   */
+  unlink(): boolean {
+    if (this.#closed) throw new Deno.errors.BadResource(`the queue ${this.name} is closed`);
+    if (!this.linked) return false; // the peer has removed it already
+    return removeQueue(this.name);
+  }
+
+  /** Closes the descriptor with `mq_close(3)`; the queue lives on. Closing twice is harmless. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    libc.mq_close(this.#fd);
+  }
+
+  /** Removes the name if this process created the queue, then closes it (for `using`). */
+  [Symbol.dispose](): void {
+    if (this.#closed) return;
+    try {
+      if (this.created) this.unlink();
+    } finally {
+      this.close();
+    }
+  }
+}
+
+/**
+ * Watches, during a long wait, whether anybody can still reach the queue. A queue with no name
+ * that no other process has open can never get another message, nor lose one: whoever was on
+ * the other side has gone, and waiting longer is pointless.
+ */
+class PeerWatch {
+  #queue: MessageQueue;
+  #peerAction: string;
+  #nextLook = performance.now() + PEER_CHECK_AFTER_MS;
+  #gone = false;
+
+  constructor(queue: MessageQueue, peerAction: "send" | "take") {
+    this.#queue = queue;
+    this.#peerAction = peerAction;
+  }
+
+  /** A new wait begins: the first look comes after {@linkcode PEER_CHECK_AFTER_MS}. */
+  start(): void {
+    this.#nextLook = performance.now() + PEER_CHECK_AFTER_MS;
+    this.#gone = false;
+  }
+
+  /** Looks in /proc, if a look is due, and remembers whether anybody can reach the queue. */
+  look(): void {
+    const now = performance.now();
+    if (now < this.#nextLook) return;
+    this.#nextLook = now + PEER_CHECK_EVERY_MS;
+    this.#gone = !this.#queue.reachable();
+  }
+
+  /**
+   * Throws `Deno.errors.BrokenPipe` if the last look found nobody. The caller has tried the
+   * operation once more since that look, so nothing the peer did before it left is missed.
+   */
+  throwIfGone(): void {
+    if (!this.#gone) return;
+    throw new Deno.errors.BrokenPipe(
+      `the queue ${this.#queue.name} has no name and no other process has it open: ` +
+        `nobody is left to ${this.#peerAction} a message`,
+    );
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * POSIX shared memory: memory with a name, which several processes map into their address
+ * spaces. What one process stores there, the others can load at once: no system call and no
+ * copy through the kernel.
+ *
+ * 1. `shm_open(3)` creates or opens the object by name. On Linux it is a file in the memory
+ *    file system at `/dev/shm`, so `ls -l /dev/shm` shows it.
+ * 2. `ftruncate(2)` gives a new object its size. It starts empty, and touching a mapping beyond
+ *    the end of the object raises SIGBUS.
+ * 3. `mmap(2)` with `MAP_SHARED` maps it. The descriptor can be closed right away: the mapping
+ *    keeps the object alive.
+ * 4. `munmap(2)` removes the mapping, and `shm_unlink(3)` removes the name. The memory is freed
+ *    once the name is gone and no process maps it any more.
+ *
+ * Shared memory has no synchronisation of its own: two processes that use it need something
+ * else to take turns, such as the semaphores of `semaphore.ts`.
+ *
+ * @module
+ */
+
+import * as libc from "./libc.ts";
+import { NAME_MAX, posixNameProblem } from "./_names.ts";
+
+/** Options for {@linkcode SharedMemory.create}. */
+export interface SharedMemoryOptions {
+  /** Permission bits of the new object (default 0o600: only this user may open it). */
+  mode?: number;
+}
+
+/**
+ * What is wrong with `name` as the name of a shared-memory object (a slash and at most 255
+ * bytes, without another slash), as the end of a sentence; null if nothing.
+ *
+ * @example
+ * ```ts
+ * import { shmNameProblem } from "./shm.ts";
+ * shmNameProblem("/ipc-lesson-demo"); // null
+ * shmNameProblem("/a/b"); // "must not contain a second slash: …"
+ * ```
+ */
+export function shmNameProblem(name: string): string | null {
+  return posixNameProblem(name, NAME_MAX);
+}
+
+/**
+ * Where Linux shows the shared-memory object `name`: `/dev/shm/NAME` (without the slash).
+ *
+ * @example
+ * ```ts
+ * import { shmPath } from "./shm.ts";
+ * shmPath("/ipc-lesson-demo"); // "/dev/shm/ipc-lesson-demo"
+ * ```
+ */
+export function shmPath(name: string): string {
+  return `/dev/shm/${name.slice(1)}`;
+}
+
+function checkName(name: string): void {
+  const problem = shmNameProblem(name);
+  if (problem) {
+    throw new TypeError(`Invalid shared-memory name ${JSON.stringify(name)}: ${problem}`);
+  }
+}
+
+/**
+ * A POSIX shared-memory object, mapped into this process. {@linkcode SharedMemory.bytes} is the
+ * mapping itself: a store into it is a store into memory that the other processes see, with no
+ * copy in between.
+ *
+ * The process that created the object removes its name ({@linkcode SharedMemory.unlink}, or at
+ * the end of a `using` block); every process unmaps its own mapping.
+ *
+ * @example
+ * ```ts
+ * import { SharedMemory } from "./shm.ts";
+ * using created = SharedMemory.create("/ipc-lesson-example", 4096);
+ * using opened = SharedMemory.open("/ipc-lesson-example"); // as another process would
+ * created.bytes[0] = 42;
+ * console.log(opened.bytes[0]); // 42: the same memory, mapped twice
+ * ```
+ */
+export class SharedMemory implements Disposable {
+  /** The object's name, such as `/ipc-lesson-shm-4711-3f9a2c`. */
+  readonly name: string;
+  /** The size of the mapping in bytes (0 for an object that has no size yet). */
+  readonly size: number;
+  /** True if this process created the object (and so must remove its name). */
+  readonly created: boolean;
+  #address: Deno.PointerObject | null;
+  #bytes: Uint8Array<ArrayBuffer>;
+  #closed = false;
+  #unlinked = false;
+
+  private constructor(
+    name: string,
+    size: number,
+    created: boolean,
+    address: Deno.PointerObject | null,
+  ) {
+    this.name = name;
+    this.size = size;
+    this.created = created;
+    this.#address = address;
+    // The mapping as an ArrayBuffer: no copy, the bytes are the shared memory itself.
+    this.#bytes = address === null
+      ? new Uint8Array(0)
+      : new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(address, size));
+  }
+
+  /**
+   * Creates a new object of `size` bytes and maps it: `shm_open(O_RDWR | O_CREAT | O_EXCL)`,
+   * `ftruncate`, `mmap(MAP_SHARED)`. `O_EXCL` makes it fail with a {@linkcode libc.LibcError}
+   * whose code is EEXIST when the name is taken, so an existing object is never reused or
+   * changed. A new object is all zero bytes.
+   *
+   * @example
+   * ```ts
+   * import { SharedMemory } from "./shm.ts";
+   * using segment = SharedMemory.create("/ipc-lesson-example", 65536);
+   * console.log(segment.path, segment.size); // /dev/shm/ipc-lesson-example 65536
+   * ```
+   */
+  static create(name: string, size: number, options: SharedMemoryOptions = {}): SharedMemory {
+    checkName(name);
+    if (!Number.isSafeInteger(size) || size < 1) {
+      throw new RangeError(`A shared-memory object needs a size of at least 1 byte: got ${size}`);
+    }
+    const fd = libc.shm_open(name, libc.O.RDWR | libc.O.CREAT | libc.O.EXCL, options.mode ?? 0o600);
+    try {
+      libc.ftruncate(fd, size);
+      return new SharedMemory(name, size, true, libc.mmap(size, READ_WRITE, libc.MAP_SHARED, fd));
+    } catch (error) {
+      // The name is ours (O_EXCL): do not leave a half-made object behind.
+      libc.shm_unlink(name);
+      throw error;
+    } finally {
+      // The mapping keeps the object alive; the descriptor is no longer needed.
+      libc.close(fd);
+    }
+  }
+
+  /**
+   * Opens an existing object and maps all of it, as large as it is now:
+   * `shm_open(O_RDWR)` and `mmap(MAP_SHARED)`. Fails with a {@linkcode libc.LibcError} whose
+   * code is ENOENT when there is no such object, and with `Deno.errors.PermissionDenied` when
+   * it belongs to another user. An object that has no size yet (its creator has not called
+   * `ftruncate` so far) is opened with nothing mapped: `size` is 0.
+   *
+   * @example
+   * ```ts
+   * import { SharedMemory } from "./shm.ts";
+   * using created = SharedMemory.create("/ipc-lesson-example", 4096);
+   * using opened = SharedMemory.open("/ipc-lesson-example");
+   * console.log(opened.size, opened.created); // 4096 false
+   * ```
+   */
+  static open(name: string): SharedMemory {
+    checkName(name);
+    const fd = libc.shm_open(name, libc.O.RDWR);
+    try {
+      // fstat(2) through /proc: the size, and the owner, of the object this descriptor holds.
+      const info = Deno.statSync(`/proc/self/fd/${fd}`);
+      const uid = Deno.uid();
+      if (uid !== null && info.uid !== uid) {
+        throw new Deno.errors.PermissionDenied(
+          `refusing to use the shared-memory object ${name}: it belongs to user ${info.uid}, not to you`,
+        );
+      }
+      const address = info.size > 0 ? libc.mmap(info.size, READ_WRITE, libc.MAP_SHARED, fd) : null;
+      return new SharedMemory(name, info.size, false, address);
+    } finally {
+      libc.close(fd);
+    }
+  }
+
+  /** Where Linux shows the object: `/dev/shm/NAME`. */
+  get path(): string {
+    return shmPath(this.name);
+  }
+
+  /** The address of the mapping in this process (0 when nothing is mapped), for messages. */
+  get address(): bigint {
+    return this.#address === null ? 0n : Deno.UnsafePointer.value(this.#address);
+  }
+
+  /**
+   * The mapping, as bytes. Valid until {@linkcode SharedMemory.close}: the memory behind it is
+   * unmapped then, and touching it would crash the process, so this throws afterwards.
+   */
+  get bytes(): Uint8Array<ArrayBuffer> {
+    if (this.#closed) {
+      throw new Deno.errors.BadResource(`the shared-memory object ${this.name} has been closed`);
+    }
+    return this.#bytes;
+  }
+
+  /**
+   * Removes the name with `shm_unlink(3)`, if this process created the object and has not
+   * removed it yet. Mappings stay valid: the memory lives on until the last one is gone.
+   */
+  unlink(): void {
+    if (!this.created || this.#unlinked) return;
+    this.#unlinked = true;
+    try {
+      libc.shm_unlink(this.name);
+    } catch (error) {
+      // Already gone (someone else removed it): nothing left to clean up.
+      if (!(error instanceof libc.LibcError && error.code === "ENOENT")) throw error;
+    }
+  }
+
+  /** Unmaps the object with `munmap(2)`. Closing twice is harmless. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#address !== null) libc.munmap(this.#address, this.size);
+    this.#address = null;
+  }
+
+  /** Removes the name if this process created it, and unmaps (for `using`). */
+  [Symbol.dispose](): void {
+    try {
+      this.unlink();
+    } finally {
+      this.close();
+    }
+  }
+}
+
+const READ_WRITE = libc.PROT.READ | libc.PROT.WRITE;
