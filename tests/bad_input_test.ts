@@ -37,6 +37,15 @@ const fifoCases = [
     message: /--path needs a path/,
   },
   {
+    name: "a FIFO left behind by a killed run",
+    args: ["--path", "{dir}/stale.fifo", "--input", "{input}", "--output", "{output}"],
+    status: 1 as const,
+    message: /the FIFO .*stale\.fifo already exists: .*deno task clean/,
+    setup: (dir: string) => {
+      new Deno.Command("mkfifo", { args: ["-m", "600", `${dir}/stale.fifo`] }).outputSync();
+    },
+  },
+  {
     name: "server waits for a reader that never comes",
     args: ["server", "--path", "{dir}/lonely.fifo", "--timeout", "0.5"],
     status: 1 as const,

@@ -19,7 +19,12 @@ import {
 } from "./_helpers.ts";
 
 /** The lessons in the draw, with the largest chunk each allows. */
-export const CHAOS_METHODS: Record<string, number> = { pipe: 1 << 20, fifo: 1 << 20 };
+export const CHAOS_METHODS: Record<string, number> = {
+  pipe: 1 << 20,
+  fifo: 1 << 20,
+  mq: 8192,
+  shm: 128 * 1024,
+};
 
 const ITERATIONS = Number(Deno.env.get("CHAOS_ITERATIONS") ?? 16);
 

@@ -17,8 +17,8 @@ import {
   textReader,
 } from "./_helpers.ts";
 
-/** The lessons, and how each reports a peer that vanished. */
-export const FAULT_METHODS = ["pipe", "fifo"];
+/** The lessons, all of which must survive the same faults. */
+export const FAULT_METHODS = ["pipe", "fifo", "mq", "shm"];
 
 interface Fault {
   name: string;
@@ -30,17 +30,17 @@ interface Fault {
 
 const FAULTS: Fault[] = [
   {
+    // A byte stream's reader cannot tell (the runner does); mq and shm clients notice.
     name: "the server is killed with SIGKILL mid-transfer",
     killAfter: "server:2M",
     status: 1,
-    message: /the server was killed by SIGKILL after .*: transfer incomplete/,
+    message: /the server (was killed by SIGKILL|exited) after .*transfer incomplete/,
   },
   {
     name: "the client is killed with SIGKILL mid-transfer",
     killAfter: "client:2M",
     status: 1,
-    message:
-      /client (was killed by SIGKILL|exited) after .*transfer incomplete|the client was killed by SIGKILL/,
+    message: /client (was killed by SIGKILL|exited) after .*transfer incomplete/,
   },
   {
     name: "the server is interrupted with SIGINT",

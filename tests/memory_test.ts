@@ -8,7 +8,7 @@ import { runDemoJson } from "./_helpers.ts";
 
 const MiB = 1024 * 1024;
 
-for (const method of ["pipe", "fifo"]) {
+for (const method of ["pipe", "fifo", "mq", "shm"]) {
   Deno.test(`${method}: peak memory does not grow with the file size`, async () => {
     const small = await runDemoJson(method, ["--size", "1M"]);
     const large = await runDemoJson(method, ["--size", "64M"]);

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { checkFifoPath } from "../../transports/fifo.ts";
 import { pipeMaxSize } from "../../transports/pipe.ts";
 import { unlink } from "../../transports/libc.ts";
-import { UsageError } from "../_files.ts";
+import { LessonError, UsageError } from "../_files.ts";
 import { type KernelObject, type Lesson, tempDir, uniqueName } from "../_lesson.ts";
 import { runLesson } from "../_runner.ts";
 import { client } from "./client.ts";
@@ -89,7 +89,15 @@ export const lesson: Lesson<FifoOptions> = {
   prepareDemo: (options) => {
     // Both sides would trip over a bad path; say it once, before they start.
     checkFifoPath(options.path);
-    return { args: ["--path", options.path], objects: [fifoObject(options.path)] };
+    // In the demo both sides are ours and make the FIFO themselves: one that is already there
+    // belongs to another run, or was left by a killed one.
+    const fifo = fifoObject(options.path);
+    if (fifo.exists()) {
+      throw new LessonError(
+        `the FIFO ${options.path} already exists: another run is using it, or a killed run left it behind (deno task clean removes what killed runs left); choose another --path`,
+      );
+    }
+    return { args: ["--path", options.path], objects: [fifo] };
   },
   labs,
   server,
