@@ -59,5 +59,4 @@ export {
   type SemaphoreOptions,
   semaphorePath,
   type SemaphoreWaitOptions,
-  SPIN_US,
 } from "./transports/semaphore.ts";

@@ -23,7 +23,7 @@
 import * as libc from "./libc.ts";
 import { otherHolders } from "./_holders.ts";
 import { NAME_MAX, posixNameProblem } from "./_names.ts";
-import { seconds, sleep, untilReady, type Waits } from "./_wait.ts";
+import { seconds, sleep, SPIN_US, untilReady, type Waits } from "./_wait.ts";
 
 export type { MqAttr } from "./libc.ts";
 
@@ -194,8 +194,6 @@ export interface OpenQueueOptions extends QueueOptions {
 const PEER_CHECK_AFTER_MS = 500;
 /** How often it checks after that (each check reads /proc, so not too often). */
 const PEER_CHECK_EVERY_MS = 500;
-/** How long a wait first looks for the peer's move without sleeping, in microseconds. */
-const SPIN_US = 20;
 
 /**
  * One open POSIX message queue.

@@ -3,7 +3,8 @@
  *
  * A {@linkcode PipeEnd} wraps one end's file descriptor. It is made non-blocking so that a
  * full or empty pipe never freezes the event loop: the call returns EAGAIN at once, and the
- * end parks in `poll(2)` on a worker thread until the pipe is ready again.
+ * end waits in `poll(2)` (see `_wait.ts`): a few microseconds without sleeping, then briefly
+ * on this thread, then parked on a worker thread while the event loop runs.
  *
  * The same class serves unnamed pipes ({@linkcode createPipe}, or a shell's `|` on stdin and
  * stdout) and FIFOs (see `fifo.ts`): a FIFO is a pipe that has a name in the file system.
@@ -12,7 +13,7 @@
  */
 
 import * as libc from "./libc.ts";
-import { seconds, untilReady, type Waits } from "./_wait.ts";
+import { seconds, SPIN_US, untilReady, type Waits } from "./_wait.ts";
 
 /** Options for a {@linkcode PipeEnd}. */
 export interface PipeEndOptions {
@@ -127,7 +128,8 @@ export class PipeEnd implements Disposable {
   #waitsFor(events: number): Waits<number> {
     return {
       wait: (ms) => {
-        libc.poll(this.#fd, events, ms);
+        // Look for a few microseconds without sleeping, then sleep in poll for up to `ms`.
+        if (libc.pollSpin(this.#fd, events, SPIN_US) === 0) libc.poll(this.#fd, events, ms);
         return libc.WOULD_BLOCK;
       },
       park: async (ms) => {

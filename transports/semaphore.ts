@@ -9,7 +9,7 @@
  *
  * A wait never freezes the event loop, and can time out. It first tries `sem_trywait`; then
  * polls for a few microseconds, giving the CPU away between tries; then sleeps up to a
- * millisecond on this thread in `sem_timedwait`; and only then parks in short `sem_timedwait`
+ * few milliseconds on this thread in `sem_timedwait`; and only then parks in short `sem_timedwait`
  * calls on a worker thread while the event loop runs (see `_wait.ts`).
  *
  * @module
@@ -17,7 +17,7 @@
 
 import * as libc from "./libc.ts";
 import { NAME_MAX, posixNameProblem } from "./_names.ts";
-import { seconds, takeTurn, turnIsDue, untilReady } from "./_wait.ts";
+import { seconds, SPIN_US, takeTurn, turnIsDue, untilReady } from "./_wait.ts";
 
 /** Options for {@linkcode Semaphore.create} and {@linkcode Semaphore.open}. */
 export interface SemaphoreOptions {
@@ -46,13 +46,6 @@ export interface SemaphoreWaitOptions {
 
 /** What a wait that did not have to wait returns: one promise, made once. */
 const DONE: Promise<void> = Promise.resolve();
-
-/**
- * How long a wait polls the count (`sem_trywait`, `sched_yield`) before it sleeps, in µs. About
- * the time a peer needs to fill or empty a 64 KiB slot; measured on 2 vCPUs, a 10-50 µs poll
- * made a shared-memory ring 1.3-1.5 times as fast.
- */
-export const SPIN_US = 20;
 
 /** The longest count a semaphore can hold (`SEM_VALUE_MAX`, INT_MAX on Linux). */
 export const SEM_VALUE_MAX = 2 ** 31 - 1;
@@ -219,7 +212,7 @@ export class Semaphore implements Disposable {
    * time runs out, or what `options.whileParked` throws.
    *
    * When the count is above zero this costs one `sem_trywait` and no thread hand-off. Otherwise
-   * it polls for {@linkcode SPIN_US} and waits up to a millisecond on this thread, then parks on
+   * it polls for SPIN_US (see _wait.ts) and waits up to SPIN_MS on this thread, then parks on
    * a worker thread in slices of at most 100 ms while the event loop runs, retrying on this
    * thread after each.
    */
@@ -268,7 +261,7 @@ export class Semaphore implements Disposable {
   }
 
   /**
-   * The short wait on this thread: first poll for {@linkcode SPIN_US} (the peer of a busy
+   * The short wait on this thread: first poll for SPIN_US (the peer of a busy
    * transfer posts within microseconds, and a futex sleep and wake-up cost far more), then
    * sleep in `sem_timedwait` for the rest of `ms`.
    */

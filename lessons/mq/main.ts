@@ -28,6 +28,7 @@ import { type KernelObject, type Lesson, NAME_PREFIX, uniqueName } from "../_les
 import type { Log } from "../_log.ts";
 import { runLesson } from "../_runner.ts";
 import { client } from "./client.ts";
+import { labs } from "./labs.ts";
 import { server } from "./server.ts";
 
 /** The message-queue lesson's own options. */
@@ -175,6 +176,7 @@ export const lesson: Lesson<MqOptions> = {
       objects: [queueObject(options.name)],
     };
   },
+  labs,
   server,
   client,
 };
