@@ -42,6 +42,14 @@ function runningCreator(name: string): number | null {
   return processExists(pid) ? pid : null;
 }
 
+function lstatOrNull(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
 function ownedByMe(info: Deno.FileInfo): boolean {
   const uid = Deno.uid();
   return uid === null || info.uid === uid;
@@ -103,7 +111,8 @@ export function findLeftovers(options: { tmp?: string } = {}): LeftoverReport {
 
   for (const name of listDir(tmp).filter((n) => n.startsWith(NAME_PREFIX))) {
     const path = join(tmp, name);
-    const info = Deno.lstatSync(path);
+    const info = lstatOrNull(path);
+    if (info === null) continue; // removed while we looked (another run finishing)
     if (!ownedByMe(info)) continue;
     if (info.isFifo) {
       found.push({
@@ -124,7 +133,8 @@ export function findLeftovers(options: { tmp?: string } = {}): LeftoverReport {
 
   for (const name of listDir("/dev/shm")) {
     const path = join("/dev/shm", name);
-    if (!name.includes(NAME_PREFIX) || !ownedByMe(Deno.lstatSync(path))) continue;
+    const info = name.includes(NAME_PREFIX) ? lstatOrNull(path) : null;
+    if (info === null || !ownedByMe(info)) continue;
     if (name.startsWith(NAME_PREFIX)) {
       found.push({
         kind: "shared memory",

@@ -20,6 +20,20 @@ const LABS: Record<string, Record<string, RegExp>> = {
   fifo: {
     "no-reader": /SYMPTOM: open\(O_WRONLY \| O_NONBLOCK\) failed with ENXIO/,
   },
+  mq: {
+    "small-buffer":
+      /SYMPTOM: mq_receive\(\) into a 64-byte buffer failed with EMSGSIZE .*only 13 bytes; the queue still holds 1 message/,
+    "no-end-marker":
+      /SYMPTOM: the client received 3 messages, then waited 2 s for more and gave up: "no message came through the queue \/ipc-lesson-mq-[\w-]+ for 2 s", with exit status 1 and no output file/,
+  },
+  shm: {
+    "no-sync":
+      /SYMPTOM: the copy is corrupted: the output's SHA-256 [0-9a-f]{12}… differs from the input's [0-9a-f]{12}…, yet it has the right size \(4\.00 MiB\); only \d+ of 1024 chunks arrived intact/,
+    "no-ftruncate":
+      /SYMPTOM: the child, process \d+, was killed by SIGBUS at its first store into the mapping .*exit status 135/,
+    "stale-segment":
+      /SYMPTOM: the restarted server refused to start \(exit status 1\): its names already exist: .*a killed run left them behind \(deno task clean removes what killed runs left\)/,
+  },
 };
 
 for (const [method, labs] of Object.entries(LABS)) {

@@ -20,6 +20,7 @@ import { type Lesson, NAME_PREFIX, uniqueName } from "../_lesson.ts";
 import { formatBytes } from "../_log.ts";
 import { runLesson } from "../_runner.ts";
 import { client } from "./client.ts";
+import { labs } from "./labs.ts";
 import {
   refuseExisting,
   ringLayout,
@@ -161,6 +162,7 @@ export const lesson: Lesson<ShmOptions> = {
       objects: ringObjects(names),
     };
   },
+  labs,
   server,
   client,
 };
