@@ -14,7 +14,6 @@
 
 import process from "node:process";
 import { LibcError, monotonicMs, traceCalls } from "../transports/libc.ts";
-import { turnOnEveryWait } from "../transports/_wait.ts";
 import type { CommonOptions, KillAfter } from "./_cli.ts";
 import { InputFile, LessonError, OutputFile, UsageError } from "./_files.ts";
 import { commonArgs, killArgs, type Lesson, type Side, sideCommand } from "./_lesson.ts";
@@ -95,8 +94,23 @@ class SideRuntime<O> implements Side<O> {
       this.#killAfter = undefined;
       this.log.say(`--kill-after: sending myself ${signal} after ${formatBytes(this.#bytes)}`);
       Deno.kill(Deno.pid, signal);
-      turnOnEveryWait(200); // so that a signal listener (SIGINT, SIGTERM) runs right away
+      // SIGKILL and SIGSTOP act at once, in the kernel. SIGINT and SIGTERM reach the listener
+      // below only at the event loop's next turn, milliseconds and megabytes later: do now
+      // what it will do, so that the experiment stops exactly here.
+      if (signal === "SIGINT" || signal === "SIGTERM") this.interrupt(signal);
     }
+  }
+
+  /** What a stop signal does: remove what this side created, say so, and exit 128 + n. */
+  interrupt(signal: (typeof STOP_SIGNALS)[number][0]): never {
+    this.disposeOwned();
+    this.log.error(
+      `interrupted by ${signal} after ${
+        formatBytes(this.#bytes)
+      }; removed what this ${this.role} created`,
+    );
+    this.reportStats();
+    Deno.exit(STOP_SIGNALS.find(([name]) => name === signal)![1]);
   }
 
   peerCommand(options: Omit<Deno.CommandOptions, "args"> = {}): Deno.Command {
@@ -161,17 +175,8 @@ export async function runSide<O>(
   const side = new SideRuntime(lesson, common, options, chunk);
   if (common.trace) traceCalls((line) => side.log.trace(line));
 
-  for (const [signal, status] of STOP_SIGNALS) {
-    Deno.addSignalListener(signal, () => {
-      side.disposeOwned();
-      side.log.error(
-        `interrupted by ${signal} after ${
-          formatBytes(side.bytes)
-        }; removed what this ${side.role} created`,
-      );
-      side.reportStats();
-      Deno.exit(status);
-    });
+  for (const [signal] of STOP_SIGNALS) {
+    Deno.addSignalListener(signal, () => side.interrupt(signal));
   }
 
   try {

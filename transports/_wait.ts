@@ -26,19 +26,7 @@ let lastTurn = performance.now();
 
 /** Whether the event loop is due for a turn: none was given for {@linkcode TURN_EVERY_MS}. */
 export function turnIsDue(): boolean {
-  const now = performance.now();
-  return now - lastTurn >= TURN_EVERY_MS || now < everyWaitUntil;
-}
-
-let everyWaitUntil = 0;
-
-/**
- * Makes every wait give the event loop a turn for the next `ms` milliseconds: after a process
- * has sent itself a signal, so that its listener runs at once, before the work goes on (the
- * signal reaches the event loop by way of another thread, which takes a moment).
- */
-export function turnOnEveryWait(ms: number): void {
-  everyWaitUntil = performance.now() + ms;
+  return performance.now() - lastTurn >= TURN_EVERY_MS;
 }
 
 /** Gives the event loop one turn: timers and signal listeners run. */
