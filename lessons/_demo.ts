@@ -99,6 +99,7 @@ class Demo<O> {
   #inputSize = 0;
   #timers: ReturnType<typeof setTimeout>[] = [];
   #lastEventAt = performance.now();
+  #watchdog: ReturnType<typeof setInterval> | undefined;
   #stoppedByRunner = new Set<number>();
 
   constructor(lesson: Lesson<O>, common: CommonOptions, options: O, chunk: number) {
@@ -274,26 +275,35 @@ class Demo<O> {
       case "stats":
         this.#stats.set(event.role, event.stats);
         this.#bytesSeen.set(event.role, event.stats.bytes);
+        // A side the runner did not start (the pipe lesson's client) is done: watch the other.
+        if (!this.#started.some((s) => s.role === event.role)) this.#watchForHang(event.role);
         break;
     }
   }
 
   async #waitForSides(): Promise<void> {
-    let watchdog: ReturnType<typeof setInterval> | undefined;
     await Promise.all(this.#started.map(async (started) => {
       started.status = await started.child.status;
       if (this.#interrupted) return;
       if (!started.status.success) this.#stopPeersLater(started.role);
-      // One side is done; the other must finish too, or at least keep making progress.
-      watchdog ??= setInterval(() => this.#checkForHang(started.role), 250);
+      this.#watchForHang(started.role);
     }));
-    clearInterval(watchdog);
+    clearInterval(this.#watchdog);
     await Promise.all(this.#started.flatMap((started) => started.relays));
     // A side the runner did not start itself (the pipe lesson's client) must be gone too.
     for (let waited = 0; this.#anyAlive(); waited += 50) {
       if (waited >= 2 * GRACE_MS) this.#stopAll("SIGKILL");
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  }
+
+  /**
+   * One side is done (it exited, or sent its final statistics): the other must finish too, or
+   * at least keep making progress.
+   */
+  #watchForHang(finished: SideRole): void {
+    if (this.#interrupted) return;
+    this.#watchdog ??= setInterval(() => this.#checkForHang(finished), 250);
   }
 
   /**

@@ -145,7 +145,9 @@ export class PipeEnd implements Disposable {
   #readOptions = {
     timeoutMs: Infinity,
     timeoutMessage: () =>
-      `no data came through the pipe for ${seconds(this.#timeoutMs)}: the writer sent nothing`,
+      `no data came through the pipe for ${
+        seconds(this.#timeoutMs)
+      }, and the writer has not closed its end`,
   };
   #writeOptions = {
     timeoutMs: Infinity,
