@@ -24,6 +24,7 @@ import { createPipe, isPipe, PipeEnd, pipeMaxSize, spawnWithStdin } from "../tra
 import { Semaphore } from "../transports/semaphore.ts";
 import { SharedMemory } from "../transports/shm.ts";
 import { openWhenReady, RingBuffer, ringLayout, ringNames } from "../lessons/shm/ring_buffer.ts";
+import { peakResidentBytes } from "../lessons/_side.ts";
 import { sourceBlock, StreamChecksum } from "./_checksum.ts";
 
 const TIMEOUT_MS = 30_000;
@@ -67,7 +68,7 @@ export interface PeerReport {
 function report(fields: PeerReport, cpuAtStart: NodeJS.CpuUsage): void {
   const cpu = process.cpuUsage(cpuAtStart);
   fields.cpuSeconds = (cpu.user + cpu.system) / 1e6;
-  fields.peakRssBytes = process.resourceUsage().maxRSS * 1024;
+  fields.peakRssBytes = peakResidentBytes();
   console.log(JSON.stringify(fields));
 }
 

@@ -195,13 +195,18 @@ function channelName(method: string): string {
 function spawn(
   command: string,
   args: string[],
-  stdout: "piped" | "null" = "piped",
+  env: Record<string, string> = {},
 ): Deno.ChildProcess {
   const [program, argv] = PIN === "same"
     ? ["taskset", ["-c", "0", command, ...args]]
     : [command, args];
-  const child = new Deno.Command(program, { args: argv, stdout, stderr: "piped", stdin: "null" })
-    .spawn();
+  const child = new Deno.Command(program, {
+    args: argv,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).spawn();
   running.add(child);
   child.status.finally(() => running.delete(child));
   return child;
@@ -336,11 +341,16 @@ async function prepareC(workDir: string): Promise<{ binary: string | null; note:
       note: `could not build ${source} with cc: ratios to C are not measured`,
     };
   }
-  return { binary, note: `C reference: ${source}, built with cc -O2` };
+  return {
+    binary,
+    note:
+      `C reference: ${source}, built with cc -O2, its pipes raised to pipe-max-size as the lessons do`,
+  };
 }
 
 async function cRun(binary: string, args: string[]): Promise<Record<string, unknown>> {
-  const output = await spawn(binary, args).output();
+  // The lessons' pipes and FIFOs are raised to pipe-max-size: give C's the same size.
+  const output = await spawn(binary, args, { REFBENCH_PIPE_SZ: String(pipeMaxSize()) }).output();
   const line = new TextDecoder().decode(output.stdout).trim().split("\n").at(-1) ?? "";
   if (!output.success || !line.startsWith("{")) {
     throw new Error(`refbench ${args.join(" ")} failed`);

@@ -139,7 +139,7 @@ class SideRuntime<O> implements Side<O> {
     const stats: SideStats = {
       bytes: this.#bytes,
       chunks: this.#chunks,
-      peakRssBytes: usage.maxRSS * 1024,
+      peakRssBytes: peakResidentBytes(),
       userSeconds: usage.userCPUTime / 1e6,
       systemSeconds: usage.systemCPUTime / 1e6,
     };
@@ -147,6 +147,16 @@ class SideRuntime<O> implements Side<O> {
     if (this.#stoppedAt !== undefined) stats.stoppedAt = this.#stoppedAt;
     this.log.stats(stats);
   }
+}
+
+/**
+ * This process's peak resident memory, in bytes: VmHWM in /proc/self/status, the high-water
+ * mark of this program's own memory. (getrusage's ru_maxrss would also count the parent's
+ * peak, which a process started with fork + exec inherits.)
+ */
+export function peakResidentBytes(): number {
+  const kib = Deno.readTextFileSync("/proc/self/status").match(/^VmHWM:\s*(\d+) kB/m)?.[1];
+  return Number(kib ?? 0) * 1024;
 }
 
 /** The one line for an error, and the exit status it gives. */

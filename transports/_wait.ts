@@ -82,20 +82,31 @@ export interface Waits<T> {
  * this thread, then parks on a worker thread, retrying synchronously after each wait (where
  * errno can be read), until `options.timeoutMs` have passed.
  */
-export async function untilReady<T>(
+export function untilReady<T>(
   attempt: () => T | typeof WOULD_BLOCK,
   waits: Waits<T>,
   options: UntilReadyOptions,
 ): Promise<T> {
-  let outcome = attempt();
-  if (outcome === WOULD_BLOCK) {
-    outcome = waits.wait(Math.min(SPIN_MS, options.timeoutMs));
-    if (outcome === WOULD_BLOCK) outcome = attempt();
-  }
-  if (outcome !== WOULD_BLOCK) {
-    if (turnIsDue()) await takeTurn();
-    return outcome;
-  }
+  const outcome = attempt();
+  return outcome === WOULD_BLOCK ? waitThenRetry(attempt, waits, options) : ready(outcome);
+}
+
+/**
+ * A result that is there at once, as a promise, without the cost of an async function: the
+ * fast path of every transport. The event loop gets its turn when one is due.
+ */
+export function ready<T>(value: T): Promise<T> {
+  return turnIsDue() ? takeTurn().then(() => value) : Promise.resolve(value);
+}
+
+async function waitThenRetry<T>(
+  attempt: () => T | typeof WOULD_BLOCK,
+  waits: Waits<T>,
+  options: UntilReadyOptions,
+): Promise<T> {
+  let outcome = waits.wait(Math.min(SPIN_MS, options.timeoutMs));
+  if (outcome === WOULD_BLOCK) outcome = attempt();
+  if (outcome !== WOULD_BLOCK) return ready(outcome);
   const deadline = performance.now() + options.timeoutMs;
   for (;;) {
     const left = deadline - performance.now();

@@ -23,7 +23,7 @@
 import * as libc from "./libc.ts";
 import { otherHolders } from "./_holders.ts";
 import { NAME_MAX, posixNameProblem } from "./_names.ts";
-import { seconds, sleep, SPIN_US, untilReady, type Waits } from "./_wait.ts";
+import { ready, seconds, sleep, SPIN_US, untilReady, type Waits } from "./_wait.ts";
 
 export type { MqAttr } from "./libc.ts";
 
@@ -335,8 +335,11 @@ export class MessageQueue implements Disposable {
    * `Deno.errors.TimedOut` after `timeout` without room, and `Deno.errors.BrokenPipe` when
    * nobody is left who could ever take a message.
    */
-  async send(message: Uint8Array): Promise<void> {
-    await untilReady(() => libc.mq_send(this.#fd, message), this.#waitToSend, this.#sendOptions);
+  send(message: Uint8Array): Promise<void> {
+    // The common case first: there is room, and nothing needs to be made to wait for it.
+    if (libc.mq_send(this.#fd, message) !== libc.WOULD_BLOCK) return ready(undefined);
+    return untilReady(() => libc.mq_send(this.#fd, message), this.#waitToSend, this.#sendOptions)
+      .then(() => undefined);
   }
 
   /**
@@ -347,13 +350,15 @@ export class MessageQueue implements Disposable {
    * `mq_getattr(3)`, is used. Throws `Deno.errors.TimedOut` after `timeout` without a message,
    * and `Deno.errors.BrokenPipe` when nobody is left who could ever send one.
    */
-  async receive(buffer: Uint8Array = this.#receiveBuffer()): Promise<Uint8Array> {
-    const length = await untilReady(
+  receive(buffer: Uint8Array = this.#receiveBuffer()): Promise<Uint8Array> {
+    // The common case first: a message is waiting.
+    const length = libc.mq_receive(this.#fd, buffer);
+    if (length !== libc.WOULD_BLOCK) return ready(buffer.subarray(0, length));
+    return untilReady(
       () => libc.mq_receive(this.#fd, buffer),
       this.#waitToReceive,
       this.#receiveOptions,
-    );
-    return buffer.subarray(0, length);
+    ).then((length) => buffer.subarray(0, length));
   }
 
   #receiveBuffer(): Uint8Array {

@@ -13,7 +13,7 @@
  */
 
 import * as libc from "./libc.ts";
-import { seconds, SPIN_US, untilReady, type Waits } from "./_wait.ts";
+import { ready, seconds, SPIN_US, untilReady, type Waits } from "./_wait.ts";
 
 /** Options for a {@linkcode PipeEnd}. */
 export interface PipeEndOptions {
@@ -95,6 +95,9 @@ export class PipeEnd implements Disposable {
    * end-of-file, which a pipe reports once every write end is closed and the pipe is empty.
    */
   read(buf: Uint8Array): Promise<number> {
+    // The common case first: there is data, and nothing needs to be made to wait for it.
+    const n = this.#readOnce(buf);
+    if (n !== libc.WOULD_BLOCK) return ready(n);
     return untilReady(() => this.#readOnce(buf), this.#waitToRead, this.#readOptions);
   }
 
@@ -112,8 +115,15 @@ export class PipeEnd implements Disposable {
    * Writes all of `data`, waiting while the pipe is full. Fails with a {@linkcode libc.LibcError}
    * whose code is EPIPE when no reader is left.
    */
-  async write(data: Uint8Array): Promise<void> {
-    let offset = 0;
+  write(data: Uint8Array): Promise<void> {
+    // The common case first: the pipe takes it all at once.
+    const n = data.length === 0 ? 0 : libc.write(this.#fd, data);
+    if (n === data.length) return ready(undefined);
+    return this.#writeRest(data, n === libc.WOULD_BLOCK ? 0 : n);
+  }
+
+  async #writeRest(data: Uint8Array, written: number): Promise<void> {
+    let offset = written;
     while (offset < data.length) {
       const rest = offset === 0 ? data : data.subarray(offset);
       offset += await untilReady(
