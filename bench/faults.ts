@@ -1,0 +1,102 @@
+/**
+ * `deno task bench:faults`: what each lesson does when one side crashes, hangs or is
+ * interrupted in the middle of a transfer, and how long the other side takes to notice.
+ *
+ *     deno task bench:faults [--size 64M] [--timeout 2]
+ *
+ * Each case runs a lesson's demo with `--kill-after ROLE:BYTES:SIGNAL`: the victim sends
+ * itself the signal after moving a quarter of the data. The time to detect runs from the
+ * moment the victim says so to the first error line of another process (the survivor, or the
+ * runner); the outcome is that line and the demo's exit status. A Markdown table goes to
+ * stdout.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { TextLineStream } from "../lessons/_lines.ts";
+import { parseSize } from "../lessons/_cli.ts";
+import { findLeftovers } from "../lessons/_leftovers.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { size: { type: "string", default: "64M" }, timeout: { type: "string", default: "2" } },
+  strict: true,
+});
+const size = parseSize(values.size, "--size", 1);
+
+const FAULTS = [
+  { victim: "server", signal: "KILL", what: "server killed (SIGKILL)" },
+  { victim: "client", signal: "KILL", what: "client killed (SIGKILL)" },
+  { victim: "server", signal: "STOP", what: "server hangs (SIGSTOP)" },
+  { victim: "client", signal: "STOP", what: "client hangs (SIGSTOP)" },
+  { victim: "server", signal: "INT", what: "server interrupted (SIGINT)" },
+  { victim: "client", signal: "TERM", what: "client terminated (SIGTERM)" },
+] as const;
+
+interface Outcome {
+  status: number;
+  line: string;
+  millis: number | null;
+}
+
+async function run(method: string, fault: (typeof FAULTS)[number]): Promise<Outcome> {
+  const lesson = fileURLToPath(new URL(`../lessons/${method}/main.ts`, import.meta.url));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      lesson,
+      "--size",
+      String(size),
+      "--timeout",
+      values.timeout,
+      "--kill-after",
+      `${fault.victim}:${Math.floor(size / 4)}:${fault.signal}`,
+    ],
+    env: { NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let killedAt: number | null = null;
+  let detected: { at: number; line: string } | null = null;
+  const lines = child.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream());
+  for await (const line of lines) {
+    const now = performance.now();
+    if (line.includes("--kill-after: sending myself")) killedAt = now;
+    // The victim's own "interrupted" line is not the survivor noticing.
+    const fromVictim = line.startsWith(fault.victim);
+    if (killedAt !== null && detected === null && /error: /.test(line) && !fromVictim) {
+      detected = { at: now, line: line.replace(/^.*error: /, "") };
+    }
+    // A byte stream's reader takes the crash for the end of the file: only the runner's
+    // check (exit status and SHA-256) catches it.
+    if (killedAt !== null && detected === null && line.includes("byte-exact copy: NO")) {
+      detected = { at: now, line: "(the client saw end-of-file) runner: byte-exact copy: NO" };
+    }
+  }
+  const status = (await child.status).code;
+  return {
+    status,
+    line: detected?.line ?? "(no error line)",
+    millis: killedAt !== null && detected !== null ? detected.at - killedAt : null,
+  };
+}
+
+console.log(`| fault | method | exit | the first error line after the fault | time to detect |`);
+console.log(`|---|---|---:|---|---:|`);
+for (const fault of FAULTS) {
+  for (const method of ["pipe", "fifo", "mq", "shm"]) {
+    const outcome = await run(method, fault);
+    const time = outcome.millis === null ? "–" : `${outcome.millis.toFixed(0)} ms`;
+    const line = outcome.line.replaceAll("|", "\\|");
+    console.log(`| ${fault.what} | ${method} | ${outcome.status} | ${line} | ${time} |`);
+  }
+}
+const left = findLeftovers().found.filter((object) => object.runningPid === null);
+console.log(
+  `\nobjects left behind afterwards: ${
+    left.length === 0 ? "none" : left.map((o) => o.path).join(", ")
+  }`,
+);
