@@ -116,10 +116,8 @@ const channelConfigs: Config[] = METHODS.flatMap((method) =>
     ? [...new Set(quick ? [MQ_MSGSIZE] : [4 * KiB, MQ_MSGSIZE])].map((chunk) => ({ method, chunk }))
     : CHUNKS.map((chunk) => ({ method, chunk }))
 );
-const fileConfigs: Config[] = METHODS.map((method) => ({
-  method,
-  chunk: method === "mq" ? MQ_MSGSIZE : 64 * KiB,
-}));
+/** File mode runs each lesson's demo exactly as it comes: its own default chunk (and ring). */
+const fileConfigs: Config[] = METHODS.map((method) => ({ method, chunk: 0 }));
 const LATENCY_SIZES = [64, 4 * KiB];
 
 // ---------------------------------------------------------------------------------------------
@@ -261,7 +259,7 @@ async function channelRun({ method, chunk }: Config) {
 }
 
 /** One file-mode transfer: the lesson's own demo, with --json. */
-async function fileRun({ method, chunk }: Config, input: string) {
+async function fileRun({ method }: Config, input: string) {
   const lesson = here(`../lessons/${method}/main.ts`);
   const args = [
     "run",
@@ -271,12 +269,7 @@ async function fileRun({ method, chunk }: Config, input: string) {
     "--quiet",
     "--input",
     input,
-    "--chunk",
-    String(chunk),
   ];
-  if (method === "shm") {
-    args.push("--slot-size", String(chunk), "--slots", String(Math.max(2, MiB / chunk)));
-  }
   const output = await spawn(Deno.execPath(), args).output();
   const result = JSON.parse(new TextDecoder().decode(output.stdout));
   if (!output.success || !result.byteExact) {
@@ -286,6 +279,7 @@ async function fileRun({ method, chunk }: Config, input: string) {
     (side.userSeconds + side.systemSeconds) / (SIZE / GiB);
   return {
     mibPerSecond: result.mibPerSecond as number,
+    chunk: result.chunkBytes as number,
     cpu: { server: cpu(result.server), client: cpu(result.client) },
     rss: {
       server: result.server.peakRssBytes as number,
@@ -510,10 +504,10 @@ async function main(): Promise<BenchReport> {
   >();
   for (let run = 1; run <= RUNS; run++) {
     for (const config of fileConfigs) {
-      const key = `${config.method}/${config.chunk}`;
+      const result = await fileRun(config, input);
+      const key = `${config.method}/${result.chunk}`;
       const entry = file.get(key) ?? { mib: [], cpu: [], rss: [] };
       file.set(key, entry);
-      const result = await fileRun(config, input);
       entry.mib.push(result.mibPerSecond);
       entry.cpu.push(result.cpu);
       entry.rss.push(result.rss);
