@@ -149,6 +149,13 @@ export function printTables(report: BenchReport): void {
   }
 }
 
+/** What the latency numbers mean on this kind of machine. */
+function latencyNote(report: BenchReport): string {
+  return report.settings.pin === "same"
+    ? "\nBoth processes ran on CPU 0: each round trip is the system calls and two context switches, the true\ncost of the mechanism.\n"
+    : "\nThe processes were not pinned. A C process that waits sleeps at once, and on this virtual machine the\nwake-up of a halted vCPU costs about 45 µs; the lessons' waits first poll for 20 µs (`SPIN_US`), so the\npeer's answer usually arrives before they sleep. Run with `--pin same` for the cost of the mechanism\nitself (see bench/README.md).\n";
+}
+
 /** The Markdown report. */
 export function markdownReport(report: BenchReport): string {
   const m = report.machine;
@@ -178,6 +185,7 @@ ${throughputTable(report.throughput)}
 
 Ping-pong round trips (one channel each way), median and 99th percentile, median of
 ${report.settings.latencyRuns} runs of ${report.settings.iterations} round trips.
+${latencyNote(report)}
 
 ${latencyTable(report.latency)}
 
@@ -245,6 +253,11 @@ export function chartSvg(report: BenchReport): string {
   <rect width="860" height="${height}" fill="white"/>
   ${panel(10, "Throughput, channel mode (higher is better)", "MiB/s", throughput)}
   ${panel(450, "Round trip, 64 bytes (lower is better)", "µs", latency)}
+  <text x="450" y="${height - 26}" font-size="10" fill="#555">${
+    report.settings.pin === "same"
+      ? "both processes on CPU 0"
+      : "not pinned: C sleeps at once and pays a halted vCPU's wake-up (~45 µs); the lessons poll 20 µs first"
+  }</text>
   <text x="10" y="${height - 10}" font-size="10" fill="#555">deno task bench, ${
     report.date.slice(0, 10)
   }, ${m["cpu"]} × ${m["cpus"]}, Linux ${m["kernel"]}, Deno ${

@@ -24,7 +24,7 @@ const LABS: Record<string, Record<string, RegExp>> = {
     "small-buffer":
       /SYMPTOM: mq_receive\(\) into a 64-byte buffer failed with EMSGSIZE .*only 13 bytes; the queue still holds 1 message/,
     "no-end-marker":
-      /SYMPTOM: the client received 3 messages, then waited 2 s for more and gave up: "no message came through the queue \/ipc-lesson-mq-[\w-]+ for 2 s", with exit status 1 and no output file/,
+      /SYMPTOM: the client received 3 messages, then waited 2 s for more and gave up: "no message came through the queue \/ipc-lesson-mq-[\w-]+ for 2 s, after 34 bytes: the server is stuck, or never sent the empty end-of-file message", with exit status 1 and no output file/,
   },
   shm: {
     "no-sync":

@@ -116,6 +116,13 @@ async function receiveOrExplain(
           "transfer incomplete (the queue has no name and nobody else has it open)",
       );
     }
+    if (error instanceof Deno.errors.TimedOut && side.bytes > 0) {
+      // The server is still there, but silent: stuck, or a sender that forgot the marker.
+      throw new LessonError(
+        `${error.message}, after ${formatBytes(side.bytes)}: the server is stuck, or never ` +
+          "sent the empty end-of-file message",
+      );
+    }
     throw error;
   }
   traceDepth(side.log, queue);
