@@ -19,7 +19,8 @@
 import { TextLineStream } from "./_lines.ts";
 import { basename, dirname, join, resolve } from "node:path";
 import type { CommonOptions } from "./_cli.ts";
-import { checkInput, checkOutput, sha256File, writeRandomFile } from "./_files.ts";
+import { checkInput, checkOutput, pathExists, sha256File, writeRandomFile } from "./_files.ts";
+import { isRunning } from "../transports/_holders.ts";
 import {
   commonArgs,
   type KernelObject,
@@ -314,7 +315,7 @@ class Demo<O> {
     if (performance.now() - this.#lastEventAt < this.#common.timeoutMs + GRACE_MS) return;
     this.#lastEventAt = performance.now();
     for (const [role, pid] of this.#pids) {
-      if (role === finished || !isAlive(pid)) continue;
+      if (role === finished || !isRunning(pid)) continue;
       this.#error(
         `the ${role} made no progress for ${
           this.#common.timeoutMs / 1000
@@ -336,7 +337,7 @@ class Demo<O> {
   #stopPeersLater(failed: SideRole): void {
     const stop = (signal: Deno.Signal) => {
       for (const [role, pid] of this.#pids) {
-        if (role !== failed && isAlive(pid)) {
+        if (role !== failed && isRunning(pid)) {
           if (signal === "SIGTERM") this.#say(`stopping the ${role}: the ${failed} has failed`);
           this.#stop(pid, signal);
         }
@@ -347,7 +348,7 @@ class Demo<O> {
   }
 
   #anyAlive(): boolean {
-    return [...this.#pids.values()].some(isAlive);
+    return [...this.#pids.values()].some(isRunning);
   }
 
   #interrupt(signal: Deno.Signal, status: number): void {
@@ -358,7 +359,7 @@ class Demo<O> {
   }
 
   #stopAll(signal: Deno.Signal): void {
-    for (const pid of this.#pids.values()) if (isAlive(pid)) stopProcess(pid, signal);
+    for (const pid of this.#pids.values()) if (isRunning(pid)) stopProcess(pid, signal);
   }
 
   #removeLeftovers(staging: string, objects: KernelObject[]): void {
@@ -397,7 +398,7 @@ class Demo<O> {
     }
     // The client may have written a copy even though its server died: a byte stream cannot
     // tell a crash from the end of the file. The digests show the difference.
-    const produced = exists(staging);
+    const produced = pathExists(staging);
     const inputSha256 = produced ? await sha256File(input) : null;
     const outputSha256 = produced ? await sha256File(staging) : null;
     const byteExact = outputSha256 === inputSha256;
@@ -506,15 +507,6 @@ class Demo<O> {
   }
 }
 
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function removeQuietly(path: string): void {
   try {
     Deno.removeSync(path);
@@ -530,17 +522,6 @@ function stopProcess(pid: number, signal: Deno.Signal): void {
     Deno.kill(pid, signal);
     if (signal !== "SIGKILL") Deno.kill(pid, "SIGCONT");
   } catch { /* already gone */ }
-}
-
-/** Whether process `pid` is still running (a zombie that has exited is not). */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
 }
 
 /** Runs the demo of `lesson`; resolves to the exit status. */

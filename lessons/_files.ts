@@ -54,6 +54,24 @@ export function reason(error: unknown): string {
 
 const quote = (path: string) => JSON.stringify(path);
 
+/**
+ * Whether anything is at `path` (a symbolic link counts, even a dangling one).
+ *
+ * @example
+ * ```ts
+ * import { pathExists } from "./_files.ts";
+ * pathExists("/tmp"); // true
+ * ```
+ */
+export function pathExists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Checks that `path` names a readable regular file; returns its size. */
 export function checkInput(path: string): number {
   let info: Deno.FileInfo;

@@ -210,3 +210,33 @@ export function textReader(
 export function around(n: number): number[] {
   return [n - 1, n, n + 1];
 }
+
+/** A side started by hand, still running: its process and what it has said so far. */
+export interface RunningSide {
+  child: Deno.ChildProcess;
+  stderr: ReadableStreamDefaultReader<string>;
+  said: string;
+}
+
+/** Starts one side of `method` by hand and waits until it says `ready` on stderr. */
+export async function startSide(
+  method: string,
+  role: "server" | "client",
+  args: string[],
+  ready: string | RegExp,
+): Promise<RunningSide> {
+  const child = lessonCommand(method, [role, ...args]).spawn();
+  const stderr = textReader(child.stderr);
+  const said = await readUntil(stderr, ready);
+  return { child, stderr, said };
+}
+
+/** Waits for a side started with {@linkcode startSide} to exit: its status and all it said. */
+export async function finishSide(
+  side: RunningSide,
+): Promise<{ status: Deno.CommandStatus; stderr: string }> {
+  let rest = "";
+  for (let r = await side.stderr.read(); !r.done; r = await side.stderr.read()) rest += r.value;
+  await side.child.stdout.cancel();
+  return { status: await side.child.status, stderr: side.said + rest };
+}

@@ -8,12 +8,12 @@ import {
   assertNothingLeftBehind,
   assertSameFile,
   entry,
+  finishSide,
   lessonCommand,
   makeInput,
-  readUntil,
   ROOT,
+  startSide,
   testDir,
-  textReader,
   TMP,
 } from "./_helpers.ts";
 
@@ -59,25 +59,13 @@ Deno.test("pipe by hand: the server's bytes can go to any reader", async () => {
 });
 
 /** Starts one side of the FIFO lesson by hand and waits until it says it is waiting. */
-async function startFifoSide(role: "server" | "client", args: string[]) {
-  const child = lessonCommand("fifo", [role, ...args]).spawn();
-  const stderr = textReader(child.stderr);
-  const said = await readUntil(
-    stderr,
+function startFifoSide(role: "server" | "client", args: string[]) {
+  return startSide(
+    "fifo",
+    role,
+    args,
     role === "server" ? "waiting for a reader" : "waiting for a writer",
   );
-  return { child, stderr, said };
-}
-
-async function finish(side: Awaited<ReturnType<typeof startFifoSide>>) {
-  let rest = "";
-  for (;;) {
-    const { value, done } = await side.stderr.read();
-    if (done) break;
-    rest += value;
-  }
-  await side.child.stdout.cancel();
-  return { status: await side.child.status, stderr: side.said + rest };
 }
 
 for (const first of ["server", "client"] as const) {
@@ -97,7 +85,7 @@ for (const first of ["server", "client"] as const) {
     assert.equal(info.isFifo, true);
     assert.equal(info.mode! & 0o777, 0o600);
     const b = lessonCommand("fifo", [second, ...args[second]]).spawn();
-    const [ra, rb] = await Promise.all([finish(a), b.output()]);
+    const [ra, rb] = await Promise.all([finishSide(a), b.output()]);
     assert.equal(ra.status.code, 0, ra.stderr);
     assert.equal(rb.code, 0, new TextDecoder().decode(rb.stderr));
     assertSameFile(output, input);
@@ -123,7 +111,7 @@ Deno.test("fifo by hand: any program can be the peer (cat reads, cat writes)", a
   const cat = await new Deno.Command("sh", { args: ["-c", `cat "$0" > "$1"`, path, catOut] })
     .output();
   assert.equal(cat.code, 0);
-  assert.equal((await finish(server)).status.code, 0);
+  assert.equal((await finishSide(server)).status.code, 0);
   assertSameFile(catOut, input);
 
   // cat as the writer, our client as the reader.
@@ -132,7 +120,7 @@ Deno.test("fifo by hand: any program can be the peer (cat reads, cat writes)", a
   const writer = await new Deno.Command("sh", { args: ["-c", `cat "$1" > "$0"`, path, input] })
     .output();
   assert.equal(writer.code, 0);
-  assert.equal((await finish(client)).status.code, 0);
+  assert.equal((await finishSide(client)).status.code, 0);
   assertSameFile(output, input);
   assert.throws(() => Deno.lstatSync(path), Deno.errors.NotFound);
   Deno.removeSync(dir, { recursive: true });
@@ -149,7 +137,7 @@ Deno.test("fifo by hand: a reader that leaves early is reported by the writer", 
   })
     .output();
   assert.equal(head.code, 0);
-  const { status, stderr } = await finish(server);
+  const { status, stderr } = await finishSide(server);
   assert.equal(status.code, 1);
   assert.match(stderr, /error: client exited after .*: transfer incomplete/);
   assert.throws(() => Deno.lstatSync(path), Deno.errors.NotFound);

@@ -15,13 +15,13 @@ import {
   assertOneError,
   assertSameFile,
   filesIn,
-  lessonCommand,
+  finishSide,
   makeInput,
   readUntil,
   ROOT,
   runLesson,
+  startSide,
   testDir,
-  textReader,
 } from "./_helpers.ts";
 import { testTransfers } from "./_transfers.ts";
 
@@ -184,22 +184,6 @@ Deno.test("mq: a queue name that is taken is reported once and left untouched", 
   assertNothingLeftBehind();
 });
 
-/** Starts one side by hand and waits until it says `until`. */
-async function startSide(role: "server" | "client", args: string[], until: string | RegExp) {
-  const child = lessonCommand("mq", [role, ...args]).spawn();
-  const stderr = textReader(child.stderr);
-  const said = await readUntil(stderr, until);
-  return { child, stderr, said };
-}
-
-/** Waits for a side started with {@linkcode startSide} to exit; all it said, and its status. */
-async function finish(side: Awaited<ReturnType<typeof startSide>>) {
-  let rest = "";
-  for (let r = await side.stderr.read(); !r.done; r = await side.stderr.read()) rest += r.value;
-  await side.child.stdout.cancel();
-  return { status: await side.child.status, stderr: side.said + rest };
-}
-
 for (const first of ["server", "client"] as const) {
   Deno.test(`mq by hand: the ${first} starts first`, async () => {
     const dir = testDir(`mq-${first}-first`);
@@ -213,13 +197,14 @@ for (const first of ["server", "client"] as const) {
     };
     const second = first === "server" ? "client" : "server";
     const a = await startSide(
+      "mq",
       first,
       args[first],
       first === "server" ? "sending the file" : "waiting up to",
     );
     if (first === "server") assert.equal(queueExists(name), true);
-    const b = await startSide(second, args[second], /I am the/);
-    const [ra, rb] = await Promise.all([finish(a), finish(b)]);
+    const b = await startSide("mq", second, args[second], /I am the/);
+    const [ra, rb] = await Promise.all([finishSide(a), finishSide(b)]);
     assert.equal(ra.status.code, 0, ra.stderr);
     assert.equal(rb.status.code, 0, rb.stderr);
     assertSameFile(output, input);
@@ -238,7 +223,7 @@ Deno.test("mq by hand: a foreign client that never removes the name", async () =
   const input = makeInput(join(dir, "input.bin"), 100_000);
   const output = join(dir, "output.bin");
   const name = queueName("foreign");
-  const server = await startSide("server", ["--name", name, "--input", input], "sending");
+  const server = await startSide("mq", "server", ["--name", name, "--input", input], "sending");
   const foreign = `
     import * as libc from "./transports/libc.ts";
     const [name, path] = Deno.args;
@@ -254,7 +239,7 @@ Deno.test("mq by hand: a foreign client that never removes the name", async () =
     stderr: "piped",
   }).output();
   assert.equal(peer.code, 0, new TextDecoder().decode(peer.stderr));
-  const { status, stderr } = await finish(server);
+  const { status, stderr } = await finishSide(server);
   assert.equal(status.code, 0, stderr);
   assert.match(stderr, new RegExp(`removed the name ${name} with mq_unlink\\(\\)`));
   assertSameFile(output, input);
@@ -275,21 +260,23 @@ Deno.test("mq by hand: kill -9 of one side mid-transfer is noticed by the other"
       // give up waiting: it notices.
       const common = ["--name", name, "--timeout", "60"];
       const stop = ["--kill-after", `${victim}:1M:STOP`];
-      const server = await startSide(
-        "server",
-        [...common, "--input", input, ...(victim === "server" ? stop : [])],
-        "sending the file",
-      );
-      const client = await startSide(
-        "client",
-        [...common, "--output", output, ...(victim === "client" ? stop : [])],
-        "I am the client",
-      );
+      const server = await startSide("mq", "server", [
+        ...common,
+        "--input",
+        input,
+        ...(victim === "server" ? stop : []),
+      ], "sending the file");
+      const client = await startSide("mq", "client", [
+        ...common,
+        "--output",
+        output,
+        ...(victim === "client" ? stop : []),
+      ], "I am the client");
       const [dead, survivor] = victim === "server" ? [server, client] : [client, server];
       await readUntil(dead.stderr, "sending myself SIGSTOP");
       const killedAt = performance.now();
       dead.child.kill("SIGKILL");
-      const [d, s] = await Promise.all([finish(dead), finish(survivor)]);
+      const [d, s] = await Promise.all([finishSide(dead), finishSide(survivor)]);
       const noticedAfter = (performance.now() - killedAt) / 1000;
       assert.equal(d.status.signal, "SIGKILL");
       assert.equal(s.status.code, 1, s.stderr);

@@ -17,16 +17,18 @@ import {
   assertOneError,
   assertSameFile,
   filesIn,
+  finishSide,
   lessonCommand,
   makeInput,
   readUntil,
   ROOT,
   runDemoJson,
   runLesson,
+  startSide,
   testDir,
-  textReader,
 } from "./_helpers.ts";
 import { testTransfers, type TransferCase } from "./_transfers.ts";
+import { pathExists } from "../lessons/_files.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -34,15 +36,6 @@ const MiB = 1024 * KiB;
 /** A name no other test uses, without a pid in it (so `deno task clean` sees it as stale). */
 function testName(what: string): string {
   return `/ipc-lesson-shm-test-${what}-${crypto.randomUUID().slice(0, 8)}`;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The three files of a ring in /dev/shm. */
@@ -86,9 +79,9 @@ Deno.test("SharedMemory: two mappings of one object share their bytes", () => {
     assert.throws(() => opened.bytes, Deno.errors.BadResource);
     // The opener does not remove the name; the creator does, at the end of the block.
     opened[Symbol.dispose]();
-    assert.equal(exists(shmPath(name)), true);
+    assert.equal(pathExists(shmPath(name)), true);
   }
-  assert.equal(exists(shmPath(name)), false);
+  assert.equal(pathExists(shmPath(name)), false);
   assert.throws(
     () => SharedMemory.open(name),
     (error) => error instanceof LibcError && error.code === "ENOENT",
@@ -146,7 +139,7 @@ Deno.test("Semaphore: post, tryWait, wait, value, and the name's life", async ()
     other.close();
     assert.throws(() => other.post(), Deno.errors.BadResource);
   }
-  assert.equal(exists(semaphorePath(name)), false, "the creator removed the name");
+  assert.equal(pathExists(semaphorePath(name)), false, "the creator removed the name");
 });
 
 Deno.test("Semaphore: whileParked gives up a wait, after one last try", async () => {
@@ -221,26 +214,6 @@ Deno.test("shm: peak memory does not grow with the file size", async () => {
 // By hand, in either order
 // ---------------------------------------------------------------------------------------------
 
-/** Starts one side by hand and waits until it says `waitingFor`. */
-async function startSide(role: "server" | "client", args: string[], waitingFor: string | RegExp) {
-  const child = lessonCommand("shm", [role, ...args]).spawn();
-  const stderr = textReader(child.stderr);
-  const said = await readUntil(stderr, waitingFor);
-  return { child, stderr, said };
-}
-
-/** Reads the rest of a side's output and waits for it to exit. */
-async function finish(side: Awaited<ReturnType<typeof startSide>>) {
-  let rest = "";
-  for (;;) {
-    const { value, done } = await side.stderr.read();
-    if (done) break;
-    rest += value;
-  }
-  await side.child.stdout.cancel();
-  return { status: await side.child.status, stderr: side.said + rest };
-}
-
 for (const first of ["server", "client"] as const) {
   Deno.test(`shm by hand: the ${first} starts first`, async () => {
     const dir = testDir(`shm-${first}-first`);
@@ -254,17 +227,17 @@ for (const first of ["server", "client"] as const) {
     const waiting = { server: "waiting for a client", client: "waiting for the server" };
     const second = first === "server" ? "client" : "server";
 
-    const a = await startSide(first, args[first], waiting[first]);
+    const a = await startSide("shm", first, args[first], waiting[first]);
     if (first === "server") {
       // The server made all three, mode 0600; ls -l /dev/shm shows them while it waits.
       for (const path of ringPaths(name)) assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
       assert.equal(Deno.statSync(shmPath(name)).size, 4096 + 4 * 16 * KiB);
     } else {
       // The client makes nothing: it waits for the server's segment to appear.
-      for (const path of ringPaths(name)) assert.equal(exists(path), false);
+      for (const path of ringPaths(name)) assert.equal(pathExists(path), false);
     }
     const b = lessonCommand("shm", [second, ...args[second]]).spawn();
-    const [ra, rb] = await Promise.all([finish(a), b.output()]);
+    const [ra, rb] = await Promise.all([finishSide(a), b.output()]);
     const stderr = { [first]: ra.stderr, [second]: new TextDecoder().decode(rb.stderr) };
     assert.equal(ra.status.code, 0, ra.stderr);
     assert.equal(rb.code, 0, stderr[second]);
@@ -276,7 +249,7 @@ for (const first of ["server", "client"] as const) {
     assert.ok(serverPid && clientPid, stderr["client"]);
     assert.match(stderr["server"]!, new RegExp(`^server +${serverPid} `, "m"));
     assert.match(stderr["client"]!, new RegExp(`^client +${clientPid} `, "m"));
-    for (const path of ringPaths(name)) assert.equal(exists(path), false);
+    for (const path of ringPaths(name)) assert.equal(pathExists(path), false);
     Deno.removeSync(dir, { recursive: true });
     assertNothingLeftBehind();
   });
@@ -286,11 +259,16 @@ Deno.test("shm by hand: a client told another layout refuses before it attaches"
   const dir = testDir("shm-layout");
   const input = makeInput(join(dir, "input.bin"), 100_000);
   const name = testName("layout");
-  const server = await startSide(
-    "server",
-    ["--name", name, "--input", input, "--slots", "4", "--timeout", "1"],
-    "waiting for a client",
-  );
+  const server = await startSide("shm", "server", [
+    "--name",
+    name,
+    "--input",
+    input,
+    "--slots",
+    "4",
+    "--timeout",
+    "1",
+  ], "waiting for a client");
   const client = await runLesson("shm", [
     "client",
     "--name",
@@ -303,7 +281,7 @@ Deno.test("shm by hand: a client told another layout refuses before it attaches"
   assert.equal(client.code, 1);
   assertOneError(client, /the server made 4 slots of 131072 bytes, but this client was given/);
   // It never attached, so the server waited in vain and gave up.
-  const { status, stderr } = await finish(server);
+  const { status, stderr } = await finishSide(server);
   assert.equal(status.code, 1);
   assert.match(stderr, /error: no client attached to the shared-memory segment .* within 1 s/);
   assert.deepEqual(filesIn(dir), ["input.bin"]);
@@ -441,8 +419,8 @@ Deno.test("shm: a segment that already exists is refused and left untouched", as
       assert.equal(new TextDecoder().decode(again.bytes.subarray(100, 108)), "precious");
       again.close();
       const names = ringNames(name);
-      assert.equal(exists(semaphorePath(names.free)), false);
-      assert.equal(exists(semaphorePath(names.filled)), false);
+      assert.equal(pathExists(semaphorePath(names.free)), false);
+      assert.equal(pathExists(semaphorePath(names.filled)), false);
     });
   }
   assert.deepEqual(filesIn(dir), ["input.bin"]);
@@ -463,8 +441,8 @@ Deno.test("shm: a semaphore that already exists is refused and keeps its count",
   );
   assert.equal(filled.value, 5);
   // The server created nothing, so it left nothing.
-  assert.equal(exists(shmPath(name)), false);
-  assert.equal(exists(semaphorePath(names.free)), false);
+  assert.equal(pathExists(shmPath(name)), false);
+  assert.equal(pathExists(semaphorePath(names.free)), false);
   Deno.removeSync(dir, { recursive: true });
 });
 
@@ -557,14 +535,14 @@ Deno.test("shm by hand: kill -9 of one side; the other reports it and leaves not
         ...(role === "server" ? ["--input", input] : ["--output", output]),
         ...(role === victim ? stop : []),
       ];
-      const server = await startSide("server", args("server"), "waiting for a client");
-      const client = await startSide("client", args("client"), "attached");
+      const server = await startSide("shm", "server", args("server"), "waiting for a client");
+      const client = await startSide("shm", "client", args("client"), "attached");
       const stopped = victim === "server" ? server : client;
       await readUntil(stopped.stderr, "sending myself SIGSTOP");
       const killedAt = performance.now();
       stopped.child.kill("SIGKILL");
 
-      const survivor = await finish(victim === "server" ? client : server);
+      const survivor = await finishSide(victim === "server" ? client : server);
       const seconds = (performance.now() - killedAt) / 1000;
       assert.equal(survivor.status.code, 1, survivor.stderr);
       assert.match(
@@ -578,7 +556,7 @@ Deno.test("shm by hand: kill -9 of one side; the other reports it and leaves not
       await stopped.child.stdout.cancel();
       await stopped.stderr.cancel();
       // The names were removed when both sides had attached; the client removed its partial file.
-      for (const path of ringPaths(name)) assert.equal(exists(path), false);
+      for (const path of ringPaths(name)) assert.equal(pathExists(path), false);
       assert.deepEqual(filesIn(dir), ["input.bin"]);
       Deno.removeSync(dir, { recursive: true });
       assertNothingLeftBehind();
@@ -591,10 +569,15 @@ Deno.test("shm by hand: names left by a killed server point to deno task clean",
   const input = makeInput(join(dir, "input.bin"), 5000);
   const name = testName("stale");
   // A server killed while it waits for its client leaves its three names behind.
-  const server = await startSide("server", ["--name", name, "--input", input], "waiting for a");
+  const server = await startSide(
+    "shm",
+    "server",
+    ["--name", name, "--input", input],
+    "waiting for a",
+  );
   server.child.kill("SIGKILL");
-  await finish(server);
-  for (const path of ringPaths(name)) assert.equal(exists(path), true, path);
+  await finishSide(server);
+  for (const path of ringPaths(name)) assert.equal(pathExists(path), true, path);
 
   // The next server with that name refuses, and says why.
   const again = await runLesson("shm", ["server", "--name", name, "--input", input]);
@@ -621,7 +604,7 @@ Deno.test("shm by hand: names left by a killed server point to deno task clean",
     }).output();
   const dry = new TextDecoder().decode((await clean(["--dry-run"])).stdout);
   for (const path of ringPaths(name)) assert.match(dry, new RegExp(`would remove .*${path}`));
-  for (const path of ringPaths(name)) assert.equal(exists(path), true);
+  for (const path of ringPaths(name)) assert.equal(pathExists(path), true);
   const removed = new TextDecoder().decode((await clean([])).stdout);
   for (const path of ringPaths(name)) assert.match(removed, new RegExp(`removed .*${path}`));
   assert.deepEqual(filesIn(dir), ["clean-tmp", "input.bin"], "no output or partial file");
@@ -650,17 +633,22 @@ Deno.test({
     const input = makeInput(join(dir, "input.bin"), 5 * MiB + 7);
     const output = join(dir, "output.bin");
     const name = testName("c-client");
-    const server = await startSide(
-      "server",
-      ["--name", name, "--input", input, "--slots", "8", "--slot-size", "64K"],
-      "waiting for a client",
-    );
+    const server = await startSide("shm", "server", [
+      "--name",
+      name,
+      "--input",
+      input,
+      "--slots",
+      "8",
+      "--slot-size",
+      "64K",
+    ], "waiting for a client");
     const client = await new Deno.Command("sh", {
       args: ["-c", `"$0" "$1" > "$2"`, binary, name, output],
       stderr: "piped",
     }).output();
     assert.equal(client.code, 0, new TextDecoder().decode(client.stderr));
-    const { status, stderr } = await finish(server);
+    const { status, stderr } = await finishSide(server);
     assert.equal(status.code, 0, stderr);
     assert.match(stderr, /the client has emptied every slot: the transfer is complete/);
     assertSameFile(output, input);

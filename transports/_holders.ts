@@ -55,3 +55,25 @@ export function otherHolders(fd: number): number[] {
   }
   return holders;
 }
+
+/**
+ * Whether process `pid` is still running: `/proc/PID/stat` exists, and its state is not Z (a
+ * zombie: dead, not yet reaped by its parent) or X. `kill(pid, 0)` alone would call a zombie
+ * alive.
+ *
+ * @example
+ * ```ts
+ * import { isRunning } from "./_holders.ts";
+ * console.log(isRunning(Deno.pid)); // true
+ * ```
+ */
+export function isRunning(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const state = stat.charAt(stat.lastIndexOf(")") + 2);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false; // gone
+  }
+}

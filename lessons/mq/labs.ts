@@ -14,6 +14,7 @@ import type { Lab, LabContext } from "../_labs.ts";
 import { sideCommand, uniqueName } from "../_lesson.ts";
 import { TextLineStream } from "../_lines.ts";
 import { writeStderr } from "../_log.ts";
+import { pathExists } from "../_files.ts";
 
 /** How long the client waits for a message in the no-end-marker lab, in seconds. */
 const CLIENT_TIMEOUT_S = 2;
@@ -98,16 +99,6 @@ async function runClient(
   await child.status;
   await relay;
   return status === null ? null : { code: status.code, ms: performance.now() - started, error };
-}
-
-/** Whether `path` exists. */
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The message-queue lesson's labs. */
@@ -232,9 +223,9 @@ export const labs: Lab[] = [
         const taken = pieces.length - queue.attributes().curmsgs;
         lab.say(
           `the client exited with status ${run.code} after ${(run.ms / 1000).toFixed(1)} s; ` +
-            `${output} ${exists(output) ? "exists" : "does not exist"}`,
+            `${output} ${pathExists(output) ? "exists" : "does not exist"}`,
         );
-        if (run.code !== 1 || run.error === null || exists(output)) return false;
+        if (run.code !== 1 || run.error === null || pathExists(output)) return false;
         lab.symptom(
           `the client received ${taken} messages, then waited ${CLIENT_TIMEOUT_S} s for more ` +
             `and gave up: ${JSON.stringify(run.error)}, with exit status 1 and no output file`,
@@ -255,7 +246,7 @@ export const labs: Lab[] = [
         lab.trace(false);
         const run = await runClient(lab, fixedName, fixedOutput, limitMs);
         const expected = pieces.reduce((sum, piece) => sum + piece.length, 0);
-        const written = exists(fixedOutput) ? Deno.statSync(fixedOutput).size : 0;
+        const written = pathExists(fixedOutput) ? Deno.statSync(fixedOutput).size : 0;
         lab.say(
           run?.code === 0 && written === expected
             ? `with the end marker the client stopped at once: exit status 0 after ` +

@@ -24,6 +24,7 @@ import { TextLineStream } from "../_lines.ts";
 import { formatBytes, writeStderr } from "../_log.ts";
 import { UNSYNCED } from "./lab_peer.ts";
 import { ringNames, ringObjects } from "./ring_buffer.ts";
+import { pathExists } from "../_files.ts";
 
 const LESSON = new URL("./main.ts", import.meta.url).href;
 const PEER = new URL("./lab_peer.ts", import.meta.url).href;
@@ -187,16 +188,6 @@ function leftoversOf(name: string): Leftover[] {
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound) || attempt === 3) throw error;
     }
-  }
-}
-
-/** Whether `path` exists. */
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -478,7 +469,7 @@ export const labs: Lab[] = [
         );
       }
       const exact = await sha256File(copy) === await sha256File(SAMPLE_INPUT);
-      const remaining = paths.filter(exists);
+      const remaining = paths.filter(pathExists);
       lab.say(
         `server and client exited with status 0; the copy of ${
           formatBytes(Deno.statSync(copy).size)

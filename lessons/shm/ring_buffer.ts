@@ -34,7 +34,8 @@
 import { LessonError } from "../_files.ts";
 import type { KernelObject } from "../_lesson.ts";
 import { formatBytes } from "../_log.ts";
-import { LibcError, processExists, sem_unlink, shm_unlink } from "../../transports/libc.ts";
+import { LibcError, sem_unlink, shm_unlink } from "../../transports/libc.ts";
+import { isRunning } from "../../transports/_holders.ts";
 import {
   type Semaphore,
   semaphoreNameProblem,
@@ -335,21 +336,6 @@ export function readLayout(segment: SharedMemory): RingLayout {
 /** The header's 32-bit words. */
 function header(segment: SharedMemory): Int32Array<ArrayBuffer> {
   return new Int32Array(segment.bytes.buffer, 0, LENGTHS_OFFSET / 4);
-}
-
-/**
- * Whether process `pid` still runs: `kill(pid, 0)` says whether it exists, and `/proc/PID/stat`
- * whether it is a zombie (dead, but not yet reaped by its parent).
- */
-function isRunning(pid: number): boolean {
-  if (pid <= 0 || !processExists(pid)) return false;
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const state = stat.charAt(stat.lastIndexOf(")") + 2);
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false; // it has just gone
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
