@@ -237,6 +237,15 @@ const SYMBOLS = {
     ],
     result: "i32",
   },
+  // int mq_setattr(mqd_t mqdes, const struct mq_attr *newattr, struct mq_attr *oldattr);
+  mq_setattr: {
+    parameters: [
+      "i32", // mqd_t mqdes
+      "buffer", // const struct mq_attr *newattr (only mq_flags is used)
+      "buffer", // struct mq_attr *oldattr (may be NULL)
+    ],
+    result: "i32",
+  },
   // int mq_send(mqd_t mqdes, const char *msg_ptr, size_t msg_len, unsigned int msg_prio);
   mq_send: {
     parameters: [
@@ -1007,6 +1016,19 @@ export function mq_getattr(mqdes: number): MqAttr {
     msgsize: Number(s[2]),
     curmsgs: Number(s[3]),
   };
+}
+
+/**
+ * `mq_setattr(3)`: sets the descriptor's `mq_flags`, the only attribute that can change after
+ * creation: `O.NONBLOCK`, or 0 to make sends and receives wait.
+ */
+export function mq_setattr(mqdes: number, flags: number): void {
+  const attr = bytesOf(mqAttrStruct({ flags }));
+  check(
+    "mq_setattr",
+    c.mq_setattr(mqdes, attr, null),
+    () => `${mqdes}, {mq_flags=${flags ? openFlags(flags).replace("O_RDONLY|", "") : "0"}}, NULL`,
+  );
 }
 
 /** `mq_send(3)`: puts one message on the queue; waits while it is full (unless O_NONBLOCK). */

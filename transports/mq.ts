@@ -338,8 +338,13 @@ export class MessageQueue implements Disposable {
   send(message: Uint8Array): Promise<void> {
     // The common case first: there is room, and nothing needs to be made to wait for it.
     if (libc.mq_send(this.#fd, message) !== libc.WOULD_BLOCK) return ready(undefined);
-    return untilReady(() => libc.mq_send(this.#fd, message), this.#waitToSend, this.#sendOptions)
-      .then(() => undefined);
+    const park = async (ms: number) =>
+      await libc.mq_timedsendPark(this.#fd, message, ms) ? 0 : libc.WOULD_BLOCK;
+    return untilReady(
+      () => libc.mq_send(this.#fd, message),
+      this.#waitsFor(libc.POLL.OUT, "take", park),
+      this.#sendOptions,
+    ).then(() => undefined);
   }
 
   /**
@@ -354,9 +359,11 @@ export class MessageQueue implements Disposable {
     // The common case first: a message is waiting.
     const length = libc.mq_receive(this.#fd, buffer);
     if (length !== libc.WOULD_BLOCK) return ready(buffer.subarray(0, length));
+    const park = async (ms: number) =>
+      await libc.mq_timedreceivePark(this.#fd, buffer, ms) ?? libc.WOULD_BLOCK;
     return untilReady(
       () => libc.mq_receive(this.#fd, buffer),
-      this.#waitToReceive,
+      this.#waitsFor(libc.POLL.IN, "send", park),
       this.#receiveOptions,
     ).then((length) => buffer.subarray(0, length));
   }
@@ -389,34 +396,44 @@ export class MessageQueue implements Disposable {
   }
 
   /**
-   * How to wait while the queue is full (POLL.OUT) or empty (POLL.IN): in poll(2), which
-   * works on a queue descriptor on Linux, watching for a peer that has gone.
+   * How to wait while the queue is full (POLL.OUT) or empty (POLL.IN), watching for a peer
+   * that has gone: first on this thread in poll(2), which works on a queue descriptor on
+   * Linux; then parked on a worker thread in `timedCall`, a `mq_timedsend(3)` or
+   * `mq_timedreceive(3)` that does the job itself as soon as it can.
    */
-  #waitsFor(events: number, peerAction: "send" | "take"): Waits<number> {
+  #waitsFor(
+    events: number,
+    peerAction: "send" | "take",
+    timedCall: (ms: number) => Promise<number | typeof libc.WOULD_BLOCK>,
+  ): Waits<number> {
     const watch = new PeerWatch(this, peerAction);
     return {
-      // untilReady waits here first, once, each time the queue is not ready: a new wait.
       // The peer is usually only microseconds away, so look without sleeping for a moment
       // (yielding the CPU, which the peer may be waiting for), then sleep in poll for up to
       // `ms`, on this thread.
       wait: (ms) => {
-        watch.start();
         if (libc.pollSpin(this.#fd, events, SPIN_US) === 0) libc.poll(this.#fd, events, ms);
         return libc.WOULD_BLOCK;
       },
-      // Then it parks, while the event loop runs (Ctrl-C, timers), and tries again after each.
+      // Then it parks, while the event loop runs (Ctrl-C, timers). A timed call only waits on
+      // a descriptor without O_NONBLOCK, so the flag is cleared for the park, and set again
+      // after it (nothing else uses the descriptor meanwhile: this process is waiting).
       park: async (ms) => {
         watch.throwIfGone();
-        await libc.pollPark(this.#fd, events, ms);
-        watch.look();
-        return libc.WOULD_BLOCK;
+        libc.mq_setattr(this.#fd, 0);
+        let outcome: number | typeof libc.WOULD_BLOCK;
+        try {
+          outcome = await timedCall(ms);
+        } finally {
+          if (!this.#closed) libc.mq_setattr(this.#fd, libc.O.NONBLOCK);
+        }
+        if (outcome === libc.WOULD_BLOCK) watch.look();
+        return outcome;
       },
     };
   }
 
   // Made once, not on every send and receive.
-  #waitToSend = this.#waitsFor(libc.POLL.OUT, "take");
-  #waitToReceive = this.#waitsFor(libc.POLL.IN, "send");
   #sendOptions = {
     timeoutMs: Infinity,
     timeoutMessage: () => `the queue ${this.name} stayed full for ${seconds(this.#timeoutMs)}`,
@@ -471,12 +488,6 @@ class PeerWatch {
   constructor(queue: MessageQueue, peerAction: "send" | "take") {
     this.#queue = queue;
     this.#peerAction = peerAction;
-  }
-
-  /** A new wait begins: the first look comes after {@linkcode PEER_CHECK_AFTER_MS}. */
-  start(): void {
-    this.#nextLook = performance.now() + PEER_CHECK_AFTER_MS;
-    this.#gone = false;
   }
 
   /** Looks in /proc, if a look is due, and remembers whether anybody can reach the queue. */
