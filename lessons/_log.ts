@@ -115,21 +115,21 @@ export function formatBytes(bytes: number): string {
  * go through {@linkcode ProgressBar.print}, which clears the bar first and redraws it after.
  */
 export class ProgressBar {
-  #shownSince = 0;
   #line = "";
-  #startedAt = performance.now();
+  /** When the first bytes were reported, and how many: the rate counts from there. */
+  #first: { at: number; bytes: number } | null = null;
   #drawnAt = 0;
 
   /** Shows `bytes` of `total`, once the transfer has run long enough to deserve a bar. */
   update(bytes: number, total: number): void {
     const now = performance.now();
-    if (now - this.#startedAt < 500 || now - this.#drawnAt < 100) return;
+    this.#first ??= { at: now, bytes };
+    if (now - this.#first.at < 500 || now - this.#drawnAt < 100) return;
     this.#drawnAt = now;
-    this.#shownSince ||= now;
     const width = 30;
     const fraction = total > 0 ? Math.min(1, bytes / total) : 1;
     const filled = Math.round(fraction * width);
-    const rate = bytes / 1048576 / ((now - this.#startedAt) / 1000);
+    const rate = (bytes - this.#first.bytes) / 1048576 / ((now - this.#first.at) / 1000);
     this.#line = `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${
       (fraction * 100).toFixed(0).padStart(3)
     }%  ${formatBytes(bytes)} of ${formatBytes(total)}  ${rate.toFixed(0)} MiB/s`;
