@@ -80,15 +80,19 @@ export function checkInput(path: string): number {
   } catch (error) {
     throw new LessonError(`cannot open input ${quote(path)}: ${reason(error)}`);
   }
-  if (info.isDirectory) throw new LessonError(`cannot open input ${quote(path)}: is a directory`);
-  if (!info.isFile) {
-    throw new LessonError(`cannot use input ${quote(path)}: not a regular file`);
-  }
+  const size = inputSize(path, info);
   try {
     Deno.openSync(path, { read: true }).close();
   } catch (error) {
     throw new LessonError(`cannot open input ${quote(path)}: ${reason(error)}`);
   }
+  return size;
+}
+
+/** The size of the input described by `info`, if it is a regular file. */
+function inputSize(path: string, info: Deno.FileInfo): number {
+  if (info.isDirectory) throw new LessonError(`cannot open input ${quote(path)}: is a directory`);
+  if (!info.isFile) throw new LessonError(`cannot use input ${quote(path)}: not a regular file`);
   return info.size;
 }
 
@@ -103,11 +107,17 @@ export class InputFile implements Disposable {
   /** Opens `path` for reading (open(2)); a bad path becomes a {@linkcode LessonError}. */
   constructor(path: string) {
     this.path = path;
-    this.size = checkInput(path);
     try {
       this.#fd = libc.open(path, libc.O.RDONLY | libc.O.CLOEXEC);
     } catch (error) {
       throw new LessonError(`cannot open input ${quote(path)}: ${reason(error)}`);
+    }
+    try {
+      // What was opened: /proc/self/fd/N leads to the file itself (fstat).
+      this.size = inputSize(path, Deno.statSync(`/proc/self/fd/${this.#fd}`));
+    } catch (error) {
+      this.close();
+      throw error;
     }
   }
 
