@@ -203,6 +203,64 @@ const SYMBOLS = {
     result: "i32",
   },
 
+  // int posix_fallocate(int fd, off_t offset, off_t len);  (returns the error number itself)
+  posix_fallocate: {
+    parameters: [
+      "i32", // int fd
+      "i64", // off_t offset
+      "i64", // off_t len
+    ],
+    result: "i32",
+  },
+  // int statvfs(const char *path, struct statvfs *buf);
+  statvfs: {
+    parameters: [
+      "buffer", // const char *path
+      "buffer", // struct statvfs *buf
+    ],
+    result: "i32",
+  },
+  // int access(const char *pathname, int mode);
+  access: {
+    parameters: [
+      "buffer", // const char *pathname
+      "i32", // int mode
+    ],
+    result: "i32",
+  },
+  // int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4,
+  //           unsigned long arg5);
+  prctl: {
+    parameters: [
+      "i32", // int option
+      "u64", // unsigned long arg2
+      "u64", // unsigned long arg3
+      "u64", // unsigned long arg4
+      "u64", // unsigned long arg5
+    ],
+    result: "i32",
+  },
+  // pid_t getppid(void);
+  getppid: { parameters: [], result: "i32" },
+  // int socket(int domain, int type, int protocol);
+  socket: {
+    parameters: [
+      "i32", // int domain
+      "i32", // int type
+      "i32", // int protocol
+    ],
+    result: "i32",
+  },
+  // int bind(int sockfd, const struct sockaddr *addr, socklen_t addrlen);
+  bind: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // const struct sockaddr *addr
+      "u32", // socklen_t addrlen
+    ],
+    result: "i32",
+  },
+
   // --- POSIX message queues and shared memory: in librt.so.1 before glibc 2.34 -------------
 
   // mqd_t mq_open(const char *name, int oflag, ... /* mode_t mode, struct mq_attr *attr */);
@@ -434,6 +492,8 @@ export const O = {
   EXCL: 0o200,
   NONBLOCK: 0o4000,
   CLOEXEC: 0o2000000,
+  /** A descriptor that only names a file: no reading, no writing, and no side effects. */
+  PATH: 0o10000000,
   // The flags here whose values differ between architectures.
   NOFOLLOW: Deno.build.arch === "aarch64" ? 0o100000 : 0o400000,
   /** An unnamed file in the given directory; it gets a name only with linkat(2). */
@@ -504,6 +564,7 @@ export const Errno = {
   ECONNRESET: 104,
   ETIMEDOUT: 110,
   ECONNREFUSED: 111,
+  EADDRINUSE: 98,
   EDQUOT: 122,
 } as const;
 
@@ -947,6 +1008,140 @@ export function munmap(address: Deno.PointerObject, length: number): void {
     c.munmap(address, BigInt(length)),
     () => `0x${Deno.UnsafePointer.value(address).toString(16)}, ${length}`,
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Space, permissions and processes
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * `posix_fallocate(3)`: reserves the blocks (or, in `/dev/shm`, the pages) for bytes
+ * `offset` to `offset + length` of the file at `fd`, so that later writes or stores into a
+ * mapping cannot fail for lack of space. Unlike almost every other call here it does not set
+ * errno: it returns the error number itself.
+ */
+export function posix_fallocate(fd: number, offset: number, length: number): void {
+  const err = c.posix_fallocate(fd, BigInt(offset), BigInt(length));
+  const args = () => `${fd}, ${offset}, ${length}`;
+  if (err !== 0) {
+    tracer?.(`posix_fallocate(${args()}) = ${errnoName(err)} (${strerror(err)})`);
+    throw new LibcError("posix_fallocate", err);
+  }
+  tracer?.(`posix_fallocate(${args()}) = 0`);
+}
+
+/** What {@linkcode statvfs} tells of a file system. */
+export interface FsSpace {
+  /** Bytes an unprivileged user may still write (`f_bavail × f_frsize`). */
+  availableBytes: number;
+  /** Bytes free, counting the blocks reserved for root (`f_bfree × f_frsize`). */
+  freeBytes: number;
+  /** The file system's size (`f_blocks × f_frsize`). */
+  totalBytes: number;
+  /** Mounted read-only (`ST_RDONLY` in `f_flag`). */
+  readOnly: boolean;
+}
+
+/**
+ * `statvfs(3)`: how much room the file system that holds `path` has.
+ *
+ * @example
+ * ```ts
+ * import { statvfs } from "./libc.ts";
+ * const space = statvfs("/tmp");
+ * if (space.availableBytes < 0) throw new Error("impossible");
+ * ```
+ */
+export function statvfs(path: string): FsSpace {
+  // struct statvfs (x86_64 and aarch64): unsigned long f_bsize, f_frsize; fsblkcnt_t f_blocks,
+  // f_bfree, f_bavail; fsfilcnt_t f_files, f_ffree, f_favail; unsigned long f_fsid, f_flag,
+  // f_namemax; int __f_spare[6];  (11 × 8 + 24 = 112 bytes)
+  const s = new BigUint64Array(14);
+  check(
+    "statvfs",
+    c.statvfs(cstring(path), new Uint8Array(s.buffer)),
+    () => `${quote(path)}, <buf>`,
+  );
+  const frsize = Number(s[1]);
+  const ST_RDONLY = 1n;
+  return {
+    totalBytes: Number(s[2]) * frsize,
+    freeBytes: Number(s[3]) * frsize,
+    availableBytes: Number(s[4]) * frsize,
+    readOnly: (s[9]! & ST_RDONLY) !== 0n,
+  };
+}
+
+/** Modes for {@linkcode access}. */
+export const ACCESS = { F_OK: 0, X_OK: 1, W_OK: 2, R_OK: 4 } as const;
+
+/**
+ * `access(2)`: may this process (by its real user id) open `path` for `mode`? Returns null
+ * when it may, or the {@linkcode LibcError} that says why not (EACCES, EROFS, ENOENT, …).
+ */
+export function access(path: string, mode: number): LibcError | null {
+  try {
+    check("access", c.access(cstring(path), mode), () => `${quote(path)}, ${mode}`);
+    return null;
+  } catch (error) {
+    if (error instanceof LibcError) return error;
+    throw error;
+  }
+}
+
+/**
+ * `prctl(PR_SET_PDEATHSIG, signal)`: asks the kernel to send this process `signal` when its
+ * parent dies, even if the parent was killed with SIGKILL and could not say goodbye.
+ * (Strictly: when the *thread* that started it exits; Deno starts children from its main
+ * thread, which lives as long as the process.)
+ */
+export function setParentDeathSignal(signal: number): void {
+  const PR_SET_PDEATHSIG = 1;
+  check(
+    "prctl",
+    c.prctl(PR_SET_PDEATHSIG, BigInt(signal), 0n, 0n, 0n),
+    () => `PR_SET_PDEATHSIG, ${signal}`,
+  );
+}
+
+/** `getppid(2)`: the parent's pid (1, or a subreaper's, once the parent has died). */
+export function getppid(): number {
+  return c.getppid();
+}
+
+/**
+ * A lock the kernel releases when this process dies, however it dies: a Unix-domain socket
+ * bound to a name in the *abstract* namespace (`sun_path` starting with a NUL byte). Such a
+ * name is no file: it vanishes with the last descriptor, so a killed holder leaves nothing
+ * behind. Returns the socket's descriptor (close it to release the lock), or null when another
+ * process holds the name (EADDRINUSE). Names longer than 107 bytes are shortened by hashing
+ * by the caller.
+ */
+export function bindAbstractLock(name: string): number | null {
+  const AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 0o2000000;
+  const bytes = encoder.encode(name);
+  if (bytes.length > 107) throw new TypeError(`lock name too long: ${quote(name)}`);
+  const fd = check(
+    "socket",
+    c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
+    () => "AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0",
+  );
+  // struct sockaddr_un { sa_family_t sun_family; char sun_path[108]; }, sun_path[0] = '\0'.
+  const addr = new Uint8Array(2 + 1 + bytes.length);
+  addr[0] = AF_UNIX;
+  addr.set(bytes, 3);
+  try {
+    check(
+      "bind",
+      c.bind(fd, addr, addr.length),
+      () => `${fd}, {sa_family=AF_UNIX, sun_path=@${quote(name)}}, ${addr.length}`,
+    );
+    return fd;
+  } catch (error) {
+    close(fd);
+    if (error instanceof LibcError && error.code === "EADDRINUSE") return null;
+    throw error;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
