@@ -94,7 +94,7 @@ for (const fault of FAULTS) {
     console.log(`| ${fault.what} | ${method} | ${outcome.status} | ${line} | ${time} |`);
   }
 }
-const left = findLeftovers().found.filter((object) => object.runningPid === null);
+const left = findLeftovers().found.filter((object) => object.holders.length === 0);
 console.log(
   `\nobjects left behind afterwards: ${
     left.length === 0 ? "none" : left.map((o) => o.path).join(", ")

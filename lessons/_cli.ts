@@ -47,6 +47,11 @@ export const COMMON_OPTIONS = {
     help: "file the client writes (demo default: a temporary file, removed after the check)",
     modes: ["demo", "client"],
   },
+  force: {
+    type: "boolean",
+    help: "replace the output if it exists (only ever a regular file: never a device or a link)",
+    modes: ["demo", "client"],
+  },
   chunk: { type: "string", arg: "BYTES", help: "bytes per write into the channel; K, M suffixes" },
   timeout: {
     type: "string",
@@ -76,7 +81,17 @@ export const COMMON_OPTIONS = {
   help: { type: "boolean", help: "show this help" },
   // Internal: a side started by the demo speaks to it in JSON events on stderr.
   events: { type: "boolean", help: "", modes: ["server", "client"] },
+  // Internal: the demo runner's open input or output file, as /proc/RUNNER/fd/N. The side
+  // reads or writes that file; --input and --output then only name it in messages.
+  "input-via": { type: "string", help: "", modes: ["server"] },
+  "output-via": { type: "string", help: "", modes: ["client"] },
+  // Internal: the pid of the process that started this side. If it dies, even by SIGKILL,
+  // the kernel sends this side SIGTERM (prctl(PR_SET_PDEATHSIG)), and it cleans up.
+  parent: { type: "string", help: "", modes: ["server", "client"] },
 } as const satisfies Record<string, OptionSpec>;
+
+/** Options that the pipe lesson's server also takes, because it starts the client itself. */
+const CLIENT_OPTIONS_OF_A_SERVER = ["output", "force", "output-via"];
 
 /** `--kill-after`: a side sends itself a signal after moving some bytes (an experiment). */
 export interface KillAfter {
@@ -98,6 +113,14 @@ export interface CommonOptions {
   size?: number;
   /** The output path (client, demo). */
   output?: string;
+  /** Replace an existing output file (a regular file only). */
+  force: boolean;
+  /** The demo runner's input file, `/proc/PID/fd/N`, that `input` names (a side in the demo). */
+  inputVia?: string;
+  /** The demo runner's output file, `/proc/PID/fd/N`, that `output` names (a side in the demo). */
+  outputVia?: string;
+  /** The process that started this side: when it dies, so does this side (after cleaning up). */
+  parent?: number;
   /** Bytes per write, if given. */
   chunk?: number;
   /** How long to wait for the peer, in ms. */
@@ -131,7 +154,7 @@ export function parseCommandLine(
   let parsed;
   try {
     parsed = parseArgs({
-      args,
+      args: joinValues(args, specs),
       options: Object.fromEntries(
         Object.entries(specs).map(([name, spec]) => [name, { type: spec.type }]),
       ),
@@ -154,7 +177,8 @@ export function parseCommandLine(
     for (const [name, value] of Object.entries(values)) {
       const modes = specs[name]?.modes;
       const allowed = !modes || modes.includes(mode) ||
-        (name === "output" && mode === "server" && options.serverTakesOutput);
+        (CLIENT_OPTIONS_OF_A_SERVER.includes(name) && mode === "server" &&
+          options.serverTakesOutput);
       if (value !== undefined && !allowed) {
         throw new UsageError(`--${name} is not an option of ${describeMode(mode)}`);
       }
@@ -173,6 +197,9 @@ export function parseCommandLine(
     input: text("input"),
     size: text("size") === undefined ? undefined : parseSize(text("size")!, "--size", 0),
     output: text("output"),
+    force: values["force"] === true,
+    inputVia: text("input-via"),
+    outputVia: text("output-via"),
     chunk: text("chunk") === undefined ? undefined : parseSize(text("chunk")!, "--chunk", 1),
     timeoutMs: text("timeout") === undefined ? 10_000 : parseSeconds(text("timeout")!),
     trace: values["trace"] === true,
@@ -182,6 +209,9 @@ export function parseCommandLine(
     help: values["help"] === true,
   };
   if (text("kill-after") !== undefined) common.killAfter = parseKillAfter(text("kill-after")!);
+  if (text("parent") !== undefined) {
+    common.parent = parseCount(text("parent")!, "--parent", { min: 1, max: 2 ** 31 - 1 });
+  }
   if (text("break") !== undefined) common.breakLab = text("break");
   return { common, values };
 }
@@ -208,6 +238,64 @@ function parseKillAfter(text: string): KillAfter {
 
 function describeMode(mode: Mode): string {
   return mode === "demo" ? "the demo" : `the ${mode}`;
+}
+
+/**
+ * Joins each string option and its value into one argument, `--input=-dash.txt`, so that a
+ * value that starts with a dash is taken as the value it is. (`parseArgs` alone refuses
+ * `--input -dash.txt` as ambiguous.) The next argument is the value unless it starts with
+ * `--`: the option's value is then missing, and `parseArgs` says so.
+ *
+ * @example
+ * ```ts
+ * import { COMMON_OPTIONS, joinValues } from "./_cli.ts";
+ * joinValues(["--input", "-dash.txt", "--quiet"], COMMON_OPTIONS);
+ * // ["--input=-dash.txt", "--quiet"]
+ * ```
+ */
+export function joinValues(args: string[], specs: Record<string, OptionSpec>): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") {
+      joined.push(...args.slice(i));
+      break;
+    }
+    const next = args[i + 1];
+    const name = arg.startsWith("--") && !arg.includes("=") ? arg.slice(2) : null;
+    if (
+      name !== null && Object.hasOwn(specs, name) && specs[name]!.type === "string" &&
+      next !== undefined && !next.startsWith("--")
+    ) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
+/**
+ * A number of seconds as `--timeout` accepts it: plain decimal digits, never the exponent
+ * form JavaScript prints for very small numbers (`String(1e-7)` is `"1e-7"`).
+ *
+ * @example
+ * ```ts
+ * import { formatSeconds } from "./_cli.ts";
+ * formatSeconds(1e-7); // "0.0000001"
+ * ```
+ */
+export function formatSeconds(seconds: number): string {
+  const text = String(seconds);
+  const match = text.match(/^(\d+)(?:\.(\d+))?e([+-]\d+)$/);
+  if (!match) return text;
+  const [, whole, fraction = "", exponent] = match;
+  const digits = whole! + fraction;
+  const point = whole!.length + Number(exponent);
+  if (point <= 0) return `0.${"0".repeat(-point)}${digits}`;
+  if (point >= digits.length) return digits + "0".repeat(point - digits.length);
+  return `${digits.slice(0, point)}.${digits.slice(point)}`;
 }
 
 /** Turns `parseArgs`' messages into one short line. */
@@ -311,7 +399,7 @@ export function usage(
     "Examples:",
     ...lesson.examples.map((example) => `  ${example}`),
     "",
-    "Exit status: 0 byte-exact copy, 1 failure, 2 usage error, 130/143 interrupted.",
+    "Exit status: 0 byte-exact copy, 1 failure, 2 usage error, 129/130/143 interrupted.",
     "",
   ].join("\n");
 }

@@ -2,13 +2,20 @@
  * The demo: both sides of a lesson as two real processes, narrated, timed and verified.
  *
  * The runner
- * 1. checks the input and the output before anything starts (one clear line if they are bad);
- * 2. starts the server and the client as separate Deno processes (for the pipe lesson, only
- *    the server, which starts the client itself as pipe + fork do);
- * 3. relays what each side says, with its role and pid, and draws a progress bar;
- * 4. waits for both, stopping the survivor if its peer failed, and forwarding Ctrl-C;
- * 5. verifies the copy by streaming SHA-256 of both files, and only then moves it into place;
- * 6. removes everything the run created, including what a killed side left behind.
+ * 1. checks the input, the output and the free space before anything starts (one clear line
+ *    if something is wrong), and takes a lock on every name the run will use, so that two
+ *    demos given the same `--path` or `--name` cannot trip over each other;
+ * 2. opens the input, and makes the copy as an unnamed file (`O_TMPFILE`) in the output's
+ *    directory: the sides reach both as `/proc/RUNNER/fd/N`, so the demo needs no temporary
+ *    names at all, and if the runner dies, even by SIGKILL, the kernel frees them;
+ * 3. starts the server and the client as separate Deno processes (for the pipe lesson, only
+ *    the server, which starts the client itself as pipe + fork do); each asks the kernel for
+ *    SIGTERM should the runner die, and then cleans up;
+ * 4. relays what each side says, with its role and pid, and draws a progress bar;
+ * 5. waits for both, stopping the survivor if its peer failed, and forwarding Ctrl-C;
+ * 6. verifies the copy by streaming SHA-256 of both files, and only then gives it its name
+ *    (`linkat`), with the input's permission bits;
+ * 7. removes what a killed side of this run left behind.
  *
  * A byte stream (pipe, FIFO) cannot tell a crashed writer from a short file: the reader just
  * sees end-of-file. The runner still catches it, from the exit statuses and the digests.
@@ -16,13 +23,26 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
+import { basename } from "node:path";
 import { TextLineStream } from "./_lines.ts";
-import { basename, dirname, join, resolve } from "node:path";
-import type { CommonOptions } from "./_cli.ts";
-import { checkInput, checkOutput, pathExists, sha256File, writeRandomFile } from "./_files.ts";
+import { type CommonOptions, formatSeconds } from "./_cli.ts";
+import {
+  checkOutput,
+  checkSpace,
+  fillRandom,
+  InputFile,
+  LessonError,
+  type OutputTarget,
+  sha256Fd,
+  type SpaceNeed,
+  UnnamedFile,
+} from "./_files.ts";
 import { isRunning } from "../transports/_holders.ts";
+import { bindAbstractLock, close } from "../transports/libc.ts";
 import {
   commonArgs,
+  joinedArgs,
   type KernelObject,
   killArgs,
   type Lesson,
@@ -139,51 +159,87 @@ class Demo<O> {
     for (const [signal, status] of STOP_SIGNALS) {
       Deno.addSignalListener(signal, () => this.#interrupt(signal, status));
     }
-    const runDir = Deno.makeTempDirSync({ dir: tempDir(), prefix: `${NAME_PREFIX}run-` });
-    let staging: string | null = null;
+    // Everything the run holds open: the input, the unnamed files, the locks. Closing an
+    // unnamed file frees it; closing a lock's socket releases the lock.
+    const held: Disposable[] = [];
     let objects: KernelObject[] = [];
     try {
-      // 1. The input and the output, checked before anything starts.
-      const input = this.#prepareInput(runDir);
-      const output = this.#common.output ?? join(runDir, "output.bin");
-      checkOutput(output, input);
-      // The client writes here; only a verified copy is moved to the output path.
-      staging = join(dirname(resolve(output)), `.${basename(output)}.${Deno.pid}.unverified`);
+      // 1. The input, the output and the space they need, checked before anything starts.
+      const common = this.#common;
+      const input = common.size === undefined
+        ? this.#hold(held, new InputFile(common.input ?? SAMPLE_INPUT))
+        : null;
+      this.#inputSize = input?.size ?? common.size!;
+      const target = common.output === undefined
+        ? null
+        : checkOutput(common.output, { force: common.force, input: input ?? undefined });
+      const needs: SpaceNeed[] = [];
+      if (input === null) {
+        needs.push({ dir: tempDir(), bytes: this.#inputSize, what: "the random input" });
+      }
+      needs.push({
+        dir: target?.dir ?? tempDir(),
+        bytes: this.#inputSize,
+        what: common.output === undefined
+          ? "the copy"
+          : `the copy ${JSON.stringify(common.output)}`,
+      });
+      checkSpace(needs);
 
-      // 2. Both sides, as separate processes.
+      // 2. The names the run will use: while it runs, no other demo may use them.
       const demo = this.#lesson.prepareDemo(this.#options);
+      for (const lock of this.#lockNames(demo.objects, target)) held.push(lock);
       objects = demo.objects;
-      const shared = [...commonArgs(this.#common, this.#chunk), "--events", ...demo.args];
-      this.#say(
-        `copying ${this.#describeInput(input)} from a server process to a client process, ` +
-          `${this.#chunk} bytes at a time`,
+
+      // 3. The files the sides reach through /proc/RUNNER/fd/N: the input (for --size, an
+      //    unnamed file of random bytes) and the copy, unnamed in the output's directory.
+      const source = input ?? this.#hold(held, await this.#randomInput());
+      const copy = this.#hold(
+        held,
+        new UnnamedFile(target?.dir ?? tempDir(), {
+          name: common.output === undefined ? undefined : basename(common.output),
+          fail: (why) => new LessonError(`cannot create output ${this.#outputName()}: ${why}`),
+        }),
       );
-      const kill = (role: SideRole) => killArgs(this.#common, role);
+
+      // 4. Both sides, as separate processes. Every value is joined to its option
+      //    (--input=-dash.txt), so that no value is mistaken for an option.
+      const shared = [
+        ...commonArgs(common, this.#chunk),
+        "--events",
+        `--parent=${Deno.pid}`,
+        ...joinedArgs(demo.args, this.#lesson.options),
+      ];
+      const inputArgs = [
+        `--input=${input?.path ?? "random input"}`,
+        `--input-via=/proc/${Deno.pid}/fd/${source.fd}`,
+      ];
+      const outputArgs = [
+        `--output=${common.output ?? "temporary output"}`,
+        `--output-via=${copy.procPath}`,
+      ];
+      this.#say(
+        `copying ${this.#describeInput(input?.path ?? "")} from a server process to a client ` +
+          `process, ${this.#chunk} bytes at a time`,
+      );
+      const kill = (role: SideRole) => killArgs(common, role);
       if (this.#lesson.serverStartsClient) {
         const both = [...kill("server"), ...kill("client")];
-        this.#start("server", [
-          "server",
-          "--input",
-          input,
-          "--output",
-          staging,
-          ...shared,
-          ...both,
-        ]);
+        this.#start("server", ["server", ...inputArgs, ...outputArgs, ...shared, ...both]);
       } else {
-        this.#start("server", ["server", "--input", input, ...shared, ...kill("server")]);
-        this.#start("client", ["client", "--output", staging, ...shared, ...kill("client")]);
+        this.#start("server", ["server", ...inputArgs, ...shared, ...kill("server")]);
+        this.#start("client", ["client", ...outputArgs, ...shared, ...kill("client")]);
       }
 
-      // 3. Wait for both sides, and for everything they said.
+      // 5. Wait for both sides, and for everything they said.
       await this.#waitForSides();
       this.#bar?.clear();
 
-      // 4. Remove what a killed or failed side left behind.
-      this.#removeLeftovers(staging, objects);
+      // 6. Remove what a killed or failed side left behind.
+      this.#removeLeftovers(objects);
 
-      // 5. Verify.
-      return await this.#verify(input, output, staging);
+      // 7. Verify, and only then give the copy its name.
+      return await this.#verify(source, copy, input?.path ?? "");
     } catch (error) {
       this.#stopAll("SIGTERM");
       const { message, status } = describeError(error);
@@ -192,21 +248,95 @@ class Demo<O> {
       return status;
     } finally {
       for (const timer of this.#timers) clearTimeout(timer);
-      if (staging) removeQuietly(staging);
-      Deno.removeSync(runDir, { recursive: true });
+      for (const resource of held.reverse()) resource[Symbol.dispose]();
     }
   }
 
-  #prepareInput(runDir: string): string {
-    if (this.#common.size !== undefined) {
-      const path = join(runDir, "random-input.bin");
-      writeRandomFile(path, this.#common.size);
-      this.#inputSize = this.#common.size;
-      return path;
+  /** Adds `resource` to what the run holds until it ends; returns it. */
+  #hold<T extends Disposable>(held: Disposable[], resource: T): T {
+    held.push(resource);
+    return resource;
+  }
+
+  /** The output as messages name it. */
+  #outputName(): string {
+    const output = this.#common.output;
+    return output === undefined ? "(a temporary file)" : JSON.stringify(output);
+  }
+
+  /**
+   * `--size`: an unnamed file of random bytes in the temporary directory. Writing many
+   * gigabytes takes a while, so Ctrl-C is looked for after every mebibyte.
+   */
+  async #randomInput(): Promise<UnnamedFile> {
+    const file = new UnnamedFile(tempDir(), {
+      fail: (why) =>
+        new LessonError(`cannot create the random input in ${JSON.stringify(tempDir())}: ${why}`),
+    });
+    this.#say(
+      `writing ${formatBytes(this.#inputSize)} of random bytes into an unnamed file ` +
+        `(O_TMPFILE) in ${tempDir()}`,
+    );
+    try {
+      const done = await fillRandom(file.fd, this.#inputSize, () => this.#interrupted !== null);
+      if (!done) {
+        throw new LessonError(
+          `interrupted by ${this.#interrupted!.signal} while writing the random input: ` +
+            "nothing was started, nothing is left",
+          { status: this.#interrupted!.status },
+        );
+      }
+      return file;
+    } catch (error) {
+      file.close();
+      throw error;
     }
-    const path = this.#common.input ?? SAMPLE_INPUT;
-    this.#inputSize = checkInput(path);
-    return path;
+  }
+
+  /**
+   * Takes a lock on every object the run will create, and on the output path: an abstract
+   * Unix socket bound to a name derived from it. The kernel lets only one process bind a name,
+   * and releases it when that process dies, however it dies: a second demo given the same
+   * `--path` or `--name` is refused with one line, and the first is left alone.
+   */
+  #lockNames(objects: KernelObject[], target: OutputTarget | null): Disposable[] {
+    const option = ["path", "name"].find((name) => name in this.#lesson.options) ?? "name";
+    const wanted = objects.map((object) => ({
+      key: object.description,
+      taken: `${object.description} is in use by another demo that is running now: wait for ` +
+        `it to finish, or choose another --${option}`,
+    }));
+    if (target !== null) {
+      // The directory by device and inode: every spelling of the same path takes one lock.
+      const dir = Deno.statSync(target.dir);
+      wanted.push({
+        key: `output ${dir.dev}:${dir.ino}/${basename(this.#common.output!)}`,
+        taken: `another demo is writing the output ${this.#outputName()} right now: wait for ` +
+          "it to finish, or choose another --output",
+      });
+    }
+    const locks: Disposable[] = [];
+    try {
+      for (const { key, taken } of wanted) {
+        const fd = bindAbstractLock(lockName(key));
+        if (fd === null) throw new LessonError(taken);
+        locks.push({ [Symbol.dispose]: () => close(fd) });
+      }
+      // prepareDemo() found none of the objects there; one that has appeared since was made by
+      // someone who is not a demo: leave it alone.
+      for (const object of objects) {
+        if (object.exists()) {
+          throw new LessonError(
+            `${object.description} appeared just now: another program is using it; choose ` +
+              `another --${option}`,
+          );
+        }
+      }
+      return locks;
+    } catch (error) {
+      for (const lock of locks) lock[Symbol.dispose]();
+      throw error;
+    }
   }
 
   #describeInput(path: string): string {
@@ -263,6 +393,15 @@ class Demo<O> {
         }
         break;
       case "error":
+        if (this.#interrupted) {
+          // The runner is stopping the run on purpose (Ctrl-C, SIGTERM, SIGHUP): what a side
+          // says as it goes ("interrupted", or EPIPE because its peer went first) follows from
+          // that. The runner's own line says what happened, as the one error.
+          if (!this.#common.quiet && !this.#common.json) {
+            this.#print(formatLine(event.role, event.pid, event.text, { color: this.#color }));
+          }
+          break;
+        }
         this.#sideErrors.push(event.text);
         this.#bar?.clear();
         this.#print(
@@ -318,7 +457,7 @@ class Demo<O> {
       if (role === finished || !isRunning(pid)) continue;
       this.#error(
         `the ${role} made no progress for ${
-          this.#common.timeoutMs / 1000
+          formatSeconds(this.#common.timeoutMs / 1000)
         } s after the ${finished} exited: stopping it`,
       );
       this.#sideErrors.push(`the ${role} hung`);
@@ -362,15 +501,12 @@ class Demo<O> {
     for (const pid of this.#pids.values()) if (isRunning(pid)) stopProcess(pid, signal);
   }
 
-  #removeLeftovers(staging: string, objects: KernelObject[]): void {
-    // A client killed before it could clean up leaves its partial file.
-    const dir = dirname(staging);
-    for (const entry of Deno.readDirSync(dir)) {
-      if (entry.name.startsWith(basename(staging) + ".") && entry.name.endsWith(".partial")) {
-        removeQuietly(join(dir, entry.name));
-        this.#say(`removed the partial output ${entry.name} that the client left`);
-      }
-    }
+  /**
+   * Removes what a side of this run left behind (a killed side cannot clean up). These are
+   * this run's own: prepareDemo() found none of them before the sides started, and the run's
+   * locks kept every other demo away from their names since.
+   */
+  #removeLeftovers(objects: KernelObject[]): void {
     const clean = this.#started.every((s) => s.status?.success) && !this.#interrupted;
     for (const object of objects) {
       if (!object.exists()) continue;
@@ -387,35 +523,61 @@ class Demo<O> {
     }
   }
 
-  async #verify(input: string, output: string, staging: string): Promise<number> {
+  /** The run was interrupted (Ctrl-C, SIGTERM, SIGHUP): one line, and 128 + the signal. */
+  #interruptedExit(when: string): number {
+    const { signal, status } = this.#interrupted!;
+    if (this.#common.json) this.#printJson(this.#result(null, null, "interrupted"));
+    this.#error(`interrupted by ${signal}${when}`);
+    return status;
+  }
+
+  async #verify(source: { fd: number; permissions?: number }, copy: UnnamedFile, input: string) {
     if (this.#interrupted) {
       // Nothing to verify: the transfer was stopped on purpose.
-      if (this.#common.json) this.#printJson(this.#result(null, null, "interrupted"));
-      this.#error(
-        `interrupted by ${this.#interrupted.signal}: stopped both sides and removed what they created`,
-      );
-      return this.#interrupted.status;
+      return this.#interruptedExit(": stopped both sides and removed what they created");
     }
     // The client may have written a copy even though its server died: a byte stream cannot
     // tell a crash from the end of the file. The digests show the difference.
-    const produced = pathExists(staging);
-    const inputSha256 = produced ? await sha256File(input) : null;
-    const outputSha256 = produced ? await sha256File(staging) : null;
-    const byteExact = outputSha256 === inputSha256;
+    const produced = this.#stats.get("client")?.outputComplete === true;
+    if (produced) this.#say("checking the copy: SHA-256 of the input and of the output");
+    const stop = () => this.#interrupted !== null;
+    const inputSha256 = produced ? await sha256Fd(source.fd, stop) : null;
+    const outputSha256 = inputSha256 !== null ? await sha256Fd(copy.fd, stop) : null;
+    if (this.#interrupted) {
+      const placed = this.#common.output === undefined
+        ? ""
+        : `, and ${this.#outputName()} was not written`;
+      return this.#interruptedExit(` while checking the copy: the copy was discarded${placed}`);
+    }
+    const byteExact = inputSha256 !== null && outputSha256 === inputSha256;
 
-    const failure = this.#failure(byteExact, produced);
-    if (failure === null && this.#common.output !== undefined) Deno.renameSync(staging, output);
+    let failure = this.#failure(byteExact, produced);
+    // A side that only says it was interrupted (the pipe lesson's client, told by the kernel
+    // that its server died) has not said what went wrong: the runner must.
+    let printed = this.#sideErrors.some((text) => !text.startsWith("interrupted by"));
+    const output = this.#common.output;
+    if (failure === null && output !== undefined) {
+      // Verified: now, and only now, the copy gets its name, and the input's permissions.
+      try {
+        copy.setPermissions(source.permissions ?? 0o600);
+        copy.link(output, this.#common.force);
+        this.#say(`the copy is byte-exact: linked it into place as ${this.#outputName()}`);
+      } catch (error) {
+        failure = describeError(error).message;
+        printed = false;
+      }
+    }
 
     const result = this.#result(inputSha256, outputSha256, failure ?? undefined);
     if (this.#common.json) this.#printJson(result);
-    else this.#printSummary(result, input, output);
+    else this.#printSummary(result, input, output ?? "");
 
     // Print the runner's own error only if no side has already said what went wrong.
-    if (failure !== null && this.#sideErrors.length === 0) this.#error(failure);
+    if (failure !== null && !printed) this.#error(failure);
     if (failure === null) return 0;
-    // A side that was interrupted (Ctrl-C, SIGTERM) passes its status on: 130 or 143.
+    // A side that was interrupted (Ctrl-C, SIGTERM, SIGHUP) passes its status on.
     const interrupted = this.#started.find((s) =>
-      (s.status!.code === 130 || s.status!.code === 143) && !this.#stoppedByRunner.has(s.child.pid)
+      [129, 130, 143].includes(s.status!.code) && !this.#stoppedByRunner.has(s.child.pid)
     );
     return interrupted?.status?.code ?? 1;
   }
@@ -507,10 +669,14 @@ class Demo<O> {
   }
 }
 
-function removeQuietly(path: string): void {
-  try {
-    Deno.removeSync(path);
-  } catch { /* already gone */ }
+/**
+ * The lock's name in the abstract namespace for `key`: readable in `ss -xl` when it fits in
+ * the 107 bytes of `sun_path`, else a SHA-256 of it.
+ */
+function lockName(key: string): string {
+  const name = `${NAME_PREFIX}demo ${key}`;
+  if (new TextEncoder().encode(name).length <= 107) return name;
+  return `${NAME_PREFIX}demo sha256:${createHash("sha256").update(key).digest("hex")}`;
 }
 
 /**

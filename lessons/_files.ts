@@ -2,22 +2,35 @@
  * The files at both ends of a lesson: the server's input and the client's output.
  *
  * The rules every lesson follows:
- * - a bad path gets one line that says what failed and why;
- * - the output is written to an unnamed file that gets its name only when the copy is complete,
- *   so a failed run, even one killed with SIGKILL, never leaves a half-written output;
+ * - a bad path gets one line that says what failed and why, before any transfer starts;
+ * - the input must be a regular file. It is first opened with `O_PATH`, which never waits and
+ *   has no side effects (opening a FIFO for reading waits for a writer; opening a device may
+ *   do something to it), checked with `fstat`, and only then opened for reading;
+ * - the output may only ever become a new regular file, or replace an existing regular file,
+ *   and an existing one only with `--force`. A device, FIFO, socket, directory or symbolic link
+ *   at the output path is left alone: not even root may turn `/dev/null` into a file;
+ * - the output is written into an unnamed file in the output's directory (`O_TMPFILE`) that
+ *   gets its name only when the copy is complete (`linkat`). A failed run, even one killed with
+ *   SIGKILL, leaves neither a half-written output nor a temporary name: the kernel frees an
+ *   unnamed file when its last descriptor closes;
  * - files are streamed in chunks, never read whole into memory.
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
-import { basename, dirname, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import * as libc from "../transports/libc.ts";
 import { LibcError, strerror } from "../transports/libc.ts";
+import { takeTurn, turnIsDue } from "../transports/_wait.ts";
+import { formatBytes } from "./_log.ts";
 
-/** A failure the user can act on: printed as one line, exit status 1. */
+/** A failure the user can act on: printed as one line, exit status 1 (or the one given). */
 export class LessonError extends Error {
-  /** The exit status: 1, or 130/143 when the failure is that a process was interrupted. */
+  /**
+   * The exit status: 1; 2 when the command line asks for something that can never work (an
+   * output that is a device); 128 + n when the failure is that a process got signal n.
+   */
   readonly status: number;
 
   /** A failure with a message meant for the user. */
@@ -72,60 +85,109 @@ export function pathExists(path: string): boolean {
   }
 }
 
-/** Checks that `path` names a readable regular file; returns its size. */
-export function checkInput(path: string): number {
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(path);
-  } catch (error) {
-    throw new LessonError(`cannot open input ${quote(path)}: ${reason(error)}`);
-  }
-  const size = inputSize(path, info);
-  try {
-    Deno.openSync(path, { read: true }).close();
-  } catch (error) {
-    throw new LessonError(`cannot open input ${quote(path)}: ${reason(error)}`);
-  }
-  return size;
+/**
+ * What kind of file `info` describes, for messages: "a FIFO", "a character device", …
+ *
+ * @example
+ * ```ts
+ * import { kindOf } from "./_files.ts";
+ * kindOf(Deno.statSync("/dev/null")); // "a character device"
+ * ```
+ */
+export function kindOf(info: Deno.FileInfo): string {
+  if (info.isSymlink) return "a symbolic link";
+  if (info.isDirectory) return "a directory";
+  if (info.isFile) return "a regular file";
+  if (info.isFifo) return "a FIFO";
+  if (info.isSocket) return "a socket";
+  if (info.isCharDevice) return "a character device";
+  if (info.isBlockDevice) return "a block device";
+  return "not a regular file";
 }
 
-/** The size of the input described by `info`, if it is a regular file. */
-function inputSize(path: string, info: Deno.FileInfo): number {
-  if (info.isDirectory) throw new LessonError(`cannot open input ${quote(path)}: is a directory`);
-  if (!info.isFile) throw new LessonError(`cannot use input ${quote(path)}: not a regular file`);
-  return info.size;
+/**
+ * Opens the regular file at `path` with `flags`, without side effects on anything else: first
+ * `open(O_PATH)`, which only names the file (it neither waits for a FIFO's writer nor touches a
+ * device), then `fstat` to see what it is, and only for a regular file the real open, through
+ * `/proc/self/fd/N`, which reaches exactly the file that was checked. `fail` makes the error
+ * from the reason.
+ */
+function openRegular(
+  path: string,
+  flags: number,
+  fail: (why: string) => LessonError,
+): { fd: number; info: Deno.FileInfo } {
+  let handle: number;
+  try {
+    handle = libc.open(path, libc.O.PATH | libc.O.CLOEXEC);
+  } catch (error) {
+    throw fail(reason(error));
+  }
+  try {
+    const info = Deno.statSync(`/proc/self/fd/${handle}`);
+    if (info.isDirectory) throw fail("is a directory");
+    if (!info.isFile) throw fail(`it is ${kindOf(info)}, not a regular file`);
+    try {
+      return { fd: libc.open(`/proc/self/fd/${handle}`, flags | libc.O.CLOEXEC), info };
+    } catch (error) {
+      throw fail(reason(error));
+    }
+  } finally {
+    libc.close(handle);
+  }
+}
+
+/** Writes all of `data` to `fd` (write(2) until done); `fail` makes the error. */
+function writeAll(fd: number, data: Uint8Array, fail: (why: string) => LessonError): void {
+  try {
+    for (let done = 0; done < data.length;) {
+      const n = libc.write(fd, done === 0 ? data : data.subarray(done));
+      if (n !== libc.WOULD_BLOCK) done += n; // (interrupted by a signal: just write again)
+    }
+  } catch (error) {
+    throw fail(reason(error));
+  }
 }
 
 /** The input file, open for reading in chunks. */
 export class InputFile implements Disposable {
-  /** The path, as given. */
+  /** The path as the user gave it: messages name it. */
   readonly path: string;
   /** The size in bytes when it was opened. */
   readonly size: number;
+  /** Its permission bits (`mode & 0o777`): the demo gives the copy the same. */
+  readonly permissions: number;
+  /** The device and inode: which file this is, whatever its name. */
+  readonly identity: { dev: number; ino: number };
   #fd: number | null;
 
-  /** Opens `path` for reading (open(2)); a bad path becomes a {@linkcode LessonError}. */
-  constructor(path: string) {
+  /**
+   * Opens `path` for reading; anything but a readable regular file becomes a
+   * {@linkcode LessonError}, at once (a FIFO with no writer is refused, not waited for).
+   * `options.via` is another name of the same file to open instead, such as the demo runner's
+   * `/proc/PID/fd/N`; messages still name `path`.
+   */
+  constructor(path: string, options: { via?: string } = {}) {
     this.path = path;
-    try {
-      this.#fd = libc.open(path, libc.O.RDONLY | libc.O.CLOEXEC);
-    } catch (error) {
-      throw new LessonError(`cannot open input ${quote(path)}: ${reason(error)}`);
-    }
-    try {
-      // What was opened: /proc/self/fd/N leads to the file itself (fstat).
-      this.size = inputSize(path, Deno.statSync(`/proc/self/fd/${this.#fd}`));
-    } catch (error) {
-      this.close();
-      throw error;
-    }
+    const fail = (why: string) => new LessonError(`cannot open input ${quote(path)}: ${why}`);
+    const { fd, info } = openRegular(options.via ?? path, libc.O.RDONLY, fail);
+    this.#fd = fd;
+    this.size = info.size;
+    this.permissions = (info.mode ?? 0o600) & 0o777;
+    this.identity = { dev: info.dev, ino: info.ino ?? 0 };
+  }
+
+  /** The descriptor (the demo runner hashes the input through it). */
+  get fd(): number {
+    if (this.#fd === null) throw new LessonError(`input ${quote(this.path)} is closed`);
+    return this.#fd;
   }
 
   /** Reads the next bytes into `buf` (read(2)); returns how many, or 0 at end-of-file. */
   read(buf: Uint8Array): number {
     try {
       for (;;) {
-        const n = libc.read(this.#fd!, buf);
+        const n = libc.read(this.fd, buf);
         if (n !== libc.WOULD_BLOCK) return n; // (interrupted by a signal: just read again)
       }
     } catch (error) {
@@ -146,12 +208,70 @@ export class InputFile implements Disposable {
   }
 }
 
+/** Where an output will go, once {@linkcode checkOutput} has found the path usable. */
+export interface OutputTarget {
+  /** The absolute path of the directory that will hold it. */
+  dir: string;
+  /** Whether a regular file is there now (to be replaced: `--force` was given). */
+  exists: boolean;
+}
+
 /**
- * Checks that the client can create `path`: its directory exists and it is not a directory
- * itself. With `input`, also that it is not the input file under another name (a hard link or
- * a symbolic link): the copy would destroy what it copies.
+ * Checks, before anything starts, everything the output path alone makes certain:
+ * - the path may only become a new regular file or replace an existing regular file: a device,
+ *   FIFO, socket, directory or symbolic link there is refused (exit status 2), and so is a
+ *   path ending in `/`, which can only name a directory;
+ * - an existing file is replaced only with `force`, and never when it is `input` under another
+ *   name (a hard link, a bind mount): the copy would destroy what it copies;
+ * - its directory exists, and this process may create files in it (`access(W_OK)`, and
+ *   `statvfs` for a read-only file system).
+ *
+ * @example
+ * ```ts
+ * import { checkOutput } from "./_files.ts";
+ * checkOutput("/tmp/copy.txt", { force: true }); // { dir: "/tmp", exists: … }
+ * ```
  */
-export function checkOutput(path: string, input?: string): void {
+export function checkOutput(
+  path: string,
+  options: { force?: boolean; input?: InputFile } = {},
+): OutputTarget {
+  const shown = quote(path);
+  if (path.endsWith("/")) {
+    throw new LessonError(
+      `output ${shown} ends with "/", so it can only name a directory: the output must be a file`,
+      { status: 2 },
+    );
+  }
+  let info: Deno.FileInfo | null = null;
+  try {
+    info = Deno.lstatSync(path); // lstat: a symbolic link is looked at, not followed
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw new LessonError(`cannot create output ${shown}: ${reason(error)}`);
+    }
+  }
+  if (info !== null && !info.isFile) {
+    throw new LessonError(
+      `output ${shown} is ${kindOf(info)}: the output may only be a new file or an existing ` +
+        "regular file, so it was left alone",
+      { status: 2 },
+    );
+  }
+  const { input } = options;
+  if (
+    info !== null && input && info.dev === input.identity.dev && info.ino === input.identity.ino
+  ) {
+    throw new LessonError(
+      `output ${shown} is the same file as input ${quote(input.path)}: refusing to overwrite it`,
+    );
+  }
+  if (info !== null && !options.force) {
+    throw new LessonError(
+      `output ${shown} already exists and was left alone: add --force to replace it`,
+    );
+  }
+
   const dir = dirname(resolve(path));
   let dirInfo: Deno.FileInfo;
   try {
@@ -160,130 +280,332 @@ export function checkOutput(path: string, input?: string): void {
     const why = error instanceof Deno.errors.NotFound
       ? `directory ${quote(dir)} does not exist`
       : reason(error);
-    throw new LessonError(`cannot create output ${quote(path)}: ${why}`);
+    throw new LessonError(`cannot create output ${shown}: ${why}`);
   }
   if (!dirInfo.isDirectory) {
-    throw new LessonError(`cannot create output ${quote(path)}: ${quote(dir)} is not a directory`);
+    throw new LessonError(`cannot create output ${shown}: ${quote(dir)} is not a directory`);
   }
-  let info: Deno.FileInfo | null = null;
-  try {
-    info = Deno.statSync(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      throw new LessonError(`cannot use output ${quote(path)}: ${reason(error)}`);
-    }
+  // access(2) answers for this process's real user; a read-only mount answers EROFS, or
+  // shows in statvfs's flags.
+  const denied = libc.access(dir, libc.ACCESS.W_OK | libc.ACCESS.X_OK);
+  const readOnly = denied?.code === "EROFS" || libc.statvfs(dir).readOnly;
+  if (readOnly) {
+    throw new LessonError(
+      `cannot create output ${shown}: directory ${quote(dir)} is on a read-only file system`,
+    );
   }
-  if (info?.isDirectory) {
-    throw new LessonError(`cannot write output ${quote(path)}: is a directory`);
+  if (denied !== null) {
+    const why = denied.code === "EACCES"
+      ? `no permission to create files in directory ${quote(dir)}`
+      : reason(denied);
+    throw new LessonError(`cannot create output ${shown}: ${why}`);
   }
-  if (info && input !== undefined) {
-    const inputInfo = Deno.statSync(input);
-    if (info.dev === inputInfo.dev && info.ino === inputInfo.ino) {
+  return { dir, exists: info !== null };
+}
+
+/** How much room one file will take, for {@linkcode checkSpace}. */
+export interface SpaceNeed {
+  /** The directory it will be in. */
+  dir: string;
+  /** Its size in bytes. */
+  bytes: number;
+  /** What it is, for the message: `the random input`. */
+  what: string;
+}
+
+/**
+ * Refuses, with one line, to start when the files will not fit: `statvfs(3)` of each file
+ * system, counting together the files that share one (compared by device number). It counts
+ * what `df` shows as available: the blocks an ordinary user may still fill.
+ *
+ * @example
+ * ```ts
+ * import { checkSpace } from "./_files.ts";
+ * checkSpace([{ dir: "/tmp", bytes: 1024, what: "the copy" }]);
+ * ```
+ */
+export function checkSpace(needs: SpaceNeed[]): void {
+  const byDevice = new Map<number, SpaceNeed[]>();
+  for (const need of needs) {
+    const dev = Deno.statSync(need.dir).dev;
+    byDevice.set(dev, [...byDevice.get(dev) ?? [], need]);
+  }
+  for (const group of byDevice.values()) {
+    const bytes = group.reduce((sum, need) => sum + need.bytes, 0);
+    const free = libc.statvfs(group[0]!.dir).availableBytes;
+    if (bytes > free) {
       throw new LessonError(
-        `output ${quote(path)} is the same file as input ${quote(input)}: refusing to overwrite it`,
+        `not enough space for ${group.map((need) => need.what).join(" and ")} (${
+          formatBytes(bytes)
+        }): the file system of ${quote(group[0]!.dir)} has ${formatBytes(free)} free`,
       );
     }
   }
 }
 
 /**
- * The output file, which nobody can see half-written.
+ * A file without a name: `open(DIR, O_TMPFILE)` makes a file in the directory's file system
+ * that no directory lists. Only its descriptors reach it (and `/proc/PID/fd/N`, for processes
+ * of the same user), and the kernel frees it when the last one closes, however the process
+ * ends. {@linkcode UnnamedFile.link} gives it a name once its contents are complete.
  *
- * The bytes go into an unnamed file in the output's directory (`open(dir, O_TMPFILE)`). Only
- * when the copy is complete does {@linkcode OutputFile.commit} give it a name (`linkat`) and
- * move that name over the output path (`rename`, which replaces it atomically). If the process
- * dies before that, even by SIGKILL, the kernel simply frees the unnamed file. On a file system
- * without unnamed files, a named `OUTPUT.PID.partial` file stands in, removed on failure.
+ * On a file system that cannot make unnamed files (some network and FUSE file systems), a
+ * file named `.NAME.PID.….partial` stands in: it is removed on every way out but SIGKILL.
+ *
+ * @example
+ * ```ts ignore
+ * import { LessonError, UnnamedFile } from "./_files.ts";
+ * using file = new UnnamedFile("/tmp", { name: "copy.txt", fail: (why) => new LessonError(why) });
+ * // … write into file.fd, or let another process write into file.procPath …
+ * file.link("/tmp/copy.txt", false); // only now does /tmp/copy.txt appear, complete
+ * ```
  */
-export class OutputFile implements Disposable {
-  /** The final path. */
-  readonly path: string;
+export class UnnamedFile implements Disposable {
   #fd: number | null;
-  /** The named stand-in, when the file system cannot make unnamed files. */
-  #partialPath: string | null = null;
-  #finished = false;
+  /** The stand-in's path, on a file system without unnamed files. */
+  #partial: string | null = null;
+  #fail: (why: string) => LessonError;
 
-  /** Checks `path` and creates the unnamed (or partial) file. */
-  constructor(path: string) {
-    checkOutput(path);
-    this.path = path;
-    const dir = dirname(resolve(path));
-    const fail = (error: unknown): never => {
-      throw new LessonError(`cannot create output ${quote(path)}: ${reason(error)}`);
-    };
+  /**
+   * Makes an unnamed file, mode 0600, in `dir`. `name` is the name it will get (only the
+   * stand-in uses it); without one, the file is never to be named. `fail` makes the error.
+   */
+  constructor(dir: string, options: { name?: string; fail: (why: string) => LessonError }) {
+    this.#fail = options.fail;
     try {
-      this.#fd = libc.open(dir, libc.O.TMPFILE | libc.O.WRONLY | libc.O.CLOEXEC, 0o644);
+      this.#fd = libc.open(dir, libc.O.TMPFILE | libc.O.RDWR | libc.O.CLOEXEC, 0o600);
+      return;
     } catch (error) {
       const unsupported = error instanceof libc.LibcError &&
         ["EOPNOTSUPP", "EISDIR", "EINVAL"].includes(error.code);
-      if (!unsupported) fail(error);
-      this.#partialPath = resolve(dir, `${basename(path)}.${Deno.pid}.partial`);
-      const flags = libc.O.WRONLY | libc.O.CREAT | libc.O.EXCL | libc.O.CLOEXEC;
-      try {
-        this.#fd = libc.open(this.#partialPath, flags, 0o644);
-      } catch (error) {
-        this.#fd = null;
-        fail(error);
+      if (!unsupported) throw this.#fail(reason(error));
+    }
+    const name = options.name ?? `ipc-lesson-${Deno.pid}`;
+    const partial = join(dir, `.${name}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.partial`);
+    const flags = libc.O.RDWR | libc.O.CREAT | libc.O.EXCL | libc.O.CLOEXEC;
+    try {
+      this.#fd = libc.open(partial, flags, 0o600);
+    } catch (error) {
+      throw this.#fail(reason(error));
+    }
+    // A file that will never be named needs no name at all: remove it now, keep it open.
+    if (options.name === undefined) libc.unlink(partial);
+    else this.#partial = partial;
+  }
+
+  /** The descriptor, open for reading and writing. */
+  get fd(): number {
+    if (this.#fd === null) throw this.#fail("the file is closed");
+    return this.#fd;
+  }
+
+  /** The name under which another process of this user can open it: `/proc/PID/fd/N`. */
+  get procPath(): string {
+    return `/proc/${Deno.pid}/fd/${this.fd}`;
+  }
+
+  /** Sets its permission bits (chmod through `/proc/self/fd/N`: no umask applies). */
+  setPermissions(mode: number): void {
+    try {
+      Deno.chmodSync(`/proc/self/fd/${this.fd}`, mode & 0o777);
+    } catch (error) {
+      throw this.#fail(reason(error));
+    }
+  }
+
+  /**
+   * Gives the file the name `path` (`linkat(2)` of `/proc/self/fd/N`), in the directory it was
+   * made in. `linkat` never replaces anything, so a file that appeared at `path` meanwhile is
+   * left alone; with `force`, a regular file there is replaced atomically: link to a temporary
+   * name, then `rename(2)` over. A SIGKILL between those two calls, microseconds apart, is the
+   * one way a temporary name (`.NAME.PID.new`) can be left behind.
+   */
+  link(path: string, force: boolean): void {
+    const shown = quote(path);
+    const exists = () =>
+      new LessonError(
+        `output ${shown} appeared while the copy was being made and was left alone: add --force ` +
+          "to replace it",
+      );
+    try {
+      if (this.#partial !== null) {
+        this.#linkPartial(path, force, exists);
+        return;
       }
+      try {
+        libc.linkFd(this.fd, path);
+        return;
+      } catch (error) {
+        if (!(error instanceof LibcError && error.code === "EEXIST")) throw error;
+        if (!force) throw exists();
+      }
+      // Whatever is there now must still be a regular file (checkOutput said so earlier).
+      checkOutput(path, { force: true });
+      const temporary = join(dirname(resolve(path)), `.${basename(path)}.${Deno.pid}.new`);
+      libc.linkFd(this.fd, temporary);
+      try {
+        Deno.renameSync(temporary, path);
+      } catch (error) {
+        removeQuietly(temporary);
+        throw error;
+      }
+    } catch (error) {
+      if (error instanceof LessonError) throw error;
+      throw new LessonError(`cannot create output ${shown}: ${reason(error)}`);
+    }
+  }
+
+  #linkPartial(path: string, force: boolean, exists: () => LessonError): void {
+    const partial = this.#partial!;
+    if (force) {
+      checkOutput(path, { force: true });
+      Deno.renameSync(partial, path);
+    } else {
+      try {
+        Deno.linkSync(partial, path); // like linkat: never replaces
+      } catch (error) {
+        if (error instanceof Deno.errors.AlreadyExists) throw exists();
+        throw error;
+      }
+      removeQuietly(partial);
+    }
+    this.#partial = null;
+  }
+
+  /** Closes the file: an unnamed one is gone; a stand-in not yet named is removed. */
+  close(): void {
+    if (this.#partial !== null) removeQuietly(this.#partial);
+    this.#partial = null;
+    if (this.#fd === null) return;
+    try {
+      libc.close(this.#fd);
+    } catch { /* already closed */ }
+    this.#fd = null;
+  }
+
+  /** Closes the file (for `using`). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * The output file, which nobody can see half-written.
+ *
+ * By hand, the client checks the path ({@linkcode checkOutput}) and writes into an
+ * {@linkcode UnnamedFile} in the output's directory, mode 0600; {@linkcode OutputFile.commit}
+ * gives it the output's name. In the demo, the runner made that unnamed file and hands it over
+ * as `via` (`/proc/RUNNER/fd/N`): the client only writes and closes it, and the runner names it
+ * once it has verified the copy.
+ */
+export class OutputFile implements Disposable {
+  /** The output path as the user gave it: messages name it. */
+  readonly path: string;
+  #fd: number | null = null;
+  /** By hand: the unnamed file this process made. */
+  #file: UnnamedFile | null = null;
+  #force: boolean;
+  #onCommit: (() => void) | undefined;
+  #finished = false;
+
+  /**
+   * Checks `path` and creates the unnamed file; or, with `options.via`, opens the demo runner's
+   * file instead. `options.force` lets an existing regular file be replaced; `options.onCommit`
+   * runs once the copy is complete.
+   */
+  constructor(
+    path: string,
+    options: { force?: boolean; via?: string; onCommit?: () => void } = {},
+  ) {
+    this.path = path;
+    this.#force = options.force ?? false;
+    this.#onCommit = options.onCommit;
+    const fail = (why: string) => new LessonError(`cannot create output ${quote(path)}: ${why}`);
+    if (options.via !== undefined) {
+      this.#fd = openRegular(options.via, libc.O.WRONLY, fail).fd;
+    } else {
+      const { dir } = checkOutput(path, { force: this.#force });
+      this.#file = new UnnamedFile(dir, { name: basename(path), fail });
+      this.#fd = this.#file.fd;
     }
   }
 
   /** Appends all of `data` (write(2)). */
   write(data: Uint8Array): void {
-    try {
-      for (let done = 0; done < data.length;) {
-        const n = libc.write(this.#fd!, done === 0 ? data : data.subarray(done));
-        if (n !== libc.WOULD_BLOCK) done += n; // (interrupted by a signal: just write again)
-      }
-    } catch (error) {
-      throw new LessonError(`cannot write output ${quote(this.path)}: ${reason(error)}`);
-    }
+    writeAll(
+      this.#fd!,
+      data,
+      (why) => new LessonError(`cannot write output ${quote(this.path)}: ${why}`),
+    );
   }
 
-  /** The copy is complete: give the file its name, atomically replacing any old output. */
-  commit(): void {
-    const fd = this.#fd!;
-    try {
-      if (this.#partialPath === null) {
-        // linkat() cannot replace an existing file, so link to a fresh name, then rename.
-        const named = resolve(
-          dirname(resolve(this.path)),
-          `.${basename(this.path)}.${Deno.pid}.new`,
-        );
-        libc.linkFd(fd, named);
-        Deno.renameSync(named, this.path);
-      } else {
-        Deno.renameSync(this.#partialPath, this.path);
-      }
-    } catch (error) {
-      throw new LessonError(`cannot create output ${quote(this.path)}: ${reason(error)}`);
+  /**
+   * The copy is complete: give the file its name (by hand), or hand it back (demo). Returns
+   * what happened, in a sentence for the narration.
+   */
+  commit(): string {
+    const handedBack = this.#file === null;
+    if (this.#file !== null) {
+      this.#file.link(this.path, this.#force);
+      this.#file.close();
+    } else if (this.#fd !== null) {
+      libc.close(this.#fd);
     }
-    libc.close(fd);
     this.#fd = null;
     this.#finished = true;
+    this.#onCommit?.();
+    return handedBack
+      ? `closed the copy: the runner checks it before it gets the name ${quote(this.path)}`
+      : `wrote ${quote(this.path)}`;
   }
 
-  /** Abandons an uncommitted copy: the unnamed file vanishes; a partial one is removed. */
+  /** Abandons an uncommitted copy: the unnamed file vanishes (a stand-in is removed). */
   discard(): void {
     if (this.#finished) return;
     this.#finished = true;
-    if (this.#fd !== null) {
+    if (this.#file !== null) {
+      this.#file.close();
+    } else if (this.#fd !== null) {
       try {
         libc.close(this.#fd);
       } catch { /* already closed */ }
-      this.#fd = null;
     }
-    if (this.#partialPath !== null) {
-      try {
-        Deno.removeSync(this.#partialPath);
-      } catch { /* already gone */ }
-    }
+    this.#fd = null;
   }
 
   /** Abandons the copy unless it was committed (for `using`). */
   [Symbol.dispose](): void {
     this.discard();
   }
+}
+
+/**
+ * The SHA-256 of the file open at `fd`, read from its start in 1 MiB pieces (through
+ * `/proc/self/fd/N`, a description of its own), as lowercase hex. Each piece is read
+ * asynchronously, so signal listeners run meanwhile; when `stop()` says so, it gives up and
+ * resolves to null.
+ *
+ * @example
+ * ```ts ignore
+ * import { InputFile, sha256Fd } from "./_files.ts";
+ * using input = new InputFile("lessons/sample.txt");
+ * console.log(await sha256Fd(input.fd));
+ * ```
+ */
+export async function sha256Fd(
+  fd: number,
+  stop: () => boolean = () => false,
+): Promise<string | null> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(`/proc/self/fd/${fd}`, { read: true });
+  const buf = new Uint8Array(1 << 20);
+  for (;;) {
+    if (stop()) return null;
+    const n = await file.read(buf);
+    if (n === null) break;
+    hash.update(buf.subarray(0, n));
+  }
+  return hash.digest("hex");
 }
 
 /** The SHA-256 of a file, read in 1 MiB pieces, as lowercase hex. */
@@ -299,6 +621,43 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest("hex");
 }
 
+/** Fills `buf` with random bytes (getRandomValues gives at most 64 KiB per call). */
+function randomize(buf: Uint8Array): void {
+  for (let at = 0; at < buf.length; at += 65536) {
+    crypto.getRandomValues(buf.subarray(at, at + 65536));
+  }
+}
+
+/**
+ * Writes `size` random bytes to the file open at `fd`, 1 MiB at a time, giving the event loop
+ * a turn now and then so that Ctrl-C is seen. Resolves to false when `stop()` asked it to give
+ * up, true when done.
+ *
+ * @example
+ * ```ts ignore
+ * import { fillRandom, LessonError, UnnamedFile } from "./_files.ts";
+ * using file = new UnnamedFile("/tmp", { fail: (why) => new LessonError(why) });
+ * await fillRandom(file.fd, 1 << 20, () => false);
+ * ```
+ */
+export async function fillRandom(
+  fd: number,
+  size: number,
+  stop: () => boolean,
+): Promise<boolean> {
+  const buf = new Uint8Array(1 << 20);
+  const fail = (why: string) => new LessonError(`cannot write the random input: ${why}`);
+  for (let left = size; left > 0;) {
+    const piece = buf.subarray(0, Math.min(left, buf.length));
+    randomize(piece);
+    writeAll(fd, piece, fail);
+    left -= piece.length;
+    if (turnIsDue()) await takeTurn();
+    if (stop()) return false;
+  }
+  return true;
+}
+
 /** Writes `size` random bytes to a new file at `path`, 64 KiB at a time. */
 export function writeRandomFile(path: string, size: number): void {
   using file = Deno.openSync(path, { write: true, createNew: true });
@@ -309,4 +668,10 @@ export function writeRandomFile(path: string, size: number): void {
     for (let done = 0; done < piece.length;) done += file.writeSync(piece.subarray(done));
     left -= piece.length;
   }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch { /* already gone */ }
 }

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { traceCalls } from "../transports/libc.ts";
+import { close, O, open, traceCalls } from "../transports/libc.ts";
 import { LessonError } from "./_files.ts";
 import { tempDir } from "./_lesson.ts";
 import { formatLine, stderrHasColor, writeStderr } from "./_log.ts";
@@ -65,8 +65,12 @@ export async function runLab(method: string, labs: Lab[], name: string): Promise
     writeStderr(formatLine("lab", Deno.pid, text, { color, kind }));
   const owned: Disposable[] = [];
   const dir = Deno.makeTempDirSync({ dir: tempDir(), prefix: "ipc-lesson-lab-" });
+  // Hold the folder for the lab's whole life (O_PATH: a name only, no reading): deno task clean
+  // sees a folder that a live process holds as in use, and leaves it alone.
+  const dirHandle = open(dir, O.PATH | O.CLOEXEC);
   const cleanUp = () => {
     traceCalls(null);
+    close(dirHandle);
     for (const resource of owned.splice(0).reverse()) {
       try {
         resource[Symbol.dispose]();

@@ -9,7 +9,7 @@
  */
 
 import { fileURLToPath } from "node:url";
-import type { CommonOptions, OptionSpec, Values } from "./_cli.ts";
+import { type CommonOptions, formatSeconds, type OptionSpec, type Values } from "./_cli.ts";
 import type { InputFile, OutputFile } from "./_files.ts";
 import type { Lab } from "./_labs.ts";
 import type { Log } from "./_log.ts";
@@ -30,9 +30,12 @@ export interface Side<O> {
   readonly role: "server" | "client";
   /** The lesson's own options, parsed. */
   readonly options: O;
-  /** The file the server sends (server only). */
+  /** The file the server sends, as the user named it (server only). */
   readonly input: string;
-  /** The file the client writes (client only; and the pipe lesson's server, which starts it). */
+  /**
+   * The file the client writes, as the user named it (client only; and the pipe lesson's
+   * server, which starts the client).
+   */
   readonly output: string;
   /** Bytes per write into the channel. */
   readonly chunk: number;
@@ -49,9 +52,13 @@ export interface Side<O> {
    * the `using` declarations that remove it on a normal or failed exit. Returns it.
    */
   own<T extends Disposable>(resource: T): T;
-  /** Opens the input file (server). */
+  /** Opens the input file (server): a regular file, or one clear error at once. */
   openInput(): InputFile;
-  /** Creates the output's partial file (client); it is renamed into place by `commit()`. */
+  /**
+   * Creates the output (client): an unnamed file that `commit()` names once the copy is
+   * complete (by hand), or the demo runner's file, which the runner names once it has verified
+   * the copy.
+   */
   createOutput(): OutputFile;
   /**
    * This side is ready and the transfer starts now: the server calls it before its first
@@ -124,13 +131,14 @@ export function sideCommand(
   });
 }
 
-/** The common settings as command-line arguments, to start a side with the same ones. */
+/**
+ * The common settings as command-line arguments, to start a side with the same ones. Each
+ * value is joined to its option (`--timeout=0.5`) and written the way the side parses it.
+ */
 export function commonArgs(common: CommonOptions, chunk: number): string[] {
   return [
-    "--chunk",
-    String(chunk),
-    "--timeout",
-    String(common.timeoutMs / 1000),
+    `--chunk=${chunk}`,
+    `--timeout=${formatSeconds(common.timeoutMs / 1000)}`,
     ...(common.trace ? ["--trace"] : []),
     ...(common.quiet ? ["--quiet"] : []),
   ];
@@ -140,7 +148,24 @@ export function commonArgs(common: CommonOptions, chunk: number): string[] {
 export function killArgs(common: CommonOptions, role: "server" | "client"): string[] {
   const kill = common.killAfter;
   if (!kill || kill.role !== role) return [];
-  return ["--kill-after", `${kill.role}:${kill.bytes}:${kill.signal.slice(3)}`];
+  return [`--kill-after=${kill.role}:${kill.bytes}:${kill.signal.slice(3)}`];
+}
+
+/**
+ * `args` with each option of `specs` that takes a value joined to it: `["--name", "/q"]`
+ * becomes `["--name=/q"]`, so that a value starting with a dash reaches the side intact.
+ */
+export function joinedArgs(args: string[], specs: Record<string, OptionSpec>): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i]!.startsWith("--") ? args[i]!.slice(2) : "";
+    if (Object.hasOwn(specs, name) && specs[name]!.type === "string" && i + 1 < args.length) {
+      joined.push(`${args[i]}=${args[++i]}`);
+    } else {
+      joined.push(args[i]!);
+    }
+  }
+  return joined;
 }
 
 /** The temporary directory (TMPDIR, or /tmp). */

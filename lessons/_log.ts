@@ -24,6 +24,8 @@ export interface SideStats {
   startedAt?: number;
   /** CLOCK_MONOTONIC ms when the client wrote its last byte (client only). */
   stoppedAt?: number;
+  /** The client wrote the whole output and completed it (`commit()`; client only). */
+  outputComplete?: boolean;
   /** The process's peak resident set size (VmHWM), in bytes. */
   peakRssBytes: number;
   /** CPU time the process used in user mode, in seconds. */

@@ -9,7 +9,7 @@
  */
 
 import { parseCommandLine, usage } from "./_cli.ts";
-import { UsageError } from "./_files.ts";
+import { checkOutput, UsageError } from "./_files.ts";
 import { type Lesson, SAMPLE_INPUT } from "./_lesson.ts";
 import { formatBytes, formatLine, type Role, stderrHasColor, writeStderr } from "./_log.ts";
 import { runDemo } from "./_demo.ts";
@@ -18,7 +18,8 @@ import { describeError, runSide } from "./_side.ts";
 
 /**
  * Parses the command line and runs the demo or one side of `lesson`, then exits with its
- * status: 0 success, 1 failure, 2 usage error, 128 + n after signal n.
+ * status: 0 success, 1 failure, 2 usage error (or an output that may never be written), 128 + n
+ * after signal n.
  *
  * @example
  * ```ts ignore
@@ -60,13 +61,18 @@ export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<n
     if (common.mode === "client" && common.output === undefined) {
       throw new UsageError("the client needs --output PATH: the file to write");
     }
+    // By hand, whatever the output path alone makes certain is found before anything starts
+    // (in the demo, the runner checks it, and the sides get its file).
+    if (common.mode !== "demo" && common.output !== undefined && common.outputVia === undefined) {
+      checkOutput(common.output, { force: common.force });
+    }
     status = common.mode === "demo"
       ? await runDemo(lesson, common, options, chunk)
       : await runSide(lesson, { ...common, input: common.input ?? SAMPLE_INPUT }, options, chunk);
   } catch (error) {
     const { message, status: code } = describeError(error);
     writeStderr(
-      code === 2
+      error instanceof UsageError
         ? `error: ${message} (see --help)\n`
         : formatLine(role, Deno.pid, message, { color: stderrHasColor(), kind: "error" }),
     );

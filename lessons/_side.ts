@@ -9,11 +9,21 @@
  *   lesson registered with `side.own()`, says so in one line and exits with 128 + the signal
  *   number (130, 143, 129).
  *
+ * A side started by another process (the demo runner, or the pipe lesson's server) asks the
+ * kernel for SIGTERM when that process dies (`prctl(PR_SET_PDEATHSIG)`): even if its starter is
+ * killed with SIGKILL and can clean up nothing, the side removes what it made and exits.
+ *
  * @module
  */
 
 import process from "node:process";
-import { LibcError, monotonicMs, traceCalls } from "../transports/libc.ts";
+import {
+  getppid,
+  LibcError,
+  monotonicMs,
+  setParentDeathSignal,
+  traceCalls,
+} from "../transports/libc.ts";
 import type { CommonOptions, KillAfter } from "./_cli.ts";
 import { InputFile, LessonError, OutputFile, UsageError } from "./_files.ts";
 import { commonArgs, killArgs, type Lesson, type Side, sideCommand } from "./_lesson.ts";
@@ -21,6 +31,9 @@ import { EventLog, formatBytes, type Log, type SideStats, TerminalLog } from "./
 
 /** Signals that stop a side, with the exit status they give (128 + signal number). */
 export const STOP_SIGNALS = [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const;
+
+/** SIGTERM's number (Linux), for prctl(PR_SET_PDEATHSIG). */
+const SIGTERM = 15;
 
 class SideRuntime<O> implements Side<O> {
   readonly role: "server" | "client";
@@ -40,6 +53,8 @@ class SideRuntime<O> implements Side<O> {
   #startedAt: number | undefined;
   #stoppedAt: number | undefined;
   #killAfter: KillAfter | undefined;
+  /** The client has completed its output (`commit()`): the demo runner may verify it. */
+  #committed = false;
 
   constructor(lesson: Lesson<O>, common: CommonOptions, options: O, chunk: number) {
     this.role = common.mode === "client" ? "client" : "server";
@@ -66,13 +81,19 @@ class SideRuntime<O> implements Side<O> {
   }
 
   openInput(): InputFile {
-    const input = new InputFile(this.input);
+    const input = new InputFile(this.input, { via: this.#common.inputVia });
     this.#total = input.size;
     return input;
   }
 
   createOutput(): OutputFile {
-    return this.own(new OutputFile(this.output));
+    return this.own(
+      new OutputFile(this.output, {
+        force: this.#common.force,
+        via: this.#common.outputVia,
+        onCommit: () => this.#committed = true,
+      }),
+    );
   }
 
   startClock(): void {
@@ -114,12 +135,18 @@ class SideRuntime<O> implements Side<O> {
   }
 
   peerCommand(options: Omit<Deno.CommandOptions, "args"> = {}): Deno.Command {
+    const common = this.#common;
+    const via = this.role === "server" ? common.outputVia : common.inputVia;
     const args = [
       this.role === "server" ? "client" : "server",
-      ...commonArgs(this.#common, this.chunk),
-      ...(this.#common.events ? ["--events"] : []),
-      ...killArgs(this.#common, this.role === "server" ? "client" : "server"),
-      ...(this.role === "server" ? ["--output", this.output] : ["--input", this.input]),
+      ...commonArgs(common, this.chunk),
+      ...(common.events ? ["--events"] : []),
+      // The peer is our child: if we die, it must not carry on alone.
+      `--parent=${Deno.pid}`,
+      ...killArgs(common, this.role === "server" ? "client" : "server"),
+      this.role === "server" ? `--output=${this.output}` : `--input=${this.input}`,
+      ...(via === undefined ? [] : [`--${this.role === "server" ? "output" : "input"}-via=${via}`]),
+      ...(common.force && this.role === "server" ? ["--force"] : []),
     ];
     return sideCommand(this.#lesson.entry, args, options);
   }
@@ -145,6 +172,7 @@ class SideRuntime<O> implements Side<O> {
     };
     if (this.#startedAt !== undefined) stats.startedAt = this.#startedAt;
     if (this.#stoppedAt !== undefined) stats.stoppedAt = this.#stoppedAt;
+    if (this.#committed) stats.outputComplete = true;
     this.log.stats(stats);
   }
 }
@@ -187,6 +215,15 @@ export async function runSide<O>(
 
   for (const [signal] of STOP_SIGNALS) {
     Deno.addSignalListener(signal, () => side.interrupt(signal));
+  }
+  if (common.parent !== undefined) {
+    // From now on the kernel sends SIGTERM when our starter dies. If it already has (our
+    // parent is now init or a subreaper), no signal will come: stop now.
+    setParentDeathSignal(SIGTERM);
+    if (getppid() !== common.parent) {
+      side.log.error(`the process that started this ${side.role} (${common.parent}) has gone`);
+      return 143;
+    }
   }
 
   try {

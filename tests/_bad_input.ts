@@ -76,8 +76,44 @@ export function commonBadCases(options: { tooLargeChunk: string }): BadCase[] {
     {
       name: "output is a directory",
       args: ["--input", "{input}", "--output", "{dir}"],
+      status: 2,
+      message:
+        /output ".*" is a directory: the output may only be a new file or an existing regular file/,
+    },
+    {
+      name: "output ends with a slash",
+      args: ["--input", "{input}", "--output", "{dir}/newdir/"],
+      status: 2,
+      message: /output ".*newdir\/" ends with "\/", so it can only name a directory/,
+    },
+    {
+      name: "output is a FIFO",
+      args: ["--input", "{input}", "--output", "{dir}/a.fifo"],
+      status: 2,
+      message: /output ".*a\.fifo" is a FIFO: the output may only be/,
+      setup: (dir) => {
+        new Deno.Command("mkfifo", { args: ["-m", "600", `${dir}/a.fifo`] }).outputSync();
+      },
+    },
+    {
+      name: "output exists, without --force",
+      args: ["--input", "{input}", "--output", "{dir}/old.bin"],
       status: 1,
-      message: /cannot write output ".*": is a directory/,
+      message: /output ".*old\.bin" already exists and was left alone: add --force to replace it/,
+      setup: (dir) => Deno.writeTextFileSync(join(dir, "old.bin"), "old"),
+    },
+    {
+      name: "output exists, without --force, by hand",
+      args: ["client", "--output", "{dir}/old.bin"],
+      status: 1,
+      message: /output ".*old\.bin" already exists and was left alone: add --force to replace it/,
+      setup: (dir) => Deno.writeTextFileSync(join(dir, "old.bin"), "old"),
+    },
+    {
+      name: "output is a directory, by hand",
+      args: ["client", "--output", "{dir}"],
+      status: 2,
+      message: /output ".*" is a directory: the output may only be/,
     },
     {
       name: "output is the input",
@@ -93,11 +129,36 @@ export function commonBadCases(options: { tooLargeChunk: string }): BadCase[] {
       setup: (dir) => Deno.linkSync(join(dir, "input.bin"), join(dir, "hardlink.bin")),
     },
     {
+      // Any symbolic link is refused, and left alone: it is not followed.
       name: "output is a symbolic link to the input",
       args: ["--input", "{input}", "--output", "{dir}/symlink.bin"],
+      status: 2,
+      message: /output ".*symlink\.bin" is a symbolic link: the output may only be/,
+      setup: (dir) => Deno.symlinkSync(join(dir, "input.bin"), join(dir, "symlink.bin")),
+    },
+    {
+      name: "output is the input, even with --force",
+      args: ["--input", "{input}", "--output", "{input}", "--force"],
       status: 1,
       message: /is the same file as input/,
-      setup: (dir) => Deno.symlinkSync(join(dir, "input.bin"), join(dir, "symlink.bin")),
+    },
+    {
+      name: "input is a FIFO with no writer",
+      args: ["--input", "{dir}/in.fifo", "--output", "{output}"],
+      status: 1,
+      message: /cannot open input ".*in\.fifo": it is a FIFO, not a regular file/,
+      setup: (dir) => {
+        new Deno.Command("mkfifo", { args: ["-m", "600", `${dir}/in.fifo`] }).outputSync();
+      },
+    },
+    {
+      name: "input is a FIFO with no writer, by hand",
+      args: ["server", "--input", "{dir}/in.fifo"],
+      status: 1,
+      message: /cannot open input ".*in\.fifo": it is a FIFO, not a regular file/,
+      setup: (dir) => {
+        new Deno.Command("mkfifo", { args: ["-m", "600", `${dir}/in.fifo`] }).outputSync();
+      },
     },
     { name: "unknown option", args: ["--bogus"], status: 2, message: /unknown option --bogus/ },
     { name: "unknown argument", args: ["sever"], status: 2, message: /unknown argument "sever"/ },

@@ -159,7 +159,7 @@ Deno.test("mq: a queue name that is taken is reported once and left untouched", 
             )
             : new RegExp(
               `a message queue named ${name} already exists \\(nobody has it open: a killed ` +
-                "run probably left it behind\\); it was left untouched: run `deno task clean`",
+                `run probably left it behind\\); it was left untouched: run \`deno task clean ${name}\``,
             ),
         );
         // The demo said it once, before starting anything.

@@ -398,9 +398,10 @@ Deno.test("shm: a segment that already exists is refused and left untouched", as
   segment.bytes.set(new TextEncoder().encode("precious"), 100);
   const dir = testDir("shm-taken");
   const input = makeInput(join(dir, "input.bin"), 5000);
+  // This process maps it: in use, so no advice to remove it.
   const message = new RegExp(
-    `the shared-memory segment ${name} \\(/dev/shm/.*\\) already exists: another run is using ` +
-      `the name ${name}, or a killed run left it behind \\(deno task clean removes`,
+    `the shared-memory segment ${name} \\(/dev/shm/.*\\) already exists, and process ` +
+      `${Deno.pid} uses it: another run is using the name ${name}; choose another --name`,
   );
   for (const mode of ["demo", "server"]) {
     await t.step(mode, async () => {
@@ -437,7 +438,10 @@ Deno.test("shm: a semaphore that already exists is refused and keeps its count",
   assert.equal(run.code, 1);
   assertOneError(
     run,
-    new RegExp(`the semaphore ${names.filled} .* already exists: .*deno task clean`),
+    new RegExp(
+      `the semaphore ${names.filled} .* already exists, and process ${Deno.pid} uses it: ` +
+        "another run is using the name",
+    ),
   );
   assert.equal(filled.value, 5);
   // The server created nothing, so it left nothing.
@@ -582,14 +586,25 @@ Deno.test("shm by hand: names left by a killed server point to deno task clean",
   // The next server with that name refuses, and says why.
   const again = await runLesson("shm", ["server", "--name", name, "--input", input]);
   assert.equal(again.code, 1);
-  assertOneError(again, /already exist: .*a killed run left them behind \(deno task clean removes/);
+  assertOneError(
+    again,
+    new RegExp(
+      "already exist: nobody has them open or mapped, so a killed run left them behind " +
+        `\\(deno task clean removes what killed runs left\\): \`deno task clean ${name} ` +
+        `${name}-free ${name}-filled\` removes them`,
+    ),
+  );
 
   // A client finds the segment ready, but its creator gone.
   const client = await runLesson("shm", ["client", "--name", name, "--output", `${dir}/out`]);
   assert.equal(client.code, 1);
   assertOneError(
     client,
-    /the shared-memory segment .* is stale: the process that made it \(\d+\) is no longer running; .*deno task clean/,
+    new RegExp(
+      "the shared-memory segment .* is stale: the process that made it \\(\\d+\\) is no longer " +
+        `running; a run killed with kill -9 left it behind \\(remove what it left with ` +
+        `\`deno task clean ${name} ${name}-free ${name}-filled\`\\)`,
+    ),
   );
 
   // deno task clean lists them, then removes them. (Its TMPDIR is a folder of this test's own:

@@ -1,22 +1,51 @@
 /**
- * Who else has this kernel object open? Linux answers in `/proc`: every process's open
- * descriptors are links under `/proc/PID/fd/`, and `stat` on such a link gives the device and
- * inode of the object itself (a pipe, a message queue, a file).
+ * Who has this kernel object open? Linux answers in `/proc`, and only the kernel's answer
+ * counts: a name says who made an object, not whether anybody still uses it.
+ *
+ * A process can hold an object in three ways, and `/proc/PID` shows each:
+ *
+ * - a **descriptor**: every open descriptor is a link under `/proc/PID/fd/`, and `stat` on the
+ *   link gives the device and inode of the object itself (a pipe, a FIFO, a message queue, a
+ *   file). An `O_PATH` descriptor counts too: it opens nothing for reading or writing, but it
+ *   names the object, so a FIFO server waiting for its client holds one to say "mine, in use";
+ * - a **mapping**: `mmap` keeps a shared-memory segment or a named semaphore (glibc maps
+ *   `/dev/shm/sem.NAME`) in use after its descriptor is closed. `/proc/PID/maps` lists every
+ *   mapped file with its device and inode. (Match the inode, not the path: glibc creates a
+ *   semaphore under a temporary name and renames it, so its line reads
+ *   `/dev/shm/sem.XXXXXX (deleted)` although `/dev/shm/sem.NAME` is the same inode.)
+ * - a **working directory**: `/proc/PID/cwd`, for folders.
  *
  * A channel with no end-of-stream signal of its own (a message queue has no EPIPE and no
- * end-of-file) uses this to notice that its peer has died: if nobody else holds the queue any
- * more, nobody will ever send or receive on it again.
+ * end-of-file) uses {@linkcode otherHolders} to notice that its peer has died; `deno task clean`
+ * uses {@linkcode holdersOfPath} and {@linkcode readProcessTable} never to remove what is in use.
  *
  * Only processes whose `/proc/PID/fd` this user may read are seen: one's own, or all for root.
  *
  * @module
  */
 
-/** The device and inode that identify the object behind descriptor `fd` of this process. */
-function identity(pid: number | "self", fd: number | string): string | null {
+import * as libc from "./libc.ts";
+
+/** How the kernel identifies an object whatever its name: `"DEVICE:INODE"`, like `"27:270"`. */
+export type Identity = string;
+
+/**
+ * The identity of the object `info` describes (from `Deno.statSync` or `Deno.lstatSync`).
+ *
+ * @example
+ * ```ts
+ * import { identityOf } from "./_holders.ts";
+ * console.log(identityOf(Deno.statSync("/tmp"))); // e.g. "65024:1310721"
+ * ```
+ */
+export function identityOf(info: Deno.FileInfo): Identity {
+  return `${info.dev}:${info.ino}`;
+}
+
+/** The device and inode that identify the object behind descriptor `fd` of process `pid`. */
+function identity(pid: number | "self", fd: number | string): Identity | null {
   try {
-    const info = Deno.statSync(`/proc/${pid}/fd/${fd}`);
-    return `${info.dev}:${info.ino}`;
+    return identityOf(Deno.statSync(`/proc/${pid}/fd/${fd}`));
   } catch {
     return null; // closed meanwhile, or not ours to look at
   }
@@ -75,5 +104,181 @@ export function isRunning(pid: number): boolean {
     return state !== "Z" && state !== "X";
   } catch {
     return false; // gone
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every process at once: the table `deno task clean` decides with
+// ---------------------------------------------------------------------------------------------
+
+/** What /proc showed of every process at one moment. */
+export interface ProcessTable {
+  /**
+   * The pids that hold the object `identity` (a descriptor, `O_PATH` included, a mapping, or
+   * a working directory), in increasing order; this process too, if it holds it.
+   */
+  holdersOf(identity: Identity): number[];
+  /**
+   * The pids that hold anything inside the folder `dir` or the folder itself (a descriptor,
+   * a mapping, a working directory), in increasing order.
+   */
+  holdersUnder(dir: string): number[];
+  /** How many processes could not be looked at (another user's, unless we are root). */
+  readonly unseen: number;
+}
+
+/**
+ * `st_dev` as `stat(2)` gives it, from the `MAJOR:MINOR` (hexadecimal) that `/proc/PID/maps`
+ * shows: glibc's `makedev()`.
+ */
+function deviceNumber(majorMinor: string): number {
+  const [major = NaN, minor = NaN] = majorMinor.split(":").map((part) => parseInt(part, 16));
+  return (minor & 0xff) + (major & 0xfff) * 2 ** 8 + Math.floor(minor / 0x100) * 2 ** 20 +
+    Math.floor(major / 0x1000) * 2 ** 44;
+}
+
+/** A path as /proc shows it, without the ` (deleted)` it adds once the name is gone. */
+function livePath(path: string): string {
+  return path.endsWith(" (deleted)") ? path.slice(0, -" (deleted)".length) : path;
+}
+
+/** Reads what process `pid` holds; null if it cannot be looked at (gone, or not ours). */
+function readProcess(pid: number): { identities: Set<Identity>; paths: string[] } | null {
+  const identities = new Set<Identity>();
+  const paths: string[] = [];
+  const hold = (link: string) => {
+    try {
+      identities.add(identityOf(Deno.statSync(link)));
+      paths.push(livePath(Deno.readLinkSync(link)));
+    } catch { /* closed meanwhile; or a pipe or socket, which has no path */ }
+  };
+  let fds: Deno.DirEntry[];
+  try {
+    fds = [...Deno.readDirSync(`/proc/${pid}/fd`)];
+  } catch {
+    return null;
+  }
+  for (const fd of fds) hold(`/proc/${pid}/fd/${fd.name}`);
+  hold(`/proc/${pid}/cwd`);
+  let maps = "";
+  try {
+    maps = Deno.readTextFileSync(`/proc/${pid}/maps`);
+  } catch { /* exited meanwhile */ }
+  // "7fc5b2eca000-7fc5b2ecb000 rw-s 00000000 00:1b 270    /dev/shm/ipc-lesson-shm-lab"
+  for (const line of maps.split("\n")) {
+    const fields = line.split(/ +/);
+    const [, , , device, inode] = fields;
+    if (device === undefined || inode === undefined || inode === "0") continue; // anonymous
+    identities.add(`${deviceNumber(device)}:${inode}`);
+    const path = fields.slice(5).join(" ");
+    if (path.startsWith("/")) paths.push(livePath(path));
+  }
+  return { identities, paths };
+}
+
+/**
+ * Looks at every process in `/proc` once: its descriptors (`O_PATH` ones too), its mappings
+ * and its working directory. Ask the table as many questions as needed; it does not change.
+ *
+ * @example
+ * ```ts
+ * import { identityOf, readProcessTable } from "./_holders.ts";
+ * const table = readProcessTable();
+ * console.log(table.holdersOf(identityOf(Deno.statSync("/dev/null")))); // e.g. [1, 4711]
+ * ```
+ */
+export function readProcessTable(): ProcessTable {
+  const processes = new Map<number, { identities: Set<Identity>; paths: string[] }>();
+  let unseen = 0;
+  for (const entry of Deno.readDirSync("/proc")) {
+    const pid = Number(entry.name);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    const held = readProcess(pid);
+    if (held) processes.set(pid, held);
+    else if (isRunning(pid)) unseen++;
+  }
+  const sorted = (pids: number[]) => pids.sort((a, b) => a - b);
+  return {
+    holdersOf(identity) {
+      return sorted(
+        [...processes].filter(([, held]) => held.identities.has(identity)).map(([pid]) => pid),
+      );
+    },
+    holdersUnder(dir) {
+      let real: string;
+      try {
+        real = Deno.realPathSync(dir); // /proc shows paths with symbolic links resolved
+      } catch {
+        real = dir;
+      }
+      const inside = (path: string) => path === real || path.startsWith(`${real}/`);
+      return sorted(
+        [...processes].filter(([, held]) => held.paths.some(inside)).map(([pid]) => pid),
+      );
+    },
+    unseen,
+  };
+}
+
+/**
+ * The pids of the processes (this one included) that have the object at `path` open (any
+ * descriptor, `O_PATH` included), mapped into memory, or as their working directory: a FIFO,
+ * a shared-memory segment (`/dev/shm/NAME`), a semaphore (`/dev/shm/sem.NAME`), a message
+ * queue where `/dev/mqueue` is mounted. A symbolic link at `path` is not followed. Throws
+ * `Deno.errors.NotFound` if nothing is at `path`.
+ *
+ * @example
+ * ```ts ignore
+ * import { holdersOfPath } from "./_holders.ts";
+ * const pids = holdersOfPath("/tmp/my.fifo");
+ * console.log(pids.length === 0 ? "nobody uses it" : `in use by ${pids.join(", ")}`);
+ * ```
+ */
+export function holdersOfPath(path: string): number[] {
+  const wanted = identityOf(Deno.lstatSync(path));
+  return readProcessTable().holdersOf(wanted);
+}
+
+/**
+ * The pids of the processes (this one included) that have the message queue `name` open,
+ * or null if no queue has that name. It works whether or not `/dev/mqueue` is mounted: it
+ * opens the queue for a moment (which changes nothing in it) to learn its identity from
+ * `/proc/self/fd`, closes it, then asks {@linkcode readProcessTable}.
+ *
+ * @example
+ * ```ts ignore
+ * import { holdersOfQueue } from "./_holders.ts";
+ * console.log(holdersOfQueue("/my-queue")); // null, or e.g. [4711]
+ * ```
+ */
+export function holdersOfQueue(name: string): number[] | null {
+  const found = queueIdentity(name);
+  return found === null ? null : readProcessTable().holdersOf(found.identity);
+}
+
+/**
+ * The identity and owner of the message queue `name`, learned by opening it for a moment
+ * (`mq_open` with `O_RDONLY`, which neither sends nor receives); null if no queue has that
+ * name. Throws a `LibcError` (EACCES) if this user may not open it.
+ *
+ * @example
+ * ```ts ignore
+ * import { queueIdentity } from "./_holders.ts";
+ * console.log(queueIdentity("/my-queue")); // null, or e.g. { identity: "20:35587", uid: 1000 }
+ * ```
+ */
+export function queueIdentity(name: string): { identity: Identity; uid: number | null } | null {
+  let fd: number;
+  try {
+    fd = libc.mq_open(name, libc.O.RDONLY | libc.O.NONBLOCK | libc.O.CLOEXEC);
+  } catch (error) {
+    if (error instanceof libc.LibcError && error.code === "ENOENT") return null;
+    throw error;
+  }
+  try {
+    const info = Deno.statSync(`/proc/self/fd/${fd}`);
+    return { identity: identityOf(info), uid: info.uid };
+  } finally {
+    libc.mq_close(fd);
   }
 }

@@ -118,7 +118,12 @@ async function waitThenRetry<T>(
   }
 }
 
-/** Formats a duration in seconds for messages: `10 s`, `0.5 s`. */
+const plainDecimal = new Intl.NumberFormat("en-US", {
+  maximumSignificantDigits: 6,
+  useGrouping: false,
+});
+
+/** Formats a duration in seconds for messages: `10 s`, `0.5 s`, `0.0000001 s` (never `1e-7`). */
 export function seconds(ms: number): string {
-  return `${Number((ms / 1000).toFixed(3))} s`;
+  return `${plainDecimal.format(ms / 1000)} s`;
 }

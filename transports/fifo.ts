@@ -10,9 +10,14 @@
  *   the writer retries with a growing pause;
  * - a reader's `open(O_RDONLY | O_NONBLOCK)` succeeds at once; the reader then parks in
  *   `poll(2)`, which reports POLLIN (data) or POLLHUP (a writer came and went) once a writer
- *   has connected.
+ *   has connected. A writer that has connected but not written yet raises neither: `/proc`
+ *   shows its descriptor (see {@linkcode pipeUsers}).
  *
- * Both opens refuse to follow a symbolic link (`O_NOFOLLOW`) and check that what they opened
+ * While it waits, a side holds the FIFO by an `O_PATH` descriptor, which opens neither end
+ * (see {@linkcode makeFifo}): `/proc` then shows that the FIFO is in use, to the peer and to
+ * `deno task clean`, even while no end is open yet.
+ *
+ * Every open refuses to follow a symbolic link (`O_NOFOLLOW`) and checks that what it opened
  * is a FIFO owned by this user, so a name replaced by an attacker is never used.
  *
  * @module
@@ -20,8 +25,9 @@
 
 import { dirname } from "node:path";
 import * as libc from "./libc.ts";
-import { PipeEnd } from "./pipe.ts";
-import { seconds, sleep } from "./_wait.ts";
+import { otherHolders } from "./_holders.ts";
+import { PipeEnd, pipeUsers } from "./pipe.ts";
+import { PARK_SLICE_MS, seconds, sleep } from "./_wait.ts";
 
 /** Options for {@linkcode Fifo.open}. */
 export interface FifoOpenOptions {
@@ -56,18 +62,39 @@ export class Fifo implements Disposable {
   readonly path: string;
   /** True if this process created the FIFO (and so must remove it). */
   readonly created: boolean;
+  /** The O_PATH descriptor that holds the FIFO (see {@linkcode makeFifo}); null once closed. */
+  #pathFd: number | null;
+  /** The device and inode of the FIFO that was checked: what every open must find. */
+  #identity: string;
   #unlinked = false;
 
-  /** Use {@linkcode makeFifo} to get one. */
-  constructor(path: string, created: boolean) {
+  /**
+   * Use {@linkcode makeFifo} to get one. Takes over `pathFd`, an `O_PATH` descriptor on the
+   * FIFO at `path`, already checked to be a FIFO of this user's.
+   */
+  constructor(path: string, created: boolean, pathFd: number) {
     this.path = path;
     this.created = created;
+    this.#pathFd = pathFd;
+    this.#identity = identity(`/proc/self/fd/${pathFd}`);
+  }
+
+  /**
+   * The pids of the other processes that have this FIFO open in any way: an end, or an
+   * `O_PATH` descriptor like ours (a peer waiting for us). Empty means that nobody is on it:
+   * a FIFO found already there with nobody on it was left behind (or made by hand with
+   * `mkfifo`). A process blocked in a plain `open(2)` of the FIFO is not seen: it has no
+   * descriptor until the open returns.
+   */
+  otherHolders(): number[] {
+    return this.#pathFd === null ? [] : otherHolders(this.#pathFd);
   }
 
   /**
    * Opens one end of the FIFO and waits until the other end is open too: for a writer, until a
-   * reader has the FIFO open; for a reader, until a writer has connected (it has written, or
-   * come and gone). Throws `Deno.errors.TimedOut` when nobody comes within `timeout`.
+   * reader has the FIFO open; for a reader, until a writer has connected (it has written, come
+   * and gone, or holds its end open). Throws `Deno.errors.TimedOut` when nobody comes within
+   * `timeout`.
    */
   async open(access: "read" | "write", options: FifoOpenOptions = {}): Promise<PipeEnd> {
     const timeoutMs = options.timeout ?? Infinity;
@@ -97,6 +124,12 @@ export class Fifo implements Disposable {
     const end = new PipeEnd(fd, { timeout: timeoutMs });
     try {
       checkIsOwnFifo(this.path, fd);
+      // The name must still lead to the FIFO that was checked when it was made or found.
+      if (identity(`/proc/self/fd/${fd}`) !== this.#identity) {
+        throw new Deno.errors.PermissionDenied(
+          `refusing to use the FIFO ${this.path}: it was replaced by another one since it was checked`,
+        );
+      }
       if (access === "read" && options.waitForWriter !== false) {
         await waitForWriter(end, this.path, deadline, timeoutMs);
       }
@@ -119,38 +152,72 @@ export class Fifo implements Disposable {
     }
   }
 
-  /** Removes the name if this process created it (for `using`). */
+  /** Removes the name if this process created it, and lets go of the FIFO (for `using`). */
   [Symbol.dispose](): void {
-    this.unlink();
+    try {
+      this.unlink();
+    } finally {
+      if (this.#pathFd !== null) libc.close(this.#pathFd);
+      this.#pathFd = null;
+    }
   }
 }
 
 /**
  * Makes a FIFO at `path` with `mkfifo(3)`, mode 0600 (only this user may open it), unless a
- * FIFO is already there (made by the peer). Anything else at `path` is an error:
- * `Deno.errors.AlreadyExists`.
+ * FIFO is already there (made by the peer, or left behind: see {@linkcode Fifo.otherHolders}).
+ * Anything else at `path` is an error: `Deno.errors.AlreadyExists`; a FIFO of another user's,
+ * `Deno.errors.PermissionDenied`.
+ *
+ * Then it holds the FIFO with `open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)`. `O_PATH` opens
+ * neither end: the descriptor only names the file, so the open returns at once, and no peer
+ * sees a reader or a writer come. But it shows in `/proc/PID/fd`, so from now on the peer
+ * and `deno task clean` (which decides from `/proc/*\/fd` what is in use) see that this
+ * FIFO is in use, even while this process is still waiting for its peer. `fstat` of the
+ * descriptor (through `/proc/self/fd`) checks what the name led to, with no window for a
+ * swap: a FIFO, owned by this user.
  *
  * @example
  * ```ts
  * import { makeFifo } from "./fifo.ts";
  * using fifo = makeFifo("/tmp/example.fifo");
- * console.log(fifo.created ? "I made it" : "the peer made it");
+ * console.log(fifo.created ? "I made it" : "it was already there");
  * ```
  */
 export function makeFifo(path: string, options: { mode?: number } = {}): Fifo {
+  let created = false;
   try {
     libc.mkfifo(path, options.mode ?? 0o600);
-    return new Fifo(path, true);
+    created = true;
   } catch (error) {
     if (!(error instanceof libc.LibcError)) throw error;
     if (error.code === "ENOENT") throw noDirectory(path);
+    if (error.code === "EACCES") {
+      throw new Deno.errors.PermissionDenied(
+        `cannot create the FIFO ${path}: ${error.message}: you may not write in its directory`,
+      );
+    }
     if (error.code !== "EEXIST") {
       throw new Error(`cannot create the FIFO ${path}: ${error.message}`);
     }
   }
-  const info = Deno.lstatSync(path);
-  if (!info.isFifo) throw notAFifo(path, info);
-  return new Fifo(path, false);
+  let pathFd: number;
+  try {
+    pathFd = libc.open(path, libc.O.PATH | libc.O.NOFOLLOW | libc.O.CLOEXEC);
+  } catch (error) {
+    throw describeOpenError(path, error);
+  }
+  try {
+    const info = Deno.statSync(`/proc/self/fd/${pathFd}`);
+    if (!info.isFifo) throw notAFifo(path, info);
+    checkOwner(path, info);
+    return new Fifo(path, created, pathFd);
+  } catch (error) {
+    // Whatever is there now is not a FIFO of ours (even if we made one a moment ago, someone
+    // has replaced it): leave it alone.
+    libc.close(pathFd);
+    throw error;
+  }
 }
 
 /**
@@ -208,6 +275,11 @@ function describeOpenError(path: string, error: unknown): unknown {
   if (error.code === "ENOENT") {
     return new Deno.errors.NotFound(`the FIFO ${path} disappeared before it could be opened`);
   }
+  if (error.code === "EACCES") {
+    return new Deno.errors.PermissionDenied(
+      `cannot open the FIFO ${path}: ${error.code} (${error.description})`,
+    );
+  }
   return new Error(`cannot open the FIFO ${path}: ${error.code} (${error.description})`);
 }
 
@@ -220,6 +292,10 @@ function checkIsOwnFifo(path: string, fd: number): void {
       `refusing to use ${path}: it is ${kindOf(info)}, not a FIFO`,
     );
   }
+  checkOwner(path, info);
+}
+
+function checkOwner(path: string, info: Deno.FileInfo): void {
   const uid = Deno.uid();
   if (uid !== null && info.uid !== uid) {
     throw new Deno.errors.PermissionDenied(
@@ -228,16 +304,37 @@ function checkIsOwnFifo(path: string, fd: number): void {
   }
 }
 
-/** A reader waits in poll(2) until a writer has connected: data (POLLIN) or a hang-up (POLLHUP). */
+/** The device and inode of what `path` leads to: the same pair means the same FIFO. */
+function identity(path: string): string {
+  const info = Deno.statSync(path);
+  return `${info.dev}:${info.ino}`;
+}
+
+/** How often a reader waiting for a writer looks in /proc for one that has not written yet. */
+const WRITER_LOOK_EVERY_MS = 250;
+
+/**
+ * A reader waits in poll(2) until a writer has connected: data (POLLIN) or a hang-up (POLLHUP:
+ * a writer came and went, perhaps with nothing to say: an empty input). A writer that has
+ * opened its end but not written yet raises neither; now and then, and once more before
+ * giving up, the reader looks in /proc for a descriptor open for writing on this FIFO.
+ */
 async function waitForWriter(end: PipeEnd, path: string, deadline: number, timeoutMs: number) {
-  for (;;) {
+  for (let lookAt = performance.now() + WRITER_LOOK_EVERY_MS;;) {
     const left = deadline - performance.now();
-    if (left <= 0) {
+    const ready = left > 0
+      ? await libc.pollPark(end.fd, libc.POLL.IN, Math.min(left, PARK_SLICE_MS))
+      : libc.poll(end.fd, libc.POLL.IN, 0);
+    if (ready & (libc.POLL.IN | libc.POLL.HUP)) return;
+    const now = performance.now();
+    if (now >= lookAt || now >= deadline) {
+      if (pipeUsers(end.fd).some((user) => user.writes)) return;
+      lookAt = now + WRITER_LOOK_EVERY_MS;
+    }
+    if (now >= deadline) {
       throw new Deno.errors.TimedOut(
         `no writer opened the FIFO ${path} within ${seconds(timeoutMs)}`,
       );
     }
-    const ready = await libc.pollPark(end.fd, libc.POLL.IN, Math.min(left, 100));
-    if (ready & (libc.POLL.IN | libc.POLL.HUP)) return;
   }
 }

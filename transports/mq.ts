@@ -106,6 +106,7 @@ export function queueExists(name: string): boolean {
 /**
  * The pids of the processes that have the queue named `name` open, or null if no queue has
  * that name. It opens the queue for a moment to find it in /proc, which leaves it untouched.
+ * Throws `Deno.errors.PermissionDenied` for a queue this user may not open (another user's).
  *
  * @example
  * ```ts
@@ -121,7 +122,7 @@ export function queueUsers(name: string): number[] | null {
     fd = libc.mq_open(name, libc.O.RDONLY | libc.O.NONBLOCK | libc.O.CLOEXEC);
   } catch (error) {
     if (error instanceof libc.LibcError && error.code === "ENOENT") return null;
-    throw error;
+    throw describeOpenError(error, name);
   }
   try {
     return otherHolders(fd);
@@ -147,8 +148,72 @@ export function removeQueue(name: string): boolean {
     return true;
   } catch (error) {
     if (error instanceof libc.LibcError && error.code === "ENOENT") return false;
-    throw error;
+    throw naming(error, name);
   }
+}
+
+/**
+ * The failure `error` of a call on the queue `name`, with the name in its message:
+ * `mq_open /my-queue failed: EMFILE (Too many open files)`. It is the same LibcError, with the
+ * same `code`.
+ */
+function naming(error: unknown, name: string): unknown {
+  if (error instanceof libc.LibcError) {
+    error.message = `${error.call} ${name} failed: ${error.code} (${error.description})`;
+  }
+  return error;
+}
+
+/**
+ * A failed `mq_open` of an existing queue, as one clear error naming it. EACCES: the queue's
+ * mode does not let this user in (another user's queue, mode 0600); where `/dev/mqueue` is
+ * mounted, its owner shows there.
+ */
+function describeOpenError(error: unknown, name: string): unknown {
+  if (!(error instanceof libc.LibcError && error.code === "EACCES")) return naming(error, name);
+  let whose = "it belongs to another user, and its mode does not let you in";
+  try {
+    const info = Deno.statSync(`/dev/mqueue${name}`);
+    whose = `it belongs to user ${info.uid}, and its mode (${
+      (info.mode! & 0o777).toString(8).padStart(4, "0")
+    }) does not let you in`;
+  } catch { /* /dev/mqueue is not mounted here */ }
+  return new Deno.errors.PermissionDenied(
+    `cannot open the queue ${name}: mq_open failed with EACCES (${error.description}): ${whose}`,
+  );
+}
+
+/**
+ * About how much of RLIMIT_MSGQUEUE a queue of `maxmsg` messages of `msgsize` bytes takes:
+ * the messages themselves, plus the kernel's bookkeeping for each (a `struct msg_msg` and a
+ * node of the priority tree, 48 bytes each on 64-bit Linux; see `mqueue_get_inode` in
+ * ipc/mqueue.c). The kernel charges it to the user who creates the queue, until the queue is
+ * gone: a name that nobody has open still counts.
+ *
+ * @example
+ * ```ts
+ * import { queueMemory } from "./mq.ts";
+ * queueMemory(10, 8192); // 82880: about 9 such queues fit in the default 800 KiB
+ * ```
+ */
+export function queueMemory(maxmsg: number, msgsize: number): number {
+  return maxmsg * (msgsize + 48 + 48);
+}
+
+/**
+ * This process's RLIMIT_MSGQUEUE (`ulimit -q`): how many bytes all the queues of this user may
+ * take together, from "Max msgqueue size" in `/proc/self/limits`; null if unlimited or unknown.
+ *
+ * @example
+ * ```ts
+ * import { queueMemoryLimit } from "./mq.ts";
+ * console.log(queueMemoryLimit()); // 819200 by default
+ * ```
+ */
+export function queueMemoryLimit(): number | null {
+  const limits = Deno.readTextFileSync("/proc/self/limits");
+  const soft = limits.match(/^Max msgqueue size\s+(\S+)/m)?.[1];
+  return soft === undefined || soft === "unlimited" ? null : Number(soft);
 }
 
 /** What a process means to do with a queue: the access mode it opens it with. */
@@ -244,17 +309,23 @@ export class MessageQueue implements Disposable {
     checkName(name);
     const flags = libc.O.CREAT | libc.O.EXCL | ACCESS_FLAGS[options.access ?? "both"] |
       libc.O.NONBLOCK | libc.O.CLOEXEC;
-    const fd = libc.mq_open(name, flags, options.mode ?? 0o600, {
-      maxmsg: options.maxmsg,
-      msgsize: options.msgsize,
-    });
+    let fd: number;
+    try {
+      fd = libc.mq_open(name, flags, options.mode ?? 0o600, {
+        maxmsg: options.maxmsg,
+        msgsize: options.msgsize,
+      });
+    } catch (error) {
+      throw naming(error, name);
+    }
     return new MessageQueue(name, fd, true, options.timeout ?? Infinity);
   }
 
   /**
    * Opens an existing queue, waiting up to `options.wait` ms for it to be created. Throws
    * `Deno.errors.TimedOut` if it does not appear in time, and `Deno.errors.PermissionDenied`
-   * if it belongs to another user (someone may have put it there to feed us their data).
+   * if it belongs to another user (someone may have put it there to feed us their data), or
+   * its mode does not let this user open it (EACCES).
    */
   static async open(name: string, options: OpenQueueOptions = {}): Promise<MessageQueue> {
     checkName(name);
@@ -267,10 +338,12 @@ export class MessageQueue implements Disposable {
         fd = libc.mq_open(name, flags);
       } catch (error) {
         // ENOENT: nobody has created it yet. Anything else is a real error.
-        if (!(error instanceof libc.LibcError && error.code === "ENOENT")) throw error;
+        if (!(error instanceof libc.LibcError && error.code === "ENOENT")) {
+          throw describeOpenError(error, name);
+        }
         const left = deadline - performance.now();
         if (left <= 0) {
-          if (waitMs === 0) throw error;
+          if (waitMs === 0) throw naming(error, name);
           throw new Deno.errors.TimedOut(
             `no queue named ${name} appeared within ${seconds(waitMs)}`,
           );

@@ -76,6 +76,15 @@ export class PipeEnd implements Disposable {
     return Deno.statSync(`/proc/self/fd/${this.#fd}`).ino!;
   }
 
+  /**
+   * The other processes that have this pipe open, and for what (see {@linkcode pipeUsers}):
+   * a reader can find out that it is not the only one, a FIFO's reader that a writer has
+   * connected without writing anything yet.
+   */
+  otherUsers(): PipeUser[] {
+    return pipeUsers(this.#fd);
+  }
+
   /** How many bytes the pipe can hold before a writer must wait (`fcntl(F_GETPIPE_SZ)`). */
   get capacity(): number {
     return libc.fcntl(this.#fd, libc.F.GETPIPE_SZ);
@@ -274,5 +283,79 @@ export function isPipe(fd: number): boolean {
     return Deno.statSync(`/proc/self/fd/${fd}`).isFifo === true;
   } catch {
     return false;
+  }
+}
+
+/** Another process's hold on a pipe or FIFO: see {@linkcode pipeUsers}. */
+export interface PipeUser {
+  /** The process. */
+  pid: number;
+  /** It has a descriptor open for reading (`O_RDONLY` or `O_RDWR`). */
+  reads: boolean;
+  /** It has a descriptor open for writing (`O_WRONLY` or `O_RDWR`). */
+  writes: boolean;
+}
+
+/** `O_ACCMODE`: the two bits of the open flags that say read, write or both. */
+const ACCESS_MODE = 0o3;
+
+/**
+ * The other processes that have the pipe or FIFO behind our descriptor `fd` open, and for
+ * what. Linux shows it in `/proc`: every descriptor of process PID is a link in
+ * `/proc/PID/fd/`, whose `stat` gives the device and inode of the pipe itself, and
+ * `/proc/PID/fdinfo/N` gives the flags it was opened with (in octal). A descriptor opened
+ * with `O_PATH` only names a FIFO, without opening either end: it is not counted. Only
+ * processes whose `/proc/PID/fd` this user may read are seen: one's own, or all for root.
+ *
+ * @example
+ * ```ts
+ * import { createPipe, pipeUsers } from "./pipe.ts";
+ * using pipe = createPipe();
+ * console.log(pipeUsers(pipe.readEnd.fd)); // []: only this process has it
+ * ```
+ */
+export function pipeUsers(fd: number): PipeUser[] {
+  const wanted = identity(`/proc/self/fd/${fd}`);
+  if (wanted === null) return [];
+  const users: PipeUser[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    const pid = Number(entry.name);
+    if (!Number.isInteger(pid) || pid === Deno.pid) continue;
+    const user: PipeUser = { pid, reads: false, writes: false };
+    try {
+      for (const link of Deno.readDirSync(`/proc/${pid}/fd`)) {
+        if (identity(`/proc/${pid}/fd/${link.name}`) !== wanted) continue;
+        const flags = openFlags(pid, link.name);
+        if (flags === null || (flags & libc.O.PATH) !== 0) continue;
+        const mode = flags & ACCESS_MODE;
+        if (mode !== libc.O.WRONLY) user.reads = true;
+        if (mode !== libc.O.RDONLY) user.writes = true;
+      }
+    } catch {
+      continue; // not ours to look at, or it exited while we looked
+    }
+    if (user.reads || user.writes) users.push(user);
+  }
+  return users;
+}
+
+/** The device and inode of what `path` (a link in /proc) leads to, or null if it is gone. */
+function identity(path: string): string | null {
+  try {
+    const info = Deno.statSync(path);
+    return `${info.dev}:${info.ino}`;
+  } catch {
+    return null;
+  }
+}
+
+/** The flags descriptor `fd` of process `pid` was opened with, from `/proc/PID/fdinfo/FD`. */
+function openFlags(pid: number, fd: string): number | null {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/fdinfo/${fd}`);
+    const octal = text.match(/^flags:\s*([0-7]+)$/m)?.[1];
+    return octal === undefined ? null : parseInt(octal, 8);
+  } catch {
+    return null; // closed meanwhile
   }
 }

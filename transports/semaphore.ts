@@ -82,6 +82,17 @@ export function semaphorePath(name: string): string {
   return `/dev/shm/sem.${name.slice(1)}`;
 }
 
+/**
+ * The failure `error` of a call on the semaphore `name`, with the name in its message:
+ * `sem_open /x failed: ENOENT (…)`. It is the same LibcError, with the same `code`.
+ */
+function naming(error: unknown, name: string): unknown {
+  if (error instanceof libc.LibcError) {
+    error.message = `${error.call} ${name} failed: ${error.code} (${error.description})`;
+  }
+  return error;
+}
+
 function checkName(name: string): void {
   const problem = semaphoreNameProblem(name);
   if (problem) throw new TypeError(`Invalid semaphore name ${JSON.stringify(name)}: ${problem}`);
@@ -143,7 +154,12 @@ export class Semaphore implements Disposable {
         `A semaphore's count must be between 0 and ${SEM_VALUE_MAX}: got ${value}`,
       );
     }
-    const sem = libc.sem_open(name, libc.O.CREAT | libc.O.EXCL, options.mode ?? 0o600, value);
+    let sem: Deno.PointerObject;
+    try {
+      sem = libc.sem_open(name, libc.O.CREAT | libc.O.EXCL, options.mode ?? 0o600, value);
+    } catch (error) {
+      throw naming(error, name);
+    }
     return new Semaphore(name, true, sem, options.timeout ?? Infinity);
   }
 
@@ -172,7 +188,19 @@ export class Semaphore implements Disposable {
         `refusing to use the semaphore ${name}: it belongs to user ${owner}, not to you`,
       );
     }
-    return new Semaphore(name, false, libc.sem_open(name, 0), options.timeout ?? Infinity);
+    let sem: Deno.PointerObject;
+    try {
+      sem = libc.sem_open(name, 0);
+    } catch (error) {
+      if (error instanceof libc.LibcError && error.code === "EACCES") {
+        throw new Deno.errors.PermissionDenied(
+          `cannot open the semaphore ${name}: sem_open failed with EACCES ` +
+            `(${error.description}): its owner has not let you in (ls -l ${semaphorePath(name)})`,
+        );
+      }
+      throw naming(error, name);
+    }
+    return new Semaphore(name, false, sem, options.timeout ?? Infinity);
   }
 
   /** Where Linux shows the semaphore: `/dev/shm/sem.NAME`. */

@@ -7,9 +7,13 @@
  *    file system at `/dev/shm`, so `ls -l /dev/shm` shows it.
  * 2. `ftruncate(2)` gives a new object its size. It starts empty, and touching a mapping beyond
  *    the end of the object raises SIGBUS.
- * 3. `mmap(2)` with `MAP_SHARED` maps it. The descriptor can be closed right away: the mapping
+ * 3. `posix_fallocate(3)` reserves the memory for every page now. `ftruncate` only sets the
+ *    size: the pages are found at the first store into each, and if `/dev/shm` is full by then
+ *    the store raises SIGBUS (a `read(2)` into the mapping fails with EFAULT). Reserved at
+ *    creation, a full `/dev/shm` is one clear error (ENOSPC) before anything starts.
+ * 4. `mmap(2)` with `MAP_SHARED` maps it. The descriptor can be closed right away: the mapping
  *    keeps the object alive.
- * 4. `munmap(2)` removes the mapping, and `shm_unlink(3)` removes the name. The memory is freed
+ * 5. `munmap(2)` removes the mapping, and `shm_unlink(3)` removes the name. The memory is freed
  *    once the name is gone and no process maps it any more.
  *
  * Shared memory has no synchronisation of its own: two processes that use it need something
@@ -109,9 +113,11 @@ export class SharedMemory implements Disposable {
 
   /**
    * Creates a new object of `size` bytes and maps it: `shm_open(O_RDWR | O_CREAT | O_EXCL)`,
-   * `ftruncate`, `mmap(MAP_SHARED)`. `O_EXCL` makes it fail with a {@linkcode libc.LibcError}
-   * whose code is EEXIST when the name is taken, so an existing object is never reused or
-   * changed. A new object is all zero bytes.
+   * `ftruncate`, `posix_fallocate`, `mmap(MAP_SHARED)`. `O_EXCL` makes it fail with a
+   * {@linkcode libc.LibcError} whose code is EEXIST when the name is taken, so an existing
+   * object is never reused or changed. When `/dev/shm` has no room for `size` bytes, it fails
+   * with a {@linkcode libc.LibcError} whose code is ENOSPC and whose message says how much
+   * room there is, and nothing is left behind. A new object is all zero bytes.
    *
    * @example
    * ```ts
@@ -125,9 +131,17 @@ export class SharedMemory implements Disposable {
     if (!Number.isSafeInteger(size) || size < 1) {
       throw new RangeError(`A shared-memory object needs a size of at least 1 byte: got ${size}`);
     }
-    const fd = libc.shm_open(name, libc.O.RDWR | libc.O.CREAT | libc.O.EXCL, options.mode ?? 0o600);
+    let fd: number;
     try {
+      fd = libc.shm_open(name, libc.O.RDWR | libc.O.CREAT | libc.O.EXCL, options.mode ?? 0o600);
+    } catch (error) {
+      throw naming(error, name);
+    }
+    try {
+      // The size; then the memory itself, every page reserved now (ENOSPC if it does not fit),
+      // so that no store into the mapping can fail later with SIGBUS.
       libc.ftruncate(fd, size);
+      reserve(fd, name, size);
       return new SharedMemory(name, size, true, libc.mmap(size, READ_WRITE, libc.MAP_SHARED, fd));
     } catch (error) {
       // The name is ours (O_EXCL): do not leave a half-made object behind.
@@ -156,7 +170,18 @@ export class SharedMemory implements Disposable {
    */
   static open(name: string): SharedMemory {
     checkName(name);
-    const fd = libc.shm_open(name, libc.O.RDWR);
+    let fd: number;
+    try {
+      fd = libc.shm_open(name, libc.O.RDWR);
+    } catch (error) {
+      if (error instanceof libc.LibcError && error.code === "EACCES") {
+        throw new Deno.errors.PermissionDenied(
+          `cannot open the shared-memory object ${name}: shm_open failed with EACCES ` +
+            `(${error.description}): its owner has not let you in (ls -l ${shmPath(name)})`,
+        );
+      }
+      throw naming(error, name);
+    }
     try {
       // fstat(2) through /proc: the size, and the owner, of the object this descriptor holds.
       const info = Deno.statSync(`/proc/self/fd/${fd}`);
@@ -228,3 +253,45 @@ export class SharedMemory implements Disposable {
 }
 
 const READ_WRITE = libc.PROT.READ | libc.PROT.WRITE;
+
+/**
+ * Reserves the pages of a new object (`posix_fallocate`); ENOSPC, when `/dev/shm` has no room
+ * for them, gets a message that says how much room there is.
+ */
+function reserve(fd: number, name: string, size: number): void {
+  try {
+    libc.posix_fallocate(fd, 0, size);
+  } catch (error) {
+    if (!(error instanceof libc.LibcError && error.code === "ENOSPC")) throw naming(error, name);
+    let room = "/dev/shm has not got that much room";
+    try {
+      const space = libc.statvfs(shmPath(name));
+      room = `/dev/shm has only ${formatSize(space.availableBytes)} free (of ${
+        formatSize(space.totalBytes)
+      })`;
+    } catch { /* statvfs failed: say no more */ }
+    error.message = `cannot reserve ${formatSize(size)} for the shared-memory object ${name}: ` +
+      `${room}; posix_fallocate failed with ENOSPC`;
+    throw error;
+  }
+}
+
+/** A size for messages: `8 MiB`, `1.5 KiB`, `100 bytes`. */
+function formatSize(bytes: number): string {
+  const units = [["GiB", 2 ** 30], ["MiB", 2 ** 20], ["KiB", 2 ** 10]] as const;
+  for (const [unit, size] of units) {
+    if (bytes >= size) return `${Number((bytes / size).toFixed(2))} ${unit}`;
+  }
+  return `${bytes} bytes`;
+}
+
+/**
+ * The failure `error` of a call on the object `name`, with the name in its message:
+ * `shm_open /x failed: EMFILE (…)`. It is the same LibcError, with the same `code`.
+ */
+function naming(error: unknown, name: string): unknown {
+  if (error instanceof libc.LibcError) {
+    error.message = `${error.call} ${name} failed: ${error.code} (${error.description})`;
+  }
+  return error;
+}

@@ -8,9 +8,11 @@
  */
 
 import { makeFifo } from "../../transports/fifo.ts";
+import type { PipeEnd } from "../../transports/pipe.ts";
+import { LessonError } from "../_files.ts";
 import type { Side } from "../_lesson.ts";
 import { formatBytes } from "../_log.ts";
-import type { FifoOptions } from "./main.ts";
+import { aboutFoundFifo, type FifoOptions } from "./main.ts";
 
 /** Copies what comes through the FIFO at `side.options.path` into the output file. */
 export async function client(side: Side<FifoOptions>): Promise<void> {
@@ -22,12 +24,13 @@ export async function client(side: Side<FifoOptions>): Promise<void> {
   using output = side.createOutput();
   log.say(`I am the client, the reader: I write ${JSON.stringify(output.path)}`);
 
-  // 2. Make the FIFO with mkfifo(3), unless the server made it first.
+  // 2. Make the FIFO with mkfifo(3), unless it is already there. Until a writer comes, we
+  //    hold it by an O_PATH descriptor, which opens neither end but shows in /proc.
   using fifo = side.own(makeFifo(path));
   if (fifo.created) {
     log.say(`created the FIFO ${path} with mkfifo(), mode 0600: ls -l shows it as prw-------`);
   } else {
-    log.say(`the FIFO ${path} is already there: the server made it, and will remove it`);
+    log.say(aboutFoundFifo(fifo, "server"));
   }
   if (side.byHand && side.options.pathIsDefault) {
     log.say(`in another terminal, run: deno task lesson:fifo server --path ${path} --input FILE`);
@@ -37,25 +40,60 @@ export async function client(side: Side<FifoOptions>): Promise<void> {
   log.say(`waiting for a writer on ${path}`);
   using readEnd = await fifo.open("read", { timeout: side.timeoutMs });
   log.say(`a writer has connected (pipe inode ${readEnd.inode})`);
+
+  // 4. Every byte in a pipe goes to exactly one reader. A second reader on the FIFO would take
+  //    some of the bytes, and nothing in the stream would tell: look in /proc, before the
+  //    first read, now and then while copying, and at the end.
+  refuseOtherReaders(readEnd, path, side.bytes);
   if (fifo.created) {
     fifo.unlink();
     log.say(`removed the name ${path}: the open pipe does not need it`);
   }
 
-  // 4. The copy loop: read what is in the pipe, append it to the output. read() waits while
+  // 5. The copy loop: read what is in the pipe, append it to the output. read() waits while
   //    the pipe is empty and returns 0 only when every write end is closed.
   const buf = new Uint8Array(side.chunk);
+  let lookAt = performance.now() + LOOK_EVERY_MS;
   side.startClock();
   for (;;) {
     const n = await readEnd.read(buf);
     if (n === 0) break;
     output.write(buf.subarray(0, n));
     side.count(n);
+    if (performance.now() >= lookAt) {
+      refuseOtherReaders(readEnd, path, side.bytes);
+      lookAt = performance.now() + LOOK_EVERY_MS;
+    }
   }
   side.stopClock();
-  log.say(`end-of-file after ${formatBytes(side.bytes)}: the writer has closed its end`);
+  refuseOtherReaders(readEnd, path, side.bytes);
+  if (side.bytes === 0) {
+    log.say("end-of-file at once: the writer closed its end without writing (an empty input)");
+  } else {
+    log.say(`end-of-file after ${formatBytes(side.bytes)}: the writer has closed its end`);
+  }
 
-  // 5. The copy is complete: move it into place.
-  output.commit();
-  log.say(`wrote ${JSON.stringify(output.path)}`);
+  // 6. The copy is complete: move it into place.
+  log.say(output.commit());
+}
+
+/** How often the copy loop looks for another reader, in ms (each look reads /proc). */
+const LOOK_EVERY_MS = 250;
+
+/**
+ * Fails if another process has the FIFO open for reading: it may take (or have taken) some of
+ * the bytes, and this copy would be incomplete with nothing to show it. One reader that comes
+ * and goes between two looks cannot be seen; the demo's SHA-256 check still would.
+ */
+function refuseOtherReaders(readEnd: PipeEnd, path: string, bytes: number): void {
+  const readers = readEnd.otherUsers().filter((user) => user.reads).map((user) => user.pid);
+  if (readers.length === 0) return;
+  const who = `process ${readers.join(", ")} also has the FIFO ${path} open for reading`;
+  throw new LessonError(
+    bytes === 0
+      ? `${who}: each byte goes to only one reader, so neither would get the whole file; stop it, or use another --path`
+      : `${who}: each byte goes to only one reader, so some of the data may have gone to it; this copy (${
+        formatBytes(bytes)
+      }) cannot be trusted`,
+  );
 }

@@ -13,7 +13,8 @@
  */
 
 import { join } from "node:path";
-import { checkFifoPath } from "../../transports/fifo.ts";
+import { checkFifoPath, type Fifo } from "../../transports/fifo.ts";
+import { holdersOfPath } from "../../transports/_holders.ts";
 import { pipeMaxSize } from "../../transports/pipe.ts";
 import { unlink } from "../../transports/libc.ts";
 import { LessonError, UsageError } from "../_files.ts";
@@ -44,6 +45,54 @@ export function fifoObject(path: string): KernelObject {
     },
     remove: () => unlink(path),
   };
+}
+
+/**
+ * The command that removes the objects `names` when nobody uses them: `deno task clean NAME…`,
+ * with each name quoted for the shell when it needs to be.
+ */
+export function cleanCommand(...names: string[]): string {
+  const quoted = names.map((name) =>
+    /^[\w@%+=:,./-]+$/.test(name) ? name : `'${name.replaceAll("'", `'\\''`)}'`
+  );
+  return `deno task clean ${quoted.join(" ")}`;
+}
+
+/**
+ * What a side says about a FIFO it did not create: who else has it open (the peer, waiting),
+ * or, when nobody does, that a killed run left it behind, and how to remove it. Such a FIFO
+ * is harmless to use (a pipe keeps no data once its last end is closed), but it is not this
+ * side's to remove.
+ */
+export function aboutFoundFifo(fifo: Fifo, peer: "server" | "client"): string {
+  const holders = fifo.otherHolders();
+  if (holders.length > 0) {
+    return `the FIFO ${fifo.path} is already there, and process ${
+      holders.join(", ")
+    } has it open (the ${peer}, waiting for me): the side that made it removes it`;
+  }
+  return `the FIFO ${fifo.path} is already there, and no process has it open: a killed run ` +
+    "left it behind, or it was made by hand with mkfifo. I use it, but it is not mine to " +
+    `remove: ${cleanCommand(fifo.path)} removes it`;
+}
+
+/** The demo's refusal of a FIFO that is already there: in use, or left behind. */
+function fifoTaken(path: string): LessonError {
+  let holders: number[] = [];
+  try {
+    holders = holdersOfPath(path);
+  } catch { /* gone meanwhile */ }
+  if (holders.length > 0) {
+    return new LessonError(
+      `the FIFO ${path} already exists: process ${
+        holders.join(", ")
+      } has it open, so another run is using it; choose another --path`,
+    );
+  }
+  return new LessonError(
+    `the FIFO ${path} already exists: no process has it open, so a killed run left it ` +
+      `behind; ${cleanCommand(path)} removes it, or choose another --path`,
+  );
 }
 
 /** The FIFO lesson. */
@@ -90,13 +139,9 @@ export const lesson: Lesson<FifoOptions> = {
     // Both sides would trip over a bad path; say it once, before they start.
     checkFifoPath(options.path);
     // In the demo both sides are ours and make the FIFO themselves: one that is already there
-    // belongs to another run, or was left by a killed one.
+    // belongs to another run (a process has it open), or was left by a killed one (nobody has).
     const fifo = fifoObject(options.path);
-    if (fifo.exists()) {
-      throw new LessonError(
-        `the FIFO ${options.path} already exists: another run is using it, or a killed run left it behind (deno task clean removes what killed runs left); choose another --path`,
-      );
-    }
+    if (fifo.exists()) throw fifoTaken(options.path);
     return { args: ["--path", options.path], objects: [fifo] };
   },
   labs,

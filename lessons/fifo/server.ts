@@ -14,7 +14,7 @@ import { pipeMaxSize } from "../../transports/pipe.ts";
 import { LessonError } from "../_files.ts";
 import type { Side } from "../_lesson.ts";
 import { formatBytes } from "../_log.ts";
-import type { FifoOptions } from "./main.ts";
+import { aboutFoundFifo, type FifoOptions } from "./main.ts";
 
 /** Sends the input file through the FIFO at `side.options.path`. */
 export async function server(side: Side<FifoOptions>): Promise<void> {
@@ -29,13 +29,14 @@ export async function server(side: Side<FifoOptions>): Promise<void> {
     })`,
   );
 
-  // 2. Make the FIFO with mkfifo(3), unless the client made it first. This creates only a
-  //    name; the pipe itself comes to life when both ends are open.
+  // 2. Make the FIFO with mkfifo(3), unless it is already there. This creates only a name;
+  //    the pipe itself comes to life when both ends are open. Until then we hold the FIFO by
+  //    an O_PATH descriptor, which opens neither end but shows in /proc that it is in use.
   using fifo = side.own(makeFifo(path));
   if (fifo.created) {
     log.say(`created the FIFO ${path} with mkfifo(), mode 0600: ls -l shows it as prw-------`);
   } else {
-    log.say(`the FIFO ${path} is already there: the client made it, and will remove it`);
+    log.say(aboutFoundFifo(fifo, "client"));
   }
   if (side.byHand && side.options.pathIsDefault) {
     log.say(
@@ -63,10 +64,20 @@ export async function server(side: Side<FifoOptions>): Promise<void> {
     `pipe buffer: ${formatBytes(before)}, raised to ${formatBytes(after)} with fcntl(F_SETPIPE_SZ)`,
   );
 
-  // 6. The copy loop: read a chunk from the file, write it into the FIFO.
+  // 6. The copy loop: read a chunk from the file, write it into the FIFO. Now and then, look
+  //    in /proc for the readers: every byte goes to only one of them (step 7).
+  const readers = new Set<number>();
+  const lookForReaders = () => {
+    for (const user of writeEnd.otherUsers()) if (user.reads) readers.add(user.pid);
+  };
+  let lookAt = performance.now() + LOOK_EVERY_MS;
   const buf = new Uint8Array(side.chunk);
   side.startClock();
   for (;;) {
+    if (performance.now() >= lookAt) {
+      lookForReaders();
+      lookAt = performance.now() + LOOK_EVERY_MS;
+    }
     const n = input.read(buf);
     if (n === 0) break;
     try {
@@ -85,10 +96,24 @@ export async function server(side: Side<FifoOptions>): Promise<void> {
     side.count(n);
   }
 
-  // 7. Close the write end. Once the reader has emptied the pipe, its read() returns 0:
+  // 7. Before closing, look once more: no reader can have seen end-of-file yet, so every one
+  //    still there has its end open. Each byte went to only one reader: with two or more, the
+  //    bytes were shared out among them, and no copy can be trusted.
+  lookForReaders();
+  if (readers.size > 1) {
+    throw new LessonError(
+      `processes ${[...readers].join(", ")} all had the FIFO ${path} open for reading: each ` +
+        "byte went to only one of them, so none of their copies can be trusted",
+    );
+  }
+
+  // 8. Close the write end. Once the reader has emptied the pipe, its read() returns 0:
   //    end-of-file, because no write end is open any more.
   writeEnd.close();
   log.say(
     `sent ${formatBytes(side.bytes)}; closed the write end, so the reader will see end-of-file`,
   );
 }
+
+/** How often the copy loop looks for the readers, in ms (each look reads /proc). */
+const LOOK_EVERY_MS = 250;

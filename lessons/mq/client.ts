@@ -73,8 +73,7 @@ export async function client(side: Side<MqOptions>): Promise<void> {
   );
 
   // 6. The copy is complete: give the output its name.
-  output.commit();
-  log.say(`wrote ${JSON.stringify(output.path)}`);
+  log.say(output.commit());
 }
 
 /** Opens the queue, waiting for the server to create it. */
@@ -111,9 +110,12 @@ async function receiveOrExplain(
     message = await queue.receive(buffer);
   } catch (error) {
     if (error instanceof Deno.errors.BrokenPipe) {
+      // Or the server did send it, and another process of this user's received it (or other
+      // messages): a queue delivers each message to whoever asks first, and cannot tell.
       throw new LessonError(
         `the server exited after ${formatBytes(side.bytes)}, before the end-of-file message: ` +
-          "transfer incomplete (the queue has no name and nobody else has it open)",
+          "transfer incomplete (the queue has no name and nobody else has it open; unless " +
+          "another process of yours received messages from it, which a queue cannot prevent)",
       );
     }
     if (error instanceof Deno.errors.TimedOut && side.bytes > 0) {

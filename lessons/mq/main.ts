@@ -24,7 +24,7 @@ import {
 } from "../../transports/mq.ts";
 import { parseCount, parseSize } from "../_cli.ts";
 import { LessonError, UsageError } from "../_files.ts";
-import { type KernelObject, type Lesson, NAME_PREFIX, uniqueName } from "../_lesson.ts";
+import { type KernelObject, type Lesson, uniqueName } from "../_lesson.ts";
 import type { Log } from "../_log.ts";
 import { runLesson } from "../_runner.ts";
 import { client } from "./client.ts";
@@ -53,20 +53,45 @@ export function queueObject(name: string): KernelObject {
 }
 
 /**
+ * The command that removes the objects `names` when nobody uses them: `deno task clean NAME…`,
+ * with each name quoted for the shell when it needs to be.
+ */
+export function cleanCommand(...names: string[]): string {
+  const quoted = names.map((name) =>
+    /^[\w@%+=:,./-]+$/.test(name) ? name : `'${name.replaceAll("'", `'\\''`)}'`
+  );
+  return `deno task clean ${quoted.join(" ")}`;
+}
+
+/**
  * The error for a name that is already taken: who holds the queue, that it was left alone,
- * and what to do about it.
+ * and what to do about it. A queue that nobody has open was left behind (by a killed run, or
+ * on purpose: a queue keeps its messages while it has a name).
  */
 export function nameTaken(name: string): LessonError {
-  const users = queueUsers(name) ?? [];
-  const fromUs = name.startsWith(`/${NAME_PREFIX}`);
-  const why = users.length > 0
-    ? `process ${users.join(", ")} has it open`
-    : `nobody has it open${fromUs ? ": a killed run probably left it behind" : ""}`;
-  const what = users.length === 0 && fromUs
-    ? "run `deno task clean` to remove what killed runs left behind, or choose another --name"
-    : "choose another --name";
+  let users: number[];
+  try {
+    users = queueUsers(name) ?? [];
+  } catch (error) {
+    if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
+    return new LessonError(
+      `a message queue named ${name} already exists, and you may not even open it (${
+        error.message.slice(error.message.lastIndexOf(": ") + 2)
+      }); it was left untouched: choose another --name`,
+    );
+  }
+  if (users.length > 0) {
+    return new LessonError(
+      `a message queue named ${name} already exists (process ${
+        users.join(", ")
+      } has it open); it was left untouched: choose another --name`,
+    );
+  }
   return new LessonError(
-    `a message queue named ${name} already exists (${why}); it was left untouched: ${what}`,
+    `a message queue named ${name} already exists (nobody has it open: a killed run ` +
+      `probably left it behind); it was left untouched: run \`${
+        cleanCommand(name)
+      }\` to remove it, or choose another --name`,
   );
 }
 

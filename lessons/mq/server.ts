@@ -9,7 +9,13 @@
  */
 
 import { LibcError } from "../../transports/libc.ts";
-import { MessageQueue, MQ_LIMIT_FILES, queueLimits } from "../../transports/mq.ts";
+import {
+  MessageQueue,
+  MQ_LIMIT_FILES,
+  queueLimits,
+  queueMemory,
+  queueMemoryLimit,
+} from "../../transports/mq.ts";
 import { seconds } from "../../transports/_wait.ts";
 import { LessonError } from "../_files.ts";
 import type { Side } from "../_lesson.ts";
@@ -107,16 +113,68 @@ function createQueue(side: Side<MqOptions>): MessageQueue {
   } catch (error) {
     if (!(error instanceof LibcError)) throw error;
     if (error.code === "EEXIST") throw nameTaken(name);
-    const why: Record<string, string> = {
-      EMFILE: "this user's queues would take more memory than RLIMIT_MSGQUEUE allows " +
-        "(ulimit -q); remove leftovers with `deno task clean`, or use a smaller --maxmsg or --msgsize",
-      ENOSPC: "the system already has as many queues as /proc/sys/fs/mqueue/queues_max allows",
-    };
+    const why = error.code === "EMFILE"
+      ? tooMuchQueueMemory(maxmsg, msgsize)
+      : error.code === "ENOSPC"
+      ? tooManyQueues()
+      : error.code === "ENFILE"
+      ? "the system's table of open files is full (/proc/sys/fs/file-max): other programs hold them"
+      : null;
     throw new LessonError(
       `cannot create the queue ${name}: ${error.code} (${error.description})` +
-        (why[error.code] ? `: ${why[error.code]}` : ""),
+        (why ? `: ${why}` : ""),
     );
   }
+}
+
+/**
+ * EMFILE from mq_open(O_CREAT) means, almost always, that this user's queues would take more
+ * memory than RLIMIT_MSGQUEUE allows (or, rarely, that this process has every descriptor it
+ * may have). The memory is the user's, shared by every run: removing leftovers helps only if
+ * there are any, and nothing helps while other runs hold their queues.
+ */
+function tooMuchQueueMemory(maxmsg: number, msgsize: number): string {
+  if (openDescriptors() >= maxOpenFiles()) {
+    return "this process has as many open descriptors as RLIMIT_NOFILE allows (ulimit -n)";
+  }
+  const limit = queueMemoryLimit();
+  const need = queueMemory(maxmsg, msgsize);
+  const rule = `RLIMIT_MSGQUEUE ("Max msgqueue size" in /proc/self/limits, ulimit -q) lets ` +
+    `all the queues of one user take ${
+      limit === null ? "a limited amount" : formatBytes(limit)
+    } of memory together, and this queue needs about ${formatBytes(need)} ` +
+    `(${maxmsg} messages × ${msgsize} bytes, plus the kernel's bookkeeping)`;
+  if (limit !== null && need > limit) {
+    return `${rule}, more than the whole limit: use a smaller --maxmsg or --msgsize`;
+  }
+  return `${rule}: this user's other queues hold the rest, those of other runs still going ` +
+    "(deno task clean cannot remove a queue in use): wait for them to finish, or use a " +
+    "smaller --maxmsg or --msgsize";
+}
+
+/** ENOSPC from mq_open(O_CREAT): the system-wide count of queues is at its limit. */
+function tooManyQueues(): string {
+  let max = "";
+  try {
+    max = ` (${Deno.readTextFileSync(QUEUES_MAX).trim()})`;
+  } catch { /* not readable */ }
+  return `the system already has as many queues as ${QUEUES_MAX} allows${max}, and only a ` +
+    "process with CAP_SYS_RESOURCE may go past it: other runs or programs hold them, or a " +
+    "killed run left some behind (deno task clean NAME removes one that nobody has open)";
+}
+
+/** The most queues the system (this IPC namespace) may have at once. */
+const QUEUES_MAX = "/proc/sys/fs/mqueue/queues_max";
+
+/** How many descriptors this process has open now. */
+function openDescriptors(): number {
+  return [...Deno.readDirSync("/proc/self/fd")].length;
+}
+
+/** RLIMIT_NOFILE: how many descriptors this process may have ("Max open files"). */
+function maxOpenFiles(): number {
+  const soft = Deno.readTextFileSync("/proc/self/limits").match(/^Max open files\s+(\S+)/m)?.[1];
+  return soft === undefined || soft === "unlimited" ? Infinity : Number(soft);
 }
 
 /** Sends one message; a client that has gone or stays away becomes one clear line. */

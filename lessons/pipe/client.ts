@@ -43,6 +43,5 @@ export async function client(side: Side<PipeOptions>): Promise<void> {
   log.say(`end-of-file after ${formatBytes(side.bytes)}: every write end of the pipe is closed`);
 
   // 4. The copy is complete: move it into place.
-  output.commit();
-  log.say(`wrote ${JSON.stringify(output.path)}`);
+  log.say(output.commit());
 }

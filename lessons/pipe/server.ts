@@ -9,7 +9,7 @@
  */
 
 import { LibcError } from "../../transports/libc.ts";
-import { sleep } from "../../transports/_wait.ts";
+import { seconds, sleep } from "../../transports/_wait.ts";
 import { createPipe, isPipe, PipeEnd, pipeMaxSize, spawnWithStdin } from "../../transports/pipe.ts";
 import { LessonError } from "../_files.ts";
 import type { Side } from "../_lesson.ts";
@@ -120,8 +120,8 @@ export async function server(side: Side<PipeOptions>): Promise<void> {
     if (status === null) {
       throw new LessonError(
         `the client did not finish within ${
-          side.timeoutMs / 1000
-        } s of the end of the data: stopping it`,
+          seconds(side.timeoutMs)
+        } of the end of the data: stopping it`,
       );
     }
     if (!status.success) {

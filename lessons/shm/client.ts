@@ -93,9 +93,16 @@ export async function client(side: Side<ShmOptions>): Promise<void> {
   side.stopClock();
   log.say(`found the end-of-file marker after ${formatBytes(side.bytes)}`);
 
-  // 7. The copy is complete: give it its name.
-  output.commit();
-  log.say(`wrote ${JSON.stringify(output.path)}`);
+  // 7. The end marker carries the server's total: a stray sem_post on the filled semaphore
+  //    would have let us take a slot before it was filled, and stop early or read old bytes.
+  ring.checkEnd();
+  log.say(
+    `the server's total in the header is ${formatBytes(side.bytes)} too, and no post is left ` +
+      "over: the copy is whole",
+  );
+
+  // 8. The copy is complete: give it its name.
+  log.say(output.commit());
 }
 
 /** A client given --slots or --slot-size expects that ring: a different one is a mistake. */

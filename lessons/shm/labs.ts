@@ -384,7 +384,7 @@ export const labs: Lab[] = [
       cause:
         "a shared-memory segment and a named semaphore live in the kernel (as files in /dev/shm, which is RAM) until someone removes their names: they outlive the process that made them. The server removes its names on every way out it sees (an error, a timeout, Ctrl-C, SIGTERM), but SIGKILL cannot be caught, and it came while the server waited for its client, before it had removed them. The next server creates its names with O_EXCL, so it refuses to reuse them, rather than inherit an old semaphore count.",
       fix:
-        "remove what a killed run left: deno task clean finds this project's names whose creator is gone and removes them (shm_unlink, sem_unlink), or choose another --name. The lesson keeps that window small: the server unlinks the three names as soon as its client has attached, so from then on even kill -9 of either side leaves nothing behind.",
+        "remove what a killed run left: the restarted server's message gives the command, deno task clean NAME NAME-free NAME-filled, which removes (shm_unlink, sem_unlink) only names that no process has open or mapped, as /proc/PID/maps shows; or choose another --name. The lesson keeps that window small: the server unlinks the three names as soon as its client has attached, so from then on even kill -9 of either side leaves nothing behind.",
     },
     async run(lab) {
       // No pid in the name: once its server is gone, deno task clean counts it as left behind.
@@ -438,7 +438,7 @@ export const labs: Lab[] = [
 
       lab.say(
         "4. remove the leftovers as deno task clean does (here only the lab's three names): " +
-          "findLeftovers() lists this project's objects whose creator is gone",
+          "findLeftovers() lists this project's objects that no process holds open or mapped",
       );
       const ours = leftoversOf(name);
       for (const leftover of ours) {

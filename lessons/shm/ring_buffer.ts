@@ -17,6 +17,8 @@
  *     24               attached_pid   0 until the other process attaches (the client)
  *     28               reserved       0
  *     32               length[N]      how many bytes slot i holds; 0 marks the end of the data
+ *     total_offset     end_total      64 bits, at 32 + 4N rounded up to 8: -1 until the end,
+ *                                     then how many bytes the producer published in all
  *     data_offset+i*S  slot i         S bytes
  *
  * The semaphores `NAME-free` (starts at N) and `NAME-filled` (starts at 0) count the free and
@@ -28,6 +30,12 @@
  * `sem_post` and `sem_wait` are full memory barriers: what the producer stored before its
  * post is visible to the consumer after its wait. Nothing else in the hot path synchronises.
  *
+ * The counts are only right if nobody else posts. A stray `sem_post(filled)` (a bug, or a
+ * curious user with the semaphore's name) lets the consumer take a slot the producer has not
+ * filled: it may even find a 0 there, and stop early. So the end marker carries the total:
+ * just before it publishes the end, the producer stores the number of bytes it sent in
+ * `end_total`, and the consumer compares it with what it took; afterwards `filled` must be 0.
+ *
  * @module
  */
 
@@ -35,7 +43,7 @@ import { LessonError } from "../_files.ts";
 import type { KernelObject } from "../_lesson.ts";
 import { formatBytes } from "../_log.ts";
 import { LibcError, sem_unlink, shm_unlink } from "../../transports/libc.ts";
-import { isRunning } from "../../transports/_holders.ts";
+import { holdersOfPath, isRunning } from "../../transports/_holders.ts";
 import {
   type Semaphore,
   semaphoreNameProblem,
@@ -67,6 +75,8 @@ const FIELD = {
 /** Where the array `length[N]` starts, in bytes. */
 const LENGTHS_OFFSET = 32;
 const PAGE_SIZE = 4096;
+/** What `end_total` holds until the producer publishes the end marker. */
+const NO_TOTAL = -1n;
 
 /** Where everything lies in a ring of `slots` slots of `slotSize` bytes. */
 export interface RingLayout {
@@ -74,7 +84,9 @@ export interface RingLayout {
   slots: number;
   /** S, the bytes per slot. */
   slotSize: number;
-  /** Where slot 0 starts: after the header, on a page boundary. */
+  /** Where the 64-bit `end_total` is: after `length[N]`, on an 8-byte boundary. */
+  totalOffset: number;
+  /** Where slot 0 starts: after the header and `end_total`, on a page boundary. */
   dataOffset: number;
   /** The size of the whole segment: `dataOffset + slots * slotSize`. */
   size: number;
@@ -86,12 +98,13 @@ export interface RingLayout {
  * @example
  * ```ts
  * import { ringLayout } from "./ring_buffer.ts";
- * ringLayout(16, 65536); // { slots: 16, slotSize: 65536, dataOffset: 4096, size: 1052672 }
+ * ringLayout(16, 65536).dataOffset; // 4096: slot 0 starts on the second page
  * ```
  */
 export function ringLayout(slots: number, slotSize: number): RingLayout {
-  const dataOffset = Math.ceil((LENGTHS_OFFSET + 4 * slots) / PAGE_SIZE) * PAGE_SIZE;
-  return { slots, slotSize, dataOffset, size: dataOffset + slots * slotSize };
+  const totalOffset = Math.ceil((LENGTHS_OFFSET + 4 * slots) / 8) * 8;
+  const dataOffset = Math.ceil((totalOffset + 8) / PAGE_SIZE) * PAGE_SIZE;
+  return { slots, slotSize, totalOffset, dataOffset, size: dataOffset + slots * slotSize };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -142,6 +155,37 @@ export function ringNameProblem(name: string): string | null {
   return null;
 }
 
+/** One of a ring's three objects: its name, how to name it in a sentence, where it shows. */
+interface RingPart {
+  name: string;
+  description: string;
+  path: string;
+  remove(): void;
+}
+
+function ringParts(names: RingNames): RingPart[] {
+  return [
+    {
+      name: names.segment,
+      description: `the shared-memory segment ${names.segment}`,
+      path: shmPath(names.segment),
+      remove: () => shm_unlink(names.segment),
+    },
+    {
+      name: names.free,
+      description: `the semaphore ${names.free}`,
+      path: semaphorePath(names.free),
+      remove: () => sem_unlink(names.free),
+    },
+    {
+      name: names.filled,
+      description: `the semaphore ${names.filled}`,
+      path: semaphorePath(names.filled),
+      remove: () => sem_unlink(names.filled),
+    },
+  ];
+}
+
 /**
  * The ring's three objects, as kernel objects the demo runner can look for and remove.
  *
@@ -154,38 +198,59 @@ export function ringNameProblem(name: string): string | null {
  * ```
  */
 export function ringObjects(names: RingNames): KernelObject[] {
-  return [
-    kernelObject(`the shared-memory segment ${names.segment}`, shmPath(names.segment), () => {
-      shm_unlink(names.segment);
-    }),
-    kernelObject(`the semaphore ${names.free}`, semaphorePath(names.free), () => {
-      sem_unlink(names.free);
-    }),
-    kernelObject(`the semaphore ${names.filled}`, semaphorePath(names.filled), () => {
-      sem_unlink(names.filled);
-    }),
-  ];
+  return ringParts(names).map((part) => ({
+    description: `${part.description} (${part.path})`,
+    exists: () => exists(part.path),
+    remove: part.remove,
+  }));
 }
 
-function kernelObject(description: string, path: string, remove: () => void): KernelObject {
-  return {
-    description: `${description} (${path})`,
-    exists: () => {
-      try {
-        Deno.lstatSync(path);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    remove,
-  };
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
- * Fails with one clear message if any of the ring's names is taken (by a run that uses the
- * same name now, or left behind by one killed with kill -9), before anything is created. The
- * objects that are there are not touched.
+ * The command that removes the objects `names` when nobody uses them: `deno task clean NAME…`,
+ * with each name quoted for the shell when it needs to be.
+ *
+ * @example
+ * ```ts
+ * import { cleanCommand } from "./ring_buffer.ts";
+ * cleanCommand("/ipc-lesson-shm-lab"); // "deno task clean /ipc-lesson-shm-lab"
+ * ```
+ */
+export function cleanCommand(...names: string[]): string {
+  const quoted = names.map((name) =>
+    /^[\w@%+=:,./-]+$/.test(name) ? name : `'${name.replaceAll("'", `'\\''`)}'`
+  );
+  return `deno task clean ${quoted.join(" ")}`;
+}
+
+/** The processes that have the object at `path` open or mapped (none if it has gone). */
+function holders(path: string): number[] {
+  try {
+    return holdersOfPath(path);
+  } catch {
+    return []; // removed meanwhile
+  }
+}
+
+/** The command that removes whichever of the ring's three names exist. */
+function cleanRing(names: RingNames): string {
+  return cleanCommand(...ringParts(names).filter((part) => exists(part.path)).map((p) => p.name));
+}
+
+/**
+ * Fails with one clear message if any of the ring's names is taken, before anything is
+ * created, and touches nothing. The kernel says which case it is: if a process maps or has
+ * open one of the objects (/proc/PID/maps, /proc/PID/fd), another run is using the name; if
+ * nobody does, a run killed with kill -9 left them behind, and the message gives the command
+ * that removes them.
  *
  * @example
  * ```ts
@@ -194,18 +259,26 @@ function kernelObject(description: string, path: string, remove: () => void): Ke
  * ```
  */
 export function refuseExisting(names: RingNames): void {
-  const taken = ringObjects(names).filter((object) => object.exists());
+  const taken = ringParts(names).filter((part) => exists(part.path));
   if (taken.length === 0) return;
   const them = taken.length === 1 ? "it" : "them";
-  const descriptions = taken.map((object) => object.description);
+  const descriptions = taken.map((part) => `${part.description} (${part.path})`);
   const list = descriptions.length === 1
     ? descriptions[0]
     : `${descriptions.slice(0, -1).join(", ")} and ${descriptions.at(-1)}`;
+  const exist = `${list} already exist${taken.length === 1 ? "s" : ""}`;
+  const users = [...new Set(taken.flatMap((part) => holders(part.path)))].sort((a, b) => a - b);
+  if (users.length > 0) {
+    throw new Deno.errors.AlreadyExists(
+      `${exist}, and process ${users.join(", ")} ${users.length === 1 ? "uses" : "use"} ${them}: ` +
+        `another run is using the name ${names.segment}; choose another --name`,
+    );
+  }
   throw new Deno.errors.AlreadyExists(
-    `${list} already exist${
-      taken.length === 1 ? "s" : ""
-    }: another run is using the name ${names.segment}, or a killed run left ${them} behind ` +
-      `(deno task clean removes what killed runs left); choose another --name`,
+    `${exist}: nobody has ${them} open or mapped, so a killed run left ${them} behind ` +
+      `(deno task clean removes what killed runs left): \`${
+        cleanCommand(...taken.map((part) => part.name))
+      }\` removes ${them}, or choose another --name`,
   );
 }
 
@@ -260,7 +333,9 @@ export async function openWhenReady(
         exists
           ? `the shared-memory segment ${name} exists, but was never marked ready within ${
             seconds(options.timeoutMs)
-          }: its creator may have been killed while making it (deno task clean removes what killed runs left)`
+          }: its creator may have been killed while making it (remove what it left with \`${
+            cleanRing(ringNames(name))
+          }\`)`
           : `no ${options.creator} created the shared-memory segment ${name} within ${
             seconds(options.timeoutMs)
           }`,
@@ -281,7 +356,8 @@ function checkUsable(segment: SharedMemory): void {
   if (!isRunning(creator)) {
     throw new LessonError(
       `the shared-memory segment ${segment.name} is stale: the process that made it (${creator}) ` +
-        "is no longer running; a run killed with kill -9 left it behind (deno task clean removes it)",
+        `is no longer running; a run killed with kill -9 left it behind (remove what it left ` +
+        `with \`${cleanRing(ringNames(segment.name))}\`)`,
     );
   }
   const attached = Atomics.load(words, FIELD.attachedPid);
@@ -406,6 +482,7 @@ export class RingBuffer {
   readonly slots: readonly Uint8Array<ArrayBuffer>[];
   #header: Int32Array<ArrayBuffer>;
   #lengths: Uint32Array<ArrayBuffer>;
+  #total: BigInt64Array<ArrayBuffer>;
   #free: Semaphore;
   #filled: Semaphore;
   /** The last view contents() returned for each slot, reused while the length is the same. */
@@ -432,6 +509,7 @@ export class RingBuffer {
     this.slotSize = layout.slotSize;
     this.#header = header(segment);
     this.#lengths = new Uint32Array(buffer, LENGTHS_OFFSET, layout.slots);
+    this.#total = new BigInt64Array(buffer, layout.totalOffset, 1);
     this.slots = Array.from(
       { length: layout.slots },
       (_, i) => new Uint8Array(buffer, layout.dataOffset + i * layout.slotSize, layout.slotSize),
@@ -482,6 +560,7 @@ export class RingBuffer {
     words[FIELD.creatorPid] = Deno.pid;
     words[FIELD.attachedPid] = 0;
     new Uint32Array(segment.bytes.buffer, LENGTHS_OFFSET, slots).fill(0);
+    new BigInt64Array(segment.bytes.buffer, layout.totalOffset, 1)[0] = NO_TOTAL;
     // Last, with an atomic store: everything above is visible before the magic number is.
     Atomics.store(words, FIELD.magic, MAGIC);
     return new RingBuffer(segment, semaphores, layout, options, 0);
@@ -550,7 +629,7 @@ export class RingBuffer {
   /**
    * Producer: records that `slot` (the one {@linkcode RingBuffer.claimFree} returned) holds
    * `length` bytes, and hands it to the consumer (`sem_post(filled)`). A length of 0 marks the
-   * end of the data.
+   * end of the data; `end_total` then gets the number of bytes published, before the post.
    */
   publish(slot: number, length: number): void {
     if (slot !== this.#writeAt) {
@@ -562,6 +641,7 @@ export class RingBuffer {
       throw new RangeError(`A slot holds 0 to ${this.slotSize} bytes: got ${length}`);
     }
     this.#lengths[slot] = length;
+    if (length === 0) Atomics.store(this.#total, 0, BigInt(this.#bytes));
     this.#filled.post();
     this.#writeAt = slot + 1 === this.slotCount ? 0 : slot + 1;
     this.#bytes += length;
@@ -606,10 +686,47 @@ export class RingBuffer {
   /**
    * Producer, after the end marker: waits until the consumer has released every slot, so that
    * everything published has been taken. It takes the whole count of `free`: the ring is
-   * finished afterwards.
+   * finished afterwards. Then `filled` must be 0, every post taken; more means that something
+   * else posted it, and the consumer took slots before they were filled.
    */
   async drain(): Promise<void> {
     for (let i = 0; i < this.slotCount; i++) await this.#free.wait(this.#waitForFree);
+    const extra = this.#filled.value;
+    if (extra !== 0) throw this.#strayPost(extra);
+  }
+
+  /**
+   * Consumer, after the end marker: checks that what it took is what the producer published.
+   * The producer stored its total in `end_total` before it posted the end marker; -1 there
+   * means the marker was found in a slot the producer had not filled yet. And `filled` must be
+   * 0 now: the end marker was the producer's last post. Either failure means that something
+   * else posted `filled` (a stray `sem_post`), and this copy is not whole.
+   */
+  checkEnd(): void {
+    const total = Atomics.load(this.#total, 0);
+    if (total === NO_TOTAL) {
+      throw new LessonError(
+        `a slot holding 0 bytes ended the copy after ${formatBytes(this.#bytes)}, but the ` +
+          `${this.#peer} had not published the end: something else posted ${this.#filled.name} ` +
+          "(a stray sem_post), so a slot was taken before it was filled; the copy is incomplete",
+      );
+    }
+    if (total !== BigInt(this.#bytes)) {
+      throw new LessonError(
+        `the ${this.#peer} published ${total} bytes, but ${this.#bytes} came through the ring: ` +
+          `something else posted ${this.#filled.name} (a stray sem_post); the copy is not whole`,
+      );
+    }
+    const extra = this.#filled.value;
+    if (extra !== 0) throw this.#strayPost(extra);
+  }
+
+  #strayPost(extra: number): LessonError {
+    return new LessonError(
+      `${this.#filled.name} still counts ${extra} filled slot${extra === 1 ? "" : "s"} after ` +
+        "the end marker was taken: something else posted it (a stray sem_post), so slots were " +
+        "taken before they were filled; the copy cannot be trusted",
+    );
   }
 
   /** The semaphores' counts now (`sem_getvalue`), for `--trace`: not for the hot path. */

@@ -8,8 +8,10 @@
  * @module
  */
 
+import { LibcError } from "../../transports/libc.ts";
 import { Semaphore } from "../../transports/semaphore.ts";
 import { SharedMemory } from "../../transports/shm.ts";
+import { LessonError } from "../_files.ts";
 import type { Side } from "../_lesson.ts";
 import { formatBytes } from "../_log.ts";
 import type { ShmOptions } from "./main.ts";
@@ -35,14 +37,18 @@ export async function server(side: Side<ShmOptions>): Promise<void> {
 
   // 3. The segment. shm_open(O_CREAT | O_EXCL, 0600) makes an empty object, /dev/shm/NAME;
   //    ftruncate() gives it its size (touching memory past the end would raise SIGBUS);
+  //    posix_fallocate() reserves its pages now, so that a full /dev/shm fails here, with
+  //    ENOSPC, and not later with SIGBUS at a store into a page there is no room for;
   //    mmap(MAP_SHARED) maps it, so that our stores land in memory the client will map too.
   const layout = ringLayout(slots, slotSize);
-  using segment = side.own(SharedMemory.create(names.segment, layout.size));
+  using segment = side.own(createSegment(names.segment, layout.size));
   log.say(
     `created the shared-memory segment ${names.segment} with shm_open(O_CREAT|O_EXCL, 0600), ` +
       `sized it with ftruncate() to ${formatBytes(layout.size)} (a ${
         formatBytes(layout.dataOffset)
-      } header + ${slots} slots × ${formatBytes(slotSize)}), mapped it at 0x${
+      } header + ${slots} slots × ${
+        formatBytes(slotSize)
+      }), reserved its pages with posix_fallocate(), mapped it at 0x${
         segment.address.toString(16)
       }: ls -l ${segment.path}`,
   );
@@ -113,7 +119,22 @@ export async function server(side: Side<ShmOptions>): Promise<void> {
   log.say(`sent ${formatBytes(side.bytes)}, then a slot holding 0 bytes: the end of the file`);
 
   // 9. Wait until the client has emptied every slot, the end marker included: only then do
-  //    we know that everything arrived (or, if the client dies, we notice and say so).
+  //    we know that everything arrived (or, if the client dies, we notice and say so). A
+  //    post on "filled" left over then was not ours: the client took a slot too early.
   await ring.drain();
   log.say("the client has emptied every slot: the transfer is complete");
+}
+
+/** Creates the segment; a /dev/shm without room for it is one clear line, with what to do. */
+function createSegment(name: string, size: number): SharedMemory {
+  try {
+    return SharedMemory.create(name, size);
+  } catch (error) {
+    if (error instanceof LibcError && error.code === "ENOSPC") {
+      throw new LessonError(
+        `${error.message}: make the ring smaller (--slots, --slot-size), or make room in /dev/shm`,
+      );
+    }
+    throw error;
+  }
 }

@@ -1,0 +1,354 @@
+/**
+ * The demo runner under attack (issue 10, sections 2, 4 and 5): killed with SIGKILL in the
+ * middle of a transfer, interrupted while it verifies, asked for more random bytes than the
+ * disk holds, run twice on the same names, given values that start with a dash, and sent
+ * SIGHUP. The input is never waited for when it is not a regular file.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { COMMON_OPTIONS, parseCommandLine } from "../lessons/_cli.ts";
+import { commonArgs } from "../lessons/_lesson.ts";
+import { UsageError } from "../lessons/_files.ts";
+import { isRunning } from "../transports/_holders.ts";
+import {
+  assertNoStackTrace,
+  assertNothingLeftBehind,
+  assertOneError,
+  assertSameFile,
+  filesIn,
+  lessonCommand,
+  makeInput,
+  readUntil,
+  ROOT,
+  type Run,
+  runLesson,
+  testDir,
+  textReader,
+} from "./_helpers.ts";
+
+const METHODS = ["pipe", "fifo", "mq", "shm"];
+
+/** The pids of the sides named in what a run said. */
+function sidePids(said: string): number[] {
+  return [...new Set([...said.matchAll(/^(?:server|client) +(\d+) │/gm)].map((m) => Number(m[1])))];
+}
+
+/** Waits until none of `pids` runs any more; returns those still running after `ms`. */
+async function waitUntilGone(pids: number[], ms: number): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  while (pids.some(isRunning) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return pids.filter(isRunning);
+}
+
+/** Reads the rest of a stream to the end. */
+async function readRest(reader: ReadableStreamDefaultReader<string>): Promise<string> {
+  let rest = "";
+  for (let r = await reader.read(); !r.done; r = await reader.read()) rest += r.value;
+  return rest;
+}
+
+/** The lines of the runner that say a side started: the transfer is under way after them. */
+const STARTED = /started the (client|server) as (my child, )?process \d+/;
+
+for (const method of METHODS) {
+  Deno.test(`${method}: the runner killed with SIGKILL leaves nothing; its sides clean up and go`, async () => {
+    const dir = testDir(`${method}-runner-killed`);
+    const output = join(dir, "output.bin");
+    // One byte at a time: 64 MiB would take many minutes, so the copy is surely under way.
+    const child = lessonCommand(method, ["--size", "64M", "--chunk", "1", "--output", output])
+      .spawn();
+    const stderr = textReader(child.stderr);
+    let said = await readUntil(stderr, /^client +\d+ │/m, 30_000);
+    if (!/^server +\d+ │/m.test(said)) said += await readUntil(stderr, /^server +\d+ │/m);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    child.kill("SIGKILL");
+    said += await readRest(stderr);
+    assert.equal((await child.status).signal, "SIGKILL");
+    await child.stdout.cancel();
+
+    // The kernel sent each side SIGTERM (PR_SET_PDEATHSIG): they remove what they made, and go.
+    const pids = sidePids(said);
+    assert.ok(pids.length >= 2, said);
+    assert.deepEqual(await waitUntilGone(pids, 15_000), [], `sides still running\n${said}`);
+    assert.deepEqual(filesIn(dir), [], "no output, partial or temporary file");
+    Deno.removeSync(dir);
+    assertNothingLeftBehind();
+  });
+}
+
+Deno.test("pipe: Ctrl-C while the runner checks the copy stops it with 130; the output is not placed", async () => {
+  const dir = testDir("interrupt-verify");
+  // A sparse file: 1 GiB of zeros that costs no disk, and takes a while to hash.
+  const input = join(dir, "big.bin");
+  Deno.writeFileSync(input, new Uint8Array(0));
+  Deno.truncateSync(input, 1024 ** 3);
+  const output = join(dir, "output.bin");
+  const child = lessonCommand("pipe", ["--input", input, "--output", output, "--chunk", "1M"])
+    .spawn();
+  const stderr = textReader(child.stderr);
+  let said = await readUntil(stderr, "checking the copy", 120_000);
+  child.kill("SIGINT");
+  said += await readRest(stderr);
+  const status = await child.status;
+  await child.stdout.cancel();
+  const run: Run = { code: status.code, signal: status.signal, stdout: "", stderr: said };
+  assert.equal(status.code, 130, said);
+  assertOneError(
+    run,
+    /interrupted by SIGINT while checking the copy: the copy was discarded, and ".*output\.bin" was not written/,
+  );
+  assert.doesNotMatch(said, /byte-exact copy/);
+  assert.deepEqual(filesIn(dir), ["big.bin"]);
+  Deno.removeSync(dir, { recursive: true });
+  assertNothingLeftBehind();
+});
+
+Deno.test("demo: more random input than the disk holds is refused at once, with one line", async () => {
+  const dir = testDir("huge-size");
+  const started = performance.now();
+  const run = await runLesson("fifo", ["--size", "8388607G", "--output", join(dir, "out.bin")]);
+  assert.equal(run.code, 1, run.stderr);
+  assertOneError(
+    run,
+    /not enough space for the random input and the copy .*: the file system of .* has .* free/,
+  );
+  assert.equal(run.stderr.trim().split("\n").length, 1, "nothing was started or written");
+  assert.ok(performance.now() - started < 10_000, "refused before writing");
+  assert.deepEqual(filesIn(dir), []);
+  Deno.removeSync(dir);
+});
+
+Deno.test("demo: writing the random input can be interrupted", async () => {
+  const dir = testDir("interrupt-random");
+  // 8 GiB: it fits on the disk (with its copy), and takes far longer than the test waits.
+  const child = lessonCommand("pipe", ["--size", "8G", "--output", join(dir, "out.bin")]).spawn();
+  const stderr = textReader(child.stderr);
+  let said = await readUntil(stderr, /writing 8\.00 GiB of random bytes/, 30_000);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const signalled = performance.now();
+  child.kill("SIGINT");
+  said += await readRest(stderr);
+  const status = await child.status;
+  await child.stdout.cancel();
+  assert.equal(status.code, 130, said);
+  assert.ok(performance.now() - signalled < 10_000, "stopped soon after Ctrl-C");
+  assertOneError(
+    { code: status.code, signal: null, stdout: "", stderr: said },
+    /interrupted by SIGINT while writing the random input: nothing was started, nothing is left/,
+  );
+  assert.doesNotMatch(said, STARTED);
+  assert.deepEqual(filesIn(dir), []);
+  Deno.removeSync(dir);
+});
+
+Deno.test("input: a FIFO with no writer is refused at once, never waited for", async () => {
+  const dir = testDir("input-fifo");
+  const fifo = join(dir, "input.fifo");
+  new Deno.Command("mkfifo", { args: ["-m", "600", fifo] }).outputSync();
+  // In a child process, so that a regression (an open that blocks) cannot hang the suite.
+  const code = `
+    import { InputFile } from ${JSON.stringify(join(ROOT, "lessons", "_files.ts"))};
+    try { new InputFile(Deno.args[0]); console.log("opened"); }
+    catch (error) { console.log(error.name + ": " + error.message); }`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", code, fifo],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  const output = await child.output();
+  clearTimeout(timer);
+  assert.equal(output.signal, null, "the open of a FIFO with no writer did not return");
+  assert.match(
+    new TextDecoder().decode(output.stdout),
+    /LessonError: cannot open input ".*input\.fifo": it is a FIFO, not a regular file/,
+  );
+  for (const method of METHODS) {
+    for (const args of [["server", "--input", fifo], ["--input", fifo]]) {
+      const run = await runLesson(method, [...args, "--timeout", "60"]);
+      assert.equal(run.code, 1, run.stderr);
+      assertOneError(run, /cannot open input ".*input\.fifo": it is a FIFO, not a regular file/);
+    }
+  }
+  assert.equal(Deno.lstatSync(fifo).isFifo, true);
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("demo: two demos on the same names: the second is refused, the first succeeds", async (t) => {
+  const dir = testDir("same-names");
+  const input = makeInput(join(dir, "input.bin"), 8 * 1024 * 1024, 11);
+  const cases: Record<string, string[]> = {
+    fifo: ["--path", join(dir, "shared.fifo"), "--chunk", "16"],
+    mq: ["--name", `/ipc-lesson-mq-${Deno.pid}-shared`, "--chunk", "16"],
+    shm: ["--name", `/ipc-lesson-shm-${Deno.pid}-shared`, "--chunk", "16"],
+    "pipe (the same output)": ["--chunk", "16"],
+  };
+  for (const [name, args] of Object.entries(cases)) {
+    await t.step(name, async () => {
+      const method = name.split(" ")[0]!;
+      const first = join(dir, `first-${method}.bin`);
+      const second = name.startsWith("pipe") ? first : join(dir, `second-${method}.bin`);
+      const a = lessonCommand(method, ["--input", input, "--output", first, "--force", ...args])
+        .spawn();
+      const stderr = textReader(a.stderr);
+      const said = await readUntil(stderr, /^client +\d+ │/m, 30_000);
+      const b = await runLesson(method, ["--input", input, "--output", second, "--force", ...args]);
+      assert.equal(b.code, 1, b.stderr);
+      assertOneError(
+        b,
+        /is in use by another demo that is running now|already exist|another demo is writing the output/,
+      );
+      assert.equal(b.stderr.trim().split("\n").length, 1, b.stderr);
+      const rest = await readRest(stderr);
+      assert.equal((await a.status).code, 0, said + rest);
+      await a.stdout.cancel();
+      assert.match(rest, /byte-exact copy: yes/);
+      assertSameFile(first, input);
+      if (second !== first) assert.equal(filesIn(dir).includes(`second-${method}.bin`), false);
+    });
+  }
+  Deno.removeSync(dir, { recursive: true });
+  assertNothingLeftBehind();
+});
+
+Deno.test("demo: values starting with a dash reach the sides intact", async () => {
+  const dir = testDir("dash-values");
+  makeInput(join(dir, "-dash.txt"), 100_000, 4);
+  for (const method of METHODS) {
+    for (
+      const args of [
+        ["--input=-dash.txt", `--output=-copy-${method}-1.bin`],
+        ["--input", "-dash.txt", "--output", `-copy-${method}-2.bin`],
+      ]
+    ) {
+      const run = await runLesson(method, ["--quiet", ...args], { cwd: dir });
+      assert.equal(run.code, 0, run.stderr);
+      assertNoStackTrace(run);
+    }
+    assertSameFile(join(dir, `-copy-${method}-1.bin`), join(dir, "-dash.txt"));
+    assertSameFile(join(dir, `-copy-${method}-2.bin`), join(dir, "-dash.txt"));
+  }
+  // By hand too: the FIFO's path may start with a dash.
+  const server = runLesson("fifo", ["server", "--path", "-lab.fifo", "--input", "-dash.txt"], {
+    cwd: dir,
+  });
+  const client = await runLesson(
+    "fifo",
+    ["client", "--path", "-lab.fifo", "--output", "-hand.bin"],
+    {
+      cwd: dir,
+    },
+  );
+  assert.equal(client.code, 0, client.stderr);
+  assert.equal((await server).code, 0);
+  assertSameFile(join(dir, "-hand.bin"), join(dir, "-dash.txt"));
+  Deno.removeSync(dir, { recursive: true });
+  assertNothingLeftBehind();
+});
+
+Deno.test("demo: the sides accept every --timeout the runner accepts", async () => {
+  // The round trip: what the runner sends, a side parses back to the same value.
+  for (const text of ["0.0000001", "0.5", "10", "86400", "0.000000000001"]) {
+    const runner = parseCommandLine(["--timeout", text], {}).common;
+    const sent = commonArgs(runner, 4096);
+    assert.ok(sent.every((arg) => !/e[+-]?\d/.test(arg)), sent.join(" "));
+    const side = parseCommandLine(["server", ...sent], {}).common;
+    assert.equal(side.timeoutMs, runner.timeoutMs, text);
+  }
+  // And for real: the sides start, and fail only for lack of time, never on the value.
+  const run = await runLesson("fifo", ["--timeout", "0.0000001", "--quiet"]);
+  assert.doesNotMatch(run.stderr, /--timeout must be|see --help/);
+  assert.ok(run.code === 0 || run.code === 1, run.stderr);
+  assertNothingLeftBehind();
+});
+
+Deno.test("command line: an option's value may start with a dash; a missing one is named", () => {
+  const parse = (args: string[]) => parseCommandLine(args, {}).common;
+  assert.equal(parse(["--input", "-x.txt"]).input, "-x.txt");
+  assert.equal(parse(["--input=-x.txt"]).input, "-x.txt");
+  assert.equal(parse(["client", "--output", "-", "--force"]).output, "-");
+  assert.equal(parse(["client", "--output", "-", "--force"]).force, true);
+  assert.throws(() => parse(["--input", "--quiet"]), (error: unknown) => {
+    assert.ok(error instanceof UsageError);
+    assert.match(error.message, /option --input needs a value/);
+    return true;
+  });
+  assert.throws(() => parse(["--input"]), /option --input needs a value/);
+  // --force belongs to whoever writes the output.
+  assert.throws(() => parse(["server", "--force"]), /--force is not an option of the server/);
+  assert.equal(
+    parseCommandLine(["server", "--output", "o", "--force"], {}, { serverTakesOutput: true })
+      .common.force,
+    true,
+  );
+  assert.ok("force" in COMMON_OPTIONS);
+});
+
+Deno.test("SIGHUP: the runner and a side by hand exit with 129 and one line", async (t) => {
+  await t.step("the runner", async () => {
+    const dir = testDir("sighup-runner");
+    const child = lessonCommand("fifo", [
+      "--size",
+      "64M",
+      "--chunk",
+      "1",
+      "--output",
+      join(dir, "out.bin"),
+    ]).spawn();
+    const stderr = textReader(child.stderr);
+    let said = await readUntil(stderr, /^client +\d+ │/m, 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    child.kill("SIGHUP");
+    said += await readRest(stderr);
+    const status = await child.status;
+    await child.stdout.cancel();
+    assert.equal(status.code, 129, said);
+    assertOneError(
+      { code: 129, signal: null, stdout: "", stderr: said },
+      /^runner .*error: interrupted by SIGHUP: stopped both sides and removed what they created$/,
+    );
+    assert.deepEqual(await waitUntilGone(sidePids(said), 10_000), []);
+    assert.deepEqual(filesIn(dir), []);
+    Deno.removeSync(dir);
+  });
+  // Each side waits for a peer that never comes, until SIGHUP (as when its terminal closes).
+  const waiting: Record<string, (dir: string) => string[]> = {
+    "a fifo server": (dir) => ["fifo", "server", "--path", join(dir, "hup.fifo")],
+    "a fifo client": (dir) => [
+      "fifo",
+      "client",
+      "--path",
+      join(dir, "hup.fifo"),
+      "--output",
+      join(dir, "out.bin"),
+    ],
+    "an mq server": () => ["mq", "server", "--name", `/ipc-lesson-mq-${Deno.pid}-hup`],
+    "an shm server": () => ["shm", "server", "--name", `/ipc-lesson-shm-${Deno.pid}-hup`],
+  };
+  for (const [name, command] of Object.entries(waiting)) {
+    await t.step(`${name} by hand`, async () => {
+      const dir = testDir("sighup-side");
+      const [method, role, ...args] = command(dir);
+      const child = lessonCommand(method!, [role!, "--timeout", "60", ...args]).spawn();
+      const stderr = textReader(child.stderr);
+      let said = await readUntil(stderr, /waiting/, 30_000);
+      child.kill("SIGHUP");
+      said += await readRest(stderr);
+      const status = await child.status;
+      await child.stdout.cancel();
+      assert.equal(status.code, 129, said);
+      assertOneError(
+        { code: 129, signal: null, stdout: "", stderr: said },
+        new RegExp(
+          `^${role} .*error: interrupted by SIGHUP after .*; removed what this ${role} created$`,
+        ),
+      );
+      assert.deepEqual(filesIn(dir), []);
+      Deno.removeSync(dir);
+    });
+  }
+  assertNothingLeftBehind();
+});

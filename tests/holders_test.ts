@@ -1,0 +1,99 @@
+/**
+ * transports/_holders.ts: who holds an object, as /proc shows it. A descriptor counts (O_PATH
+ * too), a mapping counts after its descriptor is closed (a segment, a semaphore), a working
+ * directory counts for a folder; and closing or unmapping ends it.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import * as libc from "../transports/libc.ts";
+import {
+  holdersOfPath,
+  holdersOfQueue,
+  queueIdentity,
+  readProcessTable,
+} from "../transports/_holders.ts";
+import { testDir } from "./_helpers.ts";
+
+Deno.test("holders: an O_PATH descriptor on a FIFO holds it; closing it lets go", () => {
+  const dir = testDir("holders-fifo");
+  const path = join(dir, "my.fifo");
+  libc.mkfifo(path, 0o600);
+  try {
+    assert.deepEqual(holdersOfPath(path), []);
+    const fd = libc.open(path, libc.O.PATH | libc.O.CLOEXEC);
+    assert.deepEqual(holdersOfPath(path), [Deno.pid]);
+    libc.close(fd);
+    assert.deepEqual(holdersOfPath(path), []);
+    assert.throws(() => holdersOfPath(join(dir, "missing.fifo")), Deno.errors.NotFound);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("holders: a mapped segment and an open semaphore are held with no descriptor", () => {
+  const name = `/my-holders-${Deno.pid}`;
+  const fd = libc.shm_open(name, libc.O.CREAT | libc.O.EXCL | libc.O.RDWR, 0o600);
+  let sem: Deno.PointerObject | null = null;
+  try {
+    libc.ftruncate(fd, 4096);
+    const address = libc.mmap(4096, libc.PROT.READ | libc.PROT.WRITE, libc.MAP_SHARED, fd);
+    libc.close(fd);
+    assert.deepEqual(holdersOfPath(`/dev/shm${name}`), [Deno.pid], "held by the mapping");
+    libc.munmap(address, 4096);
+    assert.deepEqual(holdersOfPath(`/dev/shm${name}`), []);
+
+    // glibc maps the semaphore under a temporary name before it links it as sem.NAME: the
+    // inode, not the path, shows that it is the same file.
+    sem = libc.sem_open(name, libc.O.CREAT | libc.O.EXCL, 0o600, 0);
+    assert.deepEqual(holdersOfPath(`/dev/shm/sem.${name.slice(1)}`), [Deno.pid]);
+    libc.sem_close(sem);
+    sem = null;
+    assert.deepEqual(holdersOfPath(`/dev/shm/sem.${name.slice(1)}`), []);
+  } finally {
+    if (sem) libc.sem_close(sem);
+    libc.shm_unlink(name);
+    try {
+      libc.sem_unlink(name);
+    } catch { /* not made */ }
+  }
+});
+
+Deno.test("holders: a message queue is found by name, mounted /dev/mqueue or not", () => {
+  const name = `/my-holders-${Deno.pid}`;
+  assert.equal(holdersOfQueue(name), null);
+  const fd = libc.mq_open(name, libc.O.CREAT | libc.O.EXCL | libc.O.RDWR, 0o600, {
+    maxmsg: 1,
+    msgsize: 16,
+  });
+  try {
+    assert.deepEqual(holdersOfQueue(name), [Deno.pid]);
+    assert.equal(queueIdentity(name)?.uid, Deno.uid());
+    libc.mq_close(fd);
+    // Looking opened it for a moment, and closed it again.
+    assert.deepEqual(holdersOfQueue(name), []);
+  } finally {
+    libc.mq_unlink(name);
+  }
+});
+
+Deno.test("holders: a process working in a folder, or holding a file in it, holds the folder", async () => {
+  const dir = testDir("holders-folder");
+  const inside = join(dir, "inside");
+  Deno.mkdirSync(inside);
+  const sleeper = new Deno.Command("sleep", { args: ["60"], cwd: inside }).spawn();
+  try {
+    const table = readProcessTable();
+    assert.deepEqual(table.holdersUnder(dir), [sleeper.pid]);
+    assert.deepEqual(table.holdersUnder(`${dir}-other`), [], "a prefix of a name is not a folder");
+    // A file kept open inside counts too.
+    using file = Deno.openSync(join(dir, "data"), { write: true, createNew: true });
+    assert.ok(readProcessTable().holdersUnder(dir).includes(Deno.pid));
+    file.close();
+  } finally {
+    sleeper.kill("SIGKILL");
+    await sleeper.status;
+  }
+  assert.deepEqual(readProcessTable().holdersUnder(dir), []);
+  Deno.removeSync(dir, { recursive: true });
+});

@@ -1,0 +1,425 @@
+/**
+ * The output never destroys anything (issue 10, section 2): a device, FIFO, socket, directory
+ * or symbolic link at the output path is refused and stays what it was; an existing file is
+ * replaced only with --force; the copy gets the input's permission bits in the demo and 0600
+ * by hand; whatever the output path alone makes certain fails before the transfer starts; and
+ * no internal name is ever left behind or shown.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  assertNothingLeftBehind,
+  assertOneError,
+  assertSameFile,
+  entry,
+  filesIn,
+  makeInput,
+  ROOT,
+  type Run,
+  runLesson,
+  testDir,
+  TMP,
+} from "./_helpers.ts";
+
+const METHODS = ["pipe", "fifo", "mq", "shm"];
+
+/** The identity of what is at `path`, without following a link: kind, device, inode. */
+function identity(path: string): string {
+  const info = Deno.lstatSync(path);
+  const kind = info.isSymlink
+    ? `symlink -> ${Deno.readLinkSync(path)}`
+    : info.isCharDevice
+    ? `char ${info.rdev}`
+    : info.isFifo
+    ? "fifo"
+    : info.isSocket
+    ? "socket"
+    : info.isDirectory
+    ? "dir"
+    : "file";
+  return `${kind} ${info.dev}:${info.ino} mode ${info.mode}`;
+}
+
+/** Nothing was started: the one error line is all that was said (no side, no narration). */
+function assertNothingStarted(run: Run): void {
+  assert.equal(run.stderr.trim().split("\n").length, 1, run.stderr);
+}
+
+/** Runs a side by hand, in a shell, with `umask` set, so that it cannot decide the mode. */
+async function runWithUmask(method: string, umask: string, args: string[]): Promise<Run> {
+  const output = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `umask ${umask}; exec "$0" run --quiet -A "$@"`,
+      Deno.execPath(),
+      entry(method),
+      ...args,
+    ],
+    cwd: ROOT,
+    env: { TMPDIR: TMP, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: output.code,
+    signal: output.signal,
+    stdout: new TextDecoder().decode(output.stdout),
+    stderr: new TextDecoder().decode(output.stderr),
+  };
+}
+
+Deno.test({
+  name: "output: /dev/null stays a character device, in the demo and by hand",
+  ignore: Deno.uid() !== 0, // only root could have replaced it
+  async fn() {
+    const before = identity("/dev/null");
+    for (const method of METHODS) {
+      for (const args of [["--output", "/dev/null"], ["--output", "/dev/null", "--force"]]) {
+        const run = await runLesson(method, args);
+        assert.equal(run.code, 2, run.stderr);
+        assertOneError(run, /output "\/dev\/null" is a character device: the output may only be/);
+        assertNothingStarted(run);
+      }
+      const byHand = await runLesson(method, ["client", "--output", "/dev/null", "--force"]);
+      assert.equal(byHand.code, 2, byHand.stderr);
+      assertOneError(byHand, /output "\/dev\/null" is a character device/);
+      assert.equal(identity("/dev/null"), before);
+    }
+    assert.equal(Deno.lstatSync("/dev/null").isCharDevice, true);
+  },
+});
+
+Deno.test("output: a device, FIFO, socket, directory or symbolic link is refused and left as it was", async (t) => {
+  const dir = testDir("output-kinds");
+  const input = makeInput(join(dir, "input.bin"), 10_000);
+  const target = makeInput(join(dir, "target.bin"), 777, 3);
+  const targetBefore = identity(target);
+  const listeners: Deno.Listener[] = [];
+  const kinds: Record<string, () => string> = {
+    "a symbolic link": () => {
+      Deno.symlinkSync(target, join(dir, "link"));
+      return join(dir, "link");
+    },
+    "a dangling symbolic link": () => {
+      Deno.symlinkSync(join(dir, "nowhere"), join(dir, "dangling"));
+      return join(dir, "dangling");
+    },
+    "a FIFO": () => {
+      new Deno.Command("mkfifo", { args: ["-m", "600", join(dir, "out.fifo")] }).outputSync();
+      return join(dir, "out.fifo");
+    },
+    "a socket": () => {
+      // Kept open (closing the listener would remove the socket file) until the suite ends.
+      listeners.push(Deno.listen({ transport: "unix", path: join(dir, "out.sock") }));
+      return join(dir, "out.sock");
+    },
+    "a directory": () => {
+      Deno.mkdirSync(join(dir, "subdir"));
+      return join(dir, "subdir");
+    },
+  };
+  if (Deno.uid() === 0) {
+    kinds["a character device"] = () => {
+      // A private copy of /dev/null (major 1, minor 3), so that a failure harms nothing.
+      new Deno.Command("mknod", { args: ["-m", "666", join(dir, "null"), "c", "1", "3"] })
+        .outputSync();
+      return join(dir, "null");
+    };
+  }
+  for (const [kind, make] of Object.entries(kinds)) {
+    await t.step(kind, async () => {
+      const path = make();
+      const before = identity(path);
+      const expected = new RegExp(
+        `output ".*" is ${kind.replace("a dangling", "a")}: the output may only be a new file`,
+      );
+      for (const method of ["fifo", "pipe"]) {
+        for (
+          const args of [
+            ["--input", input, "--output", path, "--force"],
+            ["--size", "64M", "--output", path],
+            ["client", "--output", path, "--force"],
+          ]
+        ) {
+          const run = await runLesson(method, args);
+          assert.equal(run.code, 2, `${method} ${args.join(" ")}\n${run.stderr}`);
+          assertOneError(run, expected);
+          assertNothingStarted(run);
+          assert.equal(identity(path), before, "left exactly as it was");
+        }
+      }
+    });
+  }
+  for (const listener of listeners) listener.close();
+  assert.equal(identity(target), targetBefore, "the link's target is untouched");
+  assertSameFile(target, makeInput(join(dir, "expected.bin"), 777, 3));
+  Deno.removeSync(dir, { recursive: true });
+  assertNothingLeftBehind();
+});
+
+Deno.test("output: an existing file is left alone without --force, replaced with it", async (t) => {
+  for (const method of METHODS) {
+    await t.step(`${method} demo`, async () => {
+      const dir = testDir(`${method}-force`);
+      const input = makeInput(join(dir, "input.bin"), 200_000, 5);
+      const output = join(dir, "output.bin");
+      const old = makeInput(join(dir, "old.bin"), 3000, 9);
+      Deno.copyFileSync(old, output);
+      Deno.chmodSync(output, 0o644);
+      Deno.chmodSync(input, 0o640);
+
+      const refused = await runLesson(method, ["--input", input, "--output", output]);
+      assert.equal(refused.code, 1, refused.stderr);
+      assertOneError(
+        refused,
+        /output ".*output\.bin" already exists and was left alone: add --force to replace it/,
+      );
+      assertNothingStarted(refused);
+      assertSameFile(output, old);
+
+      const replaced = await runLesson(method, ["--input", input, "--output", output, "--force"]);
+      assert.equal(replaced.code, 0, replaced.stderr);
+      assertSameFile(output, input);
+      assert.equal(Deno.statSync(output).mode! & 0o777, 0o640, "the input's permission bits");
+      assert.deepEqual(filesIn(dir), ["input.bin", "old.bin", "output.bin"]);
+      Deno.removeSync(dir, { recursive: true });
+    });
+  }
+
+  await t.step("fifo by hand", async () => {
+    const dir = testDir("fifo-force-by-hand");
+    const input = makeInput(join(dir, "input.bin"), 300_000, 6);
+    const output = join(dir, "output.bin");
+    const old = makeInput(join(dir, "old.bin"), 64 * 1024, 8);
+    Deno.copyFileSync(old, output);
+    const path = join(dir, "lab.fifo");
+
+    // The client refuses at once, before it makes the FIFO or waits for anyone.
+    const refused = await runLesson("fifo", ["client", "--path", path, "--output", output]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assertOneError(
+      refused,
+      /output ".*output\.bin" already exists and was left alone: add --force/,
+    );
+    assertSameFile(output, old);
+
+    const server = runLesson("fifo", ["server", "--path", path, "--input", input]);
+    const client = await runWithUmask("fifo", "022", [
+      "client",
+      "--path",
+      path,
+      "--output",
+      output,
+      "--force",
+    ]);
+    assert.equal(client.code, 0, client.stderr);
+    assert.equal((await server).code, 0);
+    assertSameFile(output, input);
+    assert.equal(Deno.statSync(output).mode! & 0o777, 0o600, "by hand: 0600");
+    assert.deepEqual(filesIn(dir), ["input.bin", "old.bin", "output.bin"]);
+    Deno.removeSync(dir, { recursive: true });
+  });
+
+  await t.step("pipe by hand, the server starting the client", async () => {
+    const dir = testDir("pipe-force-by-hand");
+    const input = makeInput(join(dir, "input.bin"), 300_000, 6);
+    const output = join(dir, "output.bin");
+    const old = makeInput(join(dir, "old.bin"), 5000, 8);
+    Deno.copyFileSync(old, output);
+    const refused = await runLesson("pipe", ["server", "--input", input, "--output", output]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assertOneError(refused, /already exists and was left alone: add --force/);
+    assertNothingStarted(refused);
+    assertSameFile(output, old);
+    const run = await runLesson("pipe", [
+      "server",
+      "--input",
+      input,
+      "--output",
+      output,
+      "--force",
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assertSameFile(output, input);
+    assert.deepEqual(filesIn(dir), ["input.bin", "old.bin", "output.bin"]);
+    Deno.removeSync(dir, { recursive: true });
+  });
+  assertNothingLeftBehind();
+});
+
+Deno.test("output: the demo gives the copy the input's permission bits, whatever the umask", async () => {
+  const dir = testDir("modes");
+  for (const method of METHODS) {
+    for (const mode of [0o600, 0o640, 0o755, 0o444]) {
+      const input = makeInput(join(dir, `input-${mode.toString(8)}.bin`), 70_000, mode);
+      Deno.chmodSync(input, mode);
+      const output = join(dir, `output-${method}-${mode.toString(8)}.bin`);
+      const run = await runWithUmask(method, "077", [
+        "--quiet",
+        "--input",
+        input,
+        "--output",
+        output,
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      assertSameFile(output, input);
+      assert.equal(Deno.statSync(output).mode! & 0o7777, mode, `${method} ${mode.toString(8)}`);
+    }
+    // Random input is private: 0600.
+    const random = join(dir, `random-${method}.bin`);
+    const run = await runWithUmask(method, "000", [
+      "--quiet",
+      "--size",
+      "100K",
+      "--output",
+      random,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(Deno.statSync(random).mode! & 0o777, 0o600);
+  }
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("output: the client by hand creates the copy 0600, whatever the umask", async () => {
+  const dir = testDir("by-hand-mode");
+  const input = makeInput(join(dir, "input.bin"), 100_000);
+  Deno.chmodSync(input, 0o644);
+  for (const umask of ["000", "022"]) {
+    const output = join(dir, `output-${umask}.bin`);
+    const script = `umask ${umask}; "$0" run -A "$1" server --quiet --input "$2" | ` +
+      `"$0" run -A "$1" client --quiet --output "$3"`;
+    const result = await new Deno.Command("sh", {
+      args: ["-c", script, Deno.execPath(), entry("pipe"), input, output],
+      env: { TMPDIR: TMP, NO_COLOR: "1" },
+      stderr: "piped",
+    }).output();
+    assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
+    assertSameFile(output, input);
+    assert.equal(Deno.statSync(output).mode! & 0o777, 0o600);
+  }
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("output: a path that can never work fails before the transfer, creating nothing", async (t) => {
+  const dir = testDir("output-before");
+  const cases = [
+    {
+      name: "a trailing slash, no such directory",
+      output: join(dir, "newdir/"),
+      status: 2,
+      message: /output ".*newdir\/" ends with "\/", so it can only name a directory/,
+    },
+    {
+      name: "a trailing slash on an existing directory",
+      output: `${dir}/`,
+      status: 2,
+      message: /ends with "\/", so it can only name a directory/,
+    },
+    {
+      name: "a missing directory",
+      output: join(dir, "missing", "out.bin"),
+      status: 1,
+      message: /cannot create output ".*out\.bin": directory ".*missing" does not exist/,
+    },
+    {
+      name: "a file where a directory should be",
+      output: join(dir, "plain.txt", "out.bin"),
+      status: 1,
+      message: /cannot create output ".*out\.bin": .*not a directory/,
+    },
+  ];
+  Deno.writeTextFileSync(join(dir, "plain.txt"), "x");
+  for (const { name, output, status, message } of cases) {
+    await t.step(name, async () => {
+      for (const method of METHODS) {
+        for (
+          const args of [["--size", "64M", "--output", output], ["client", "--output", output]]
+        ) {
+          const started = performance.now();
+          const run = await runLesson(method, args);
+          assert.equal(run.code, status, `${method} ${args.join(" ")}\n${run.stderr}`);
+          assertOneError(run, message);
+          assertNothingStarted(run);
+          // Refused at once: no 64 MiB were written, no side waited for its peer.
+          assert.ok(performance.now() - started < 8000);
+          assert.deepEqual(filesIn(dir), ["plain.txt"]);
+        }
+      }
+    });
+  }
+
+  await t.step({
+    name: "a directory this user may not write in (root without CAP_DAC_OVERRIDE)",
+    ignore: Deno.uid() !== 0,
+    fn: async () => {
+      const locked = join(dir, "locked");
+      Deno.mkdirSync(locked, { mode: 0o555 });
+      Deno.chmodSync(locked, 0o555);
+      for (const args of [["--size", "64M"], ["client"]]) {
+        const output = await new Deno.Command("setpriv", {
+          args: [
+            "--inh-caps=-dac_override,-dac_read_search",
+            "--bounding-set=-dac_override,-dac_read_search",
+            Deno.execPath(),
+            "run",
+            "--quiet",
+            "-A",
+            entry("fifo"),
+            ...args,
+            "--output",
+            join(locked, "out.bin"),
+          ],
+          env: { TMPDIR: TMP, NO_COLOR: "1" },
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const run: Run = {
+          code: output.code,
+          signal: output.signal,
+          stdout: new TextDecoder().decode(output.stdout),
+          stderr: new TextDecoder().decode(output.stderr),
+        };
+        assert.equal(run.code, 1, run.stderr);
+        assertOneError(
+          run,
+          /cannot create output ".*out\.bin": no permission to create files in directory ".*locked"/,
+        );
+        assertNothingStarted(run);
+        assert.deepEqual(filesIn(locked), []);
+      }
+      Deno.removeSync(locked);
+    },
+  });
+  Deno.removeSync(dir, { recursive: true });
+  assertNothingLeftBehind();
+});
+
+Deno.test("output: no internal name is shown or left, whatever happens to the client", async (t) => {
+  for (const method of METHODS) {
+    await t.step(method, async () => {
+      const dir = testDir(`${method}-no-names`);
+      const output = join(dir, "output.bin");
+      for (const args of [[], ["--kill-after", "client:1M"], ["--kill-after", "client:1M:TERM"]]) {
+        const run = await runLesson(method, ["--size", "4M", "--output", output, ...args]);
+        const runner = run.stderr.match(/^runner +(\d+) │/m)![1];
+        // Neither a staging name nor the runner's descriptors: only the user's output path.
+        assert.doesNotMatch(run.stderr, /\.unverified|\.partial|\.new\b|ipc-lesson-run-/);
+        assert.doesNotMatch(run.stderr, new RegExp(`/proc/${runner}/fd`));
+        if (args.length === 0) {
+          assert.equal(run.code, 0, run.stderr);
+          assert.match(run.stderr, /linked it into place as "[^"]*output\.bin"/);
+          assert.deepEqual(filesIn(dir), ["output.bin"]);
+          Deno.removeSync(output);
+        } else {
+          assert.notEqual(run.code, 0);
+          assert.deepEqual(filesIn(dir), []);
+        }
+      }
+      Deno.removeSync(dir);
+    });
+  }
+  assertNothingLeftBehind();
+});
