@@ -38,7 +38,7 @@ import {
   type SpaceNeed,
   UnnamedFile,
 } from "./_files.ts";
-import { isRunning } from "../transports/_holders.ts";
+import { isRunning } from "../transports/holders.ts";
 import { bindAbstractLock, close } from "../transports/libc.ts";
 import {
   commonArgs,

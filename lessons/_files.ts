@@ -22,7 +22,7 @@ import { createHash } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
 import * as libc from "../transports/libc.ts";
 import { LibcError, strerror } from "../transports/libc.ts";
-import { takeTurn, turnIsDue } from "../transports/_wait.ts";
+import { takeTurn, turnIsDue } from "../transports/wait.ts";
 import { formatBytes } from "./_log.ts";
 
 /** A failure the user can act on: printed as one line, exit status 1 (or the one given). */

@@ -2,7 +2,7 @@
  * Finding the kernel objects that killed runs left behind, and deciding whether each is still in
  * use. The kernel decides, not the name: an object is in use while some process holds it (an
  * open descriptor, `O_PATH` included, or a mapping), as `/proc` shows (see
- * `transports/_holders.ts`). A name such as `ipc-lesson-fifo-4711-3f9a2c` says which process
+ * `transports/holders.ts`). A name such as `ipc-lesson-fifo-4711-3f9a2c` says which process
  * made the object, but that process may have handed it on, or died while its pid was given to
  * another process; so the pid in a name is only shown, never trusted.
  *
@@ -31,7 +31,7 @@ import {
   isRunning,
   queueIdentity,
   readProcessTable,
-} from "../transports/_holders.ts";
+} from "../transports/holders.ts";
 import { NAME_PREFIX, tempDir } from "./_lesson.ts";
 
 /** The kinds of object `deno task clean` knows. */

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { COMMON_OPTIONS, parseCommandLine } from "../lessons/_cli.ts";
 import { commonArgs } from "../lessons/_lesson.ts";
 import { UsageError } from "../lessons/_files.ts";
-import { isRunning } from "../transports/_holders.ts";
+import { isRunning } from "../transports/holders.ts";
 import {
   assertNoStackTrace,
   assertNothingLeftBehind,

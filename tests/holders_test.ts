@@ -1,5 +1,5 @@
 /**
- * transports/_holders.ts: who holds an object, as /proc shows it. A descriptor counts (O_PATH
+ * transports/holders.ts: who holds an object, as /proc shows it. A descriptor counts (O_PATH
  * too), a mapping counts after its descriptor is closed (a segment, a semaphore), a working
  * directory counts for a folder; and closing or unmapping ends it.
  */
@@ -12,7 +12,7 @@ import {
   holdersOfQueue,
   queueIdentity,
   readProcessTable,
-} from "../transports/_holders.ts";
+} from "../transports/holders.ts";
 import { testDir } from "./_helpers.ts";
 
 Deno.test("holders: an O_PATH descriptor on a FIFO holds it; closing it lets go", () => {

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as libc from "../transports/libc.ts";
-import { holdersOfPath } from "../transports/_holders.ts";
+import { holdersOfPath } from "../transports/holders.ts";
 import { MessageQueue, queueExists, removeQueue } from "../transports/mq.ts";
 import { Semaphore, semaphorePath } from "../transports/semaphore.ts";
 import { SharedMemory, shmPath } from "../transports/shm.ts";

@@ -25,9 +25,9 @@
 
 import { dirname } from "node:path";
 import * as libc from "./libc.ts";
-import { otherHolders } from "./_holders.ts";
+import { otherHolders } from "./holders.ts";
 import { PipeEnd, pipeUsers } from "./pipe.ts";
-import { PARK_SLICE_MS, seconds, sleep } from "./_wait.ts";
+import { PARK_SLICE_MS, seconds, sleep } from "./wait.ts";
 
 /** Options for {@linkcode Fifo.open}. */
 export interface FifoOpenOptions {

@@ -10,7 +10,7 @@
  * A {@linkcode MessageQueue} wraps one queue descriptor (`mqd_t`, which on Linux is a file
  * descriptor). It is opened with `O_NONBLOCK`, so a full or empty queue never freezes the
  * event loop: the call fails at once with EAGAIN, and the queue waits in `poll(2)`, first
- * briefly on this thread, then parked on a worker thread (see `_wait.ts`).
+ * briefly on this thread, then parked on a worker thread (see `wait.ts`).
  *
  * A queue has no end-of-file and no EPIPE: nothing tells a receiver that the sender has died.
  * But the kernel knows when nobody can ever reach a queue again: when it has no name and no
@@ -21,9 +21,9 @@
  */
 
 import * as libc from "./libc.ts";
-import { otherHolders } from "./_holders.ts";
+import { otherHolders } from "./holders.ts";
 import { NAME_MAX, posixNameProblem } from "./_names.ts";
-import { ready, seconds, sleep, SPIN_US, untilReady, type Waits } from "./_wait.ts";
+import { ready, seconds, sleep, SPIN_US, untilReady, type Waits } from "./wait.ts";
 
 export type { MqAttr } from "./libc.ts";
 

@@ -3,7 +3,7 @@
  *
  * A {@linkcode PipeEnd} wraps one end's file descriptor. It is made non-blocking so that a
  * full or empty pipe never freezes the event loop: the call returns EAGAIN at once, and the
- * end waits in `poll(2)` (see `_wait.ts`): a few microseconds without sleeping, then briefly
+ * end waits in `poll(2)` (see `wait.ts`): a few microseconds without sleeping, then briefly
  * on this thread, then parked on a worker thread while the event loop runs.
  *
  * The same class serves unnamed pipes ({@linkcode createPipe}, or a shell's `|` on stdin and
@@ -13,7 +13,7 @@
  */
 
 import * as libc from "./libc.ts";
-import { ready, seconds, SPIN_US, untilReady, type Waits } from "./_wait.ts";
+import { ready, seconds, SPIN_US, untilReady, type Waits } from "./wait.ts";
 
 /** Options for a {@linkcode PipeEnd}. */
 export interface PipeEndOptions {

@@ -10,14 +10,14 @@
  * A wait never freezes the event loop, and can time out. It first tries `sem_trywait`; then
  * polls for a few microseconds, giving the CPU away between tries; then sleeps up to a
  * few milliseconds on this thread in `sem_timedwait`; and only then parks in short `sem_timedwait`
- * calls on a worker thread while the event loop runs (see `_wait.ts`).
+ * calls on a worker thread while the event loop runs (see `wait.ts`).
  *
  * @module
  */
 
 import * as libc from "./libc.ts";
 import { NAME_MAX, posixNameProblem } from "./_names.ts";
-import { seconds, SPIN_US, takeTurn, turnIsDue, untilReady } from "./_wait.ts";
+import { seconds, SPIN_US, takeTurn, turnIsDue, untilReady } from "./wait.ts";
 
 /** Options for {@linkcode Semaphore.create} and {@linkcode Semaphore.open}. */
 export interface SemaphoreOptions {

@@ -14,7 +14,7 @@
 
 import { join } from "node:path";
 import { checkFifoPath, type Fifo } from "../../transports/fifo.ts";
-import { holdersOfPath } from "../../transports/_holders.ts";
+import { holdersOfPath } from "../../transports/holders.ts";
 import { pipeMaxSize } from "../../transports/pipe.ts";
 import { unlink } from "../../transports/libc.ts";
 import { LessonError, UsageError } from "../_files.ts";

@@ -9,7 +9,7 @@
  */
 
 import { MessageQueue } from "../../transports/mq.ts";
-import { seconds } from "../../transports/_wait.ts";
+import { seconds } from "../../transports/wait.ts";
 import { LessonError } from "../_files.ts";
 import type { Side } from "../_lesson.ts";
 import { formatBytes } from "../_log.ts";

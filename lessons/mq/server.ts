@@ -16,7 +16,7 @@ import {
   queueMemory,
   queueMemoryLimit,
 } from "../../transports/mq.ts";
-import { seconds } from "../../transports/_wait.ts";
+import { seconds } from "../../transports/wait.ts";
 import { LessonError } from "../_files.ts";
 import type { Side } from "../_lesson.ts";
 import { formatBytes } from "../_log.ts";

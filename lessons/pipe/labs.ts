@@ -6,7 +6,7 @@
 
 import * as libc from "../../transports/libc.ts";
 import { PipeEnd, spawnWithStdin } from "../../transports/pipe.ts";
-import { sleep } from "../../transports/_wait.ts";
+import { sleep } from "../../transports/wait.ts";
 import type { Lab, LabContext } from "../_labs.ts";
 
 /** Starts `cat` reading the pipe; returns the child and a promise of its exit. */

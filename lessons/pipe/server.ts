@@ -9,7 +9,7 @@
  */
 
 import { LibcError } from "../../transports/libc.ts";
-import { seconds, sleep } from "../../transports/_wait.ts";
+import { seconds, sleep } from "../../transports/wait.ts";
 import { createPipe, isPipe, PipeEnd, pipeMaxSize, spawnWithStdin } from "../../transports/pipe.ts";
 import { LessonError } from "../_files.ts";
 import type { Side } from "../_lesson.ts";

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import * as libc from "../../transports/libc.ts";
 import { semaphorePath } from "../../transports/semaphore.ts";
 import { SharedMemory, shmPath } from "../../transports/shm.ts";
-import { seconds, sleep } from "../../transports/_wait.ts";
+import { seconds, sleep } from "../../transports/wait.ts";
 import { LessonError, sha256File, writeRandomFile } from "../_files.ts";
 import type { Lab, LabContext } from "../_labs.ts";
 import { PERMISSIONS, SAMPLE_INPUT, sideCommand, uniqueName } from "../_lesson.ts";

@@ -43,7 +43,7 @@ import { LessonError } from "../_files.ts";
 import type { KernelObject } from "../_lesson.ts";
 import { formatBytes } from "../_log.ts";
 import { LibcError, sem_unlink, shm_unlink } from "../../transports/libc.ts";
-import { holdersOfPath, isRunning } from "../../transports/_holders.ts";
+import { holdersOfPath, isRunning } from "../../transports/holders.ts";
 import {
   type Semaphore,
   semaphoreNameProblem,
@@ -51,7 +51,7 @@ import {
   type SemaphoreWaitOptions,
 } from "../../transports/semaphore.ts";
 import { SharedMemory, shmNameProblem, shmPath } from "../../transports/shm.ts";
-import { seconds, sleep } from "../../transports/_wait.ts";
+import { seconds, sleep } from "../../transports/wait.ts";
 
 // ---------------------------------------------------------------------------------------------
 // The layout

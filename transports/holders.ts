@@ -34,7 +34,7 @@ export type Identity = string;
  *
  * @example
  * ```ts
- * import { identityOf } from "./_holders.ts";
+ * import { identityOf } from "./holders.ts";
  * console.log(identityOf(Deno.statSync("/tmp"))); // e.g. "65024:1310721"
  * ```
  */
@@ -56,7 +56,7 @@ function identity(pid: number | "self", fd: number | string): Identity | null {
  *
  * @example
  * ```ts ignore
- * import { otherHolders } from "./_holders.ts";
+ * import { otherHolders } from "./holders.ts";
  * if (otherHolders(queueFd).length === 0) console.log("the peer has gone");
  * ```
  */
@@ -92,7 +92,7 @@ export function otherHolders(fd: number): number[] {
  *
  * @example
  * ```ts
- * import { isRunning } from "./_holders.ts";
+ * import { isRunning } from "./holders.ts";
  * console.log(isRunning(Deno.pid)); // true
  * ```
  */
@@ -182,7 +182,7 @@ function readProcess(pid: number): { identities: Set<Identity>; paths: string[] 
  *
  * @example
  * ```ts
- * import { identityOf, readProcessTable } from "./_holders.ts";
+ * import { identityOf, readProcessTable } from "./holders.ts";
  * const table = readProcessTable();
  * console.log(table.holdersOf(identityOf(Deno.statSync("/dev/null")))); // e.g. [1, 4711]
  * ```
@@ -229,7 +229,7 @@ export function readProcessTable(): ProcessTable {
  *
  * @example
  * ```ts ignore
- * import { holdersOfPath } from "./_holders.ts";
+ * import { holdersOfPath } from "./holders.ts";
  * const pids = holdersOfPath("/tmp/my.fifo");
  * console.log(pids.length === 0 ? "nobody uses it" : `in use by ${pids.join(", ")}`);
  * ```
@@ -247,7 +247,7 @@ export function holdersOfPath(path: string): number[] {
  *
  * @example
  * ```ts ignore
- * import { holdersOfQueue } from "./_holders.ts";
+ * import { holdersOfQueue } from "./holders.ts";
  * console.log(holdersOfQueue("/my-queue")); // null, or e.g. [4711]
  * ```
  */
@@ -263,7 +263,7 @@ export function holdersOfQueue(name: string): number[] | null {
  *
  * @example
  * ```ts ignore
- * import { queueIdentity } from "./_holders.ts";
+ * import { queueIdentity } from "./holders.ts";
  * console.log(queueIdentity("/my-queue")); // null, or e.g. { identity: "20:35587", uid: 1000 }
  * ```
  */
