@@ -2,21 +2,55 @@
  * The one place where this project talks to the C library.
  *
  * Every system call the lessons make goes through this file: the symbol table below is the
- * single `Deno.dlopen` of the project, and every wrapper does the three things a careful C
- * program does around a call:
+ * single `Deno.dlopen` of the project, and every wrapper does what a careful C program does
+ * around a call:
  *
- * 1. call the function synchronously, on the main thread;
- * 2. when it reports failure (usually by returning -1), read `errno` at once, before anything
- *    else can overwrite it;
+ * 1. set `errno` to 0, call the function synchronously, on the main thread, and read `errno`
+ *    in the very next step, before anything else can overwrite it;
+ * 2. when the call reports failure (usually by returning -1), check that errno holds a value
+ *    the function's manual page lists under ERRORS;
  * 3. turn that errno into a {@linkcode LibcError} that names the call, the errno (`ENOENT`, …)
  *    and the system's own message.
  *
  * Calls that are expected to "fail" in a hot loop (a full pipe, an empty queue) do not throw:
  * they return {@linkcode WOULD_BLOCK}, so that waiting is an ordinary branch, not an exception.
  *
- * `errno` is per thread. A `nonblocking: true` symbol runs on a worker thread, so its errno is
- * lost; such symbols are only used to *park* (wait until something may have changed), and the
- * real operation is then retried synchronously here, where errno can be read.
+ * ## errno, and how it gets lost
+ *
+ * `errno` is not a return value. It is one `int` per thread, which every failing call on that
+ * thread overwrites (and a successful one may too). In C, "read errno right after the call" is
+ * easy, because nothing runs in between. In JavaScript much can: the runtime allocates a BigInt
+ * for a 64-bit result, or an object for a closure; an allocation can start the garbage
+ * collector; the runtime's own code makes system calls. Any of them can leave its own errno
+ * behind. This module once read errno with a second FFI call made after such allocations, and
+ * about one benchmark run in fifty failed with `read failed: ENOENT`, a value read(2) never
+ * returns. So here:
+ *
+ * - errno is read from memory, not by a call. `__errno_location()` gives the address of this
+ *   thread's errno once, at load (a Worker loads its own copy of this module, on its own
+ *   thread, and gets its own); an `Int32Array` over those 4 bytes reads it with a plain load.
+ * - Every wrapper writes 0 there, makes the call and reads errno in the next statement: no
+ *   call, no allocation and no return from a function in between. Deno hands a 64-bit result
+ *   back as a BigInt, allocated before the wrapper could look at errno, so the `ssize_t`
+ *   results of read, write and mq_receive are declared `i32`: on x86_64 and aarch64 that reads
+ *   the low half of the result register, exact for every count below 2^31 (and Linux never
+ *   moves more than 0x7ffff000 bytes in one call), while -1 stays -1. Trace lines and error
+ *   messages are built only after errno has been read.
+ * - Beside every wrapper stand the errno values its manual page documents. A failure with any
+ *   other value, or with errno still 0, means errno was lost after all. A call that returned -1
+ *   did nothing, so the wrapper makes it once more; if errno is lost again, it fails with a
+ *   {@linkcode LibcError} that says so (code `ERRNO_LOST`), rather than act on a value that
+ *   is not the call's. (close(2) is the exception: Linux frees the descriptor even when close
+ *   fails, and another thread may get that number at once, so close is never made twice.)
+ *
+ * A lost errno that happens to hold a value the call *can* fail with is not caught by the last
+ * rule: only reading it soundly prevents that, which is why the first two rules come first.
+ * Where a result can be known without errno (which descriptors poll(2) found ready is in
+ * `revents`), it is taken from there.
+ *
+ * errno is per thread, so a `nonblocking: true` symbol, which runs on a worker thread, leaves
+ * its errno there. Such symbols are only used to *park* (wait until something may have
+ * changed); the real operation is then retried synchronously here, where errno can be read.
  *
  * With {@linkcode traceCalls} every call is reported in the style of `strace`:
  * `write(5, <65536 bytes>, 65536) = 65536`.
@@ -66,7 +100,9 @@ const SYMBOLS = {
       "buffer", // void *buf
       "usize", // size_t count
     ],
-    result: "isize",
+    // ssize_t, read as its low 32 bits (see "errno" in the module header): Linux moves at most
+    // 0x7ffff000 bytes in one read or write, so the count always fits, and -1 stays -1.
+    result: "i32",
   },
   // ssize_t write(int fd, const void *buf, size_t count);
   write: {
@@ -75,7 +111,7 @@ const SYMBOLS = {
       "buffer", // const void *buf
       "usize", // size_t count
     ],
-    result: "isize",
+    result: "i32", // ssize_t, as for read
   },
   // int fcntl(int fd, int cmd, ... /* int arg */);
   fcntl: {
@@ -322,7 +358,8 @@ const SYMBOLS = {
       "usize", // size_t msg_len
       "buffer", // unsigned int *msg_prio (may be NULL)
     ],
-    result: "isize",
+    // ssize_t, read as its low 32 bits: a message holds at most 16 MiB (HARD_MSGSIZEMAX).
+    result: "i32",
   },
   // int mq_timedsend(mqd_t mqdes, const char *msg_ptr, size_t msg_len, unsigned int msg_prio,
   //                  const struct timespec *abs_timeout);
@@ -353,13 +390,13 @@ const SYMBOLS = {
       "buffer", // unsigned int *msg_prio (may be NULL)
       "buffer", // const struct timespec *abs_timeout
     ],
-    result: "isize",
+    result: "i32", // ssize_t, as for mq_receive
   },
   // The same mq_timedreceive(3), run on a worker thread (to park while the queue is empty).
   mq_timedreceive_park: {
     name: "mq_timedreceive",
     parameters: ["i32", "buffer", "usize", "buffer", "buffer"],
-    result: "isize",
+    result: "i32",
     nonblocking: true,
   },
   // int shm_open(const char *name, int oflag, mode_t mode);
@@ -554,17 +591,27 @@ export const Errno = {
   EMLINK: 31,
   EPIPE: 32,
   ERANGE: 34,
+  EDEADLK: 35,
   ENAMETOOLONG: 36,
+  ENOLCK: 37,
   ENOSYS: 38,
   ENOTEMPTY: 39,
   ELOOP: 40,
+  ENOPKG: 65,
   EOVERFLOW: 75,
+  ENOTSOCK: 88,
+  EDESTADDRREQ: 89,
   EMSGSIZE: 90,
+  EPROTONOSUPPORT: 93,
   EOPNOTSUPP: 95,
+  EAFNOSUPPORT: 97,
+  EADDRINUSE: 98,
+  EADDRNOTAVAIL: 99,
   ECONNRESET: 104,
+  ENOBUFS: 105,
+  ENOTCONN: 107,
   ETIMEDOUT: 110,
   ECONNREFUSED: 111,
-  EADDRINUSE: 98,
   EDQUOT: 122,
 } as const;
 
@@ -572,9 +619,60 @@ const ERRNO_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(Errno).map(([name, number]) => [number, name]),
 );
 
-/** The value of `errno` on this thread. Read it right after the call that failed. */
-function errno(): number {
-  return new Deno.UnsafePointerView(c.__errno_location()!).getInt32();
+/**
+ * This thread's `errno`: the `int` whose address `__errno_location()` returns, seen through an
+ * `Int32Array`, so that reading it is a load from memory, with no call and no allocation.
+ * Resolved once, when the module loads: a thread's errno stays where it is for the thread's
+ * life, and every thread that runs JavaScript (the main one, each Worker) loads its own copy of
+ * this module.
+ */
+const THREAD_ERRNO: Int32Array = new Int32Array(
+  Deno.UnsafePointerView.getArrayBuffer(c.__errno_location()!, 4),
+);
+
+/** The cell every wrapper writes and reads: {@linkcode THREAD_ERRNO}, unless a test stands in. */
+let errnoCell: Int32Array = THREAD_ERRNO;
+
+/**
+ * A C function as this module calls it: its name, and the errno values its manual page lists
+ * under ERRORS. Any other value after a failure means errno was lost.
+ */
+interface Call {
+  /** The function's name, as trace lines and messages show it. */
+  readonly name: string;
+  /** The errno values it is documented to fail with. */
+  readonly errors: ReadonlySet<number>;
+  /** Whether a failure whose errno was lost may be retried (never for close). */
+  readonly retry: boolean;
+}
+
+/**
+ * Describes a call from its manual page: `errors` is the list of errno names under ERRORS,
+ * separated by spaces.
+ */
+function documented(name: string, errors: string, retry = true): Call {
+  const numbers = new Set<number>();
+  for (const code of errors.trim().split(/\s+/)) {
+    const number = (Errno as Record<string, number>)[code];
+    if (number === undefined) throw new Error(`libc.ts: unknown errno ${code} for ${name}`);
+    numbers.add(number);
+  }
+  return { name, errors: numbers, retry };
+}
+
+/** How many failures had lost their errno (see {@linkcode _errnoLostCount}). */
+let lostCount = 0;
+
+/**
+ * Whether a call must be made once more: its first try failed (`failed`), and errno holds a
+ * value the call is not documented to fail with, or still the 0 written before it. The failed
+ * call did nothing, so nothing is done twice. Every wrapper asks this right after reading errno
+ * (see "Files and descriptors" below).
+ */
+function retry(call: Call, failed: boolean, errnum: number, tries: number): boolean {
+  if (!failed || tries > 1 || !call.retry || call.errors.has(errnum)) return false;
+  lostCount++;
+  return true;
 }
 
 /**
@@ -590,6 +688,9 @@ export function errnoName(errnum: number): string {
   return ERRNO_NAMES[errnum] ?? `errno ${errnum}`;
 }
 
+/** strerror's messages, by number: the same for the life of the process (the "C" locale). */
+const messages = new Map<number, string>();
+
 /**
  * The system's message for an errno, as `strerror(3)` gives it: "No such file or directory".
  * Accepts a number or a name (`"ENOENT"`), which is also what Deno puts in `error.code`.
@@ -603,11 +704,20 @@ export function errnoName(errnum: number): string {
 export function strerror(errnum: number | string): string {
   const number = typeof errnum === "string" ? (Errno as Record<string, number>)[errnum] : errnum;
   if (number === undefined) return String(errnum);
-  return Deno.UnsafePointerView.getCString(c.strerror(number)!);
+  let message = messages.get(number);
+  if (message === undefined) {
+    message = Deno.UnsafePointerView.getCString(c.strerror(number)!);
+    messages.set(number, message);
+  }
+  return message;
 }
 
 /**
  * A failed call into the C library: which call, which errno, and the system's message.
+ *
+ * When errno was lost (the call failed, but errno held a value the call cannot fail with, on
+ * every try), `code` is `"ERRNO_LOST"` and `errno` is 0: no caller can mistake it for a real
+ * error such as ENOENT.
  *
  * @example
  * ```ts
@@ -622,24 +732,51 @@ export function strerror(errnum: number | string): string {
 export class LibcError extends Error {
   /** The C function that failed, such as `"mq_open"`. */
   readonly call: string;
-  /** The errno number. */
+  /** The errno number (0 when it was lost). */
   readonly errno: number;
-  /** The errno name, such as `"ENOENT"`. */
+  /** The errno name, such as `"ENOENT"`, or `"ERRNO_LOST"`. */
   readonly code: string;
   /** The system's message for the errno, such as `"No such file or directory"`. */
   readonly description: string;
 
-  /** Builds the error for `call` from an errno number. */
-  constructor(call: string, errnum: number) {
-    const code = errnoName(errnum);
-    const description = strerror(errnum);
-    super(`${call} failed: ${code} (${description})`);
+  /**
+   * Builds the error for `call` from an errno number. With `lostAfter` (a number of tries),
+   * `errnum` is instead the value errno held after the last try, one the call cannot fail
+   * with: the error says that errno was lost.
+   */
+  constructor(call: string, errnum: number, lostAfter?: number) {
+    const lost = lostAfter !== undefined;
+    const code = lost ? "ERRNO_LOST" : errnoName(errnum);
+    const tries = lostAfter === 1 ? "" : `; tried ${lostAfter === 2 ? "twice" : lostAfter}`;
+    const description = !lost
+      ? strerror(errnum)
+      : errnum === 0
+      ? `errno was lost (still 0 after ${call} returned -1${tries})`
+      : `errno was lost (it held ${errnoName(errnum)}, which ${call} cannot fail with${tries})`;
+    super(`${call} failed: ${lost ? description : `${code} (${description})`}`);
     this.name = "LibcError";
     this.call = call;
-    this.errno = errnum;
+    this.errno = lost ? 0 : errnum;
     this.code = code;
     this.description = description;
   }
+}
+
+/**
+ * For tests only: how many failed calls have found errno lost so far (each try counts). It
+ * stays 0 while errno is read soundly.
+ */
+export function _errnoLostCount(): number {
+  return lostCount;
+}
+
+/**
+ * For tests only: makes every wrapper write and read `cell` instead of this thread's errno,
+ * so that a test can make errno look lost; `null` restores the real one. A stand-in whose
+ * index 0 is a getter returning, say, ENOENT after a failed read plays a clobbered errno.
+ */
+export function _useErrnoCellForTests(cell: Int32Array | null): void {
+  errnoCell = cell ?? THREAD_ERRNO;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -662,9 +799,12 @@ export function traceCalls(fn: ((line: string) => void) | null): void {
   tracer = fn;
 }
 
-function result(value: number | bigint, errnum?: number): string {
-  if (errnum === undefined) return String(value);
-  return `-1 ${errnoName(errnum)} (${strerror(errnum)})`;
+/**
+ * How a failure reads in a trace line: `-1 ENOENT (No such file or directory)`, or
+ * `-1 errno was lost (…)`.
+ */
+function failed(error: LibcError): string {
+  return error.errno === 0 ? `-1 ${error.description}` : `-1 ${error.code} (${error.description})`;
 }
 
 /** Formats flag bits by name: `O_WRONLY|O_NONBLOCK`. */
@@ -699,6 +839,25 @@ function cstring(s: string): Uint8Array<ArrayBuffer> {
   return encoder.encode(s + "\0");
 }
 
+/**
+ * A `size_t` argument as the BigInt that Deno's fast calls take, remembered: a hot loop passes
+ * the same length again and again, and `BigInt(n)` would make a new one every time. (A plain
+ * number is accepted too, but takes Deno's slow path, measured about 0.25 µs a call slower.)
+ */
+class SizeArgument {
+  #number = 0;
+  #bigint = 0n;
+
+  /** `BigInt(n)`, made only when `n` differs from the last one. */
+  of(n: number): bigint {
+    if (n !== this.#number) {
+      this.#bigint = BigInt(n);
+      this.#number = n;
+    }
+    return this.#bigint;
+  }
+}
+
 /** A `struct timespec` holding the absolute time `ms` milliseconds from now on CLOCK_REALTIME. */
 function deadlineIn(ms: number): BigInt64Array<ArrayBuffer> {
   const at = Date.now() + Math.max(0, ms);
@@ -710,17 +869,39 @@ function deadlineIn(ms: number): BigInt64Array<ArrayBuffer> {
 const ALREADY_EXPIRED = new BigInt64Array([0n, 0n]);
 
 /**
- * Runs a call that returns -1 on failure: returns its result, or throws a {@linkcode LibcError}
- * after reading errno.
+ * The outcome of a call that returns -1 on failure, given the errno read right after it:
+ * returns the result, or throws a {@linkcode LibcError}. `tries` is how many times the call
+ * was made; `args` formats its arguments for the trace line, and is called only when tracing.
  */
-function check(call: string, value: number | bigint, args: () => string): number {
-  if (value === -1 || value === -1n) {
-    const errnum = errno();
-    tracer?.(`${call}(${args()}) = ${result(-1, errnum)}`);
-    throw new LibcError(call, errnum);
+function check(
+  call: Call,
+  value: number,
+  errnum: number,
+  tries: number,
+  args: () => string,
+): number {
+  if (value !== -1) {
+    tracer?.(`${call.name}(${args()}) = ${value}`);
+    return value;
   }
-  tracer?.(`${call}(${args()}) = ${result(value)}`);
-  return Number(value);
+  throw failure(call, errnum, tries, args);
+}
+
+/**
+ * The error for a failed call: a {@linkcode LibcError} for its errno, or, when errno holds a
+ * value the call is not documented to fail with, one that says errno was lost.
+ */
+function errorFor(call: Call, errnum: number, tries: number): LibcError {
+  if (call.errors.has(errnum)) return new LibcError(call.name, errnum);
+  lostCount++;
+  return new LibcError(call.name, errnum, tries);
+}
+
+/** {@linkcode errorFor}, traced: `unlink("/x") = -1 ENOENT (No such file or directory)`. */
+function failure(call: Call, errnum: number, tries: number, args: () => string): LibcError {
+  const error = errorFor(call, errnum, tries);
+  tracer?.(`${call.name}(${args()}) = ${failed(error)}`);
+  return error;
 }
 
 /**
@@ -728,26 +909,43 @@ function check(call: string, value: number | bigint, args: () => string): number
  * one, or ETIMEDOUT for a timed call given a deadline in the past) returns WOULD_BLOCK.
  */
 function tryCheck(
-  call: string,
-  value: number | bigint,
+  call: Call,
+  value: number,
+  errnum: number,
+  tries: number,
   args: () => string,
 ): number | typeof WOULD_BLOCK {
-  if (value === -1 || value === -1n) {
-    const errnum = errno();
-    if (errnum === Errno.EAGAIN || errnum === Errno.EINTR || errnum === Errno.ETIMEDOUT) {
-      tracer?.(`${call}(${args()}) = ${result(-1, errnum)}`);
-      return WOULD_BLOCK;
-    }
-    tracer?.(`${call}(${args()}) = ${result(-1, errnum)}`);
-    throw new LibcError(call, errnum);
+  if (
+    value === -1 && call.errors.has(errnum) &&
+    (errnum === Errno.EAGAIN || errnum === Errno.EINTR || errnum === Errno.ETIMEDOUT)
+  ) {
+    tracer?.(`${call.name}(${args()}) = -1 ${errnoName(errnum)} (${strerror(errnum)})`);
+    return WOULD_BLOCK;
   }
-  tracer?.(`${call}(${args()}) = ${result(value)}`);
-  return Number(value);
+  return check(call, value, errnum, tries, args);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Files and descriptors
+//
+// Every wrapper has the same core, the C idiom `errno = 0; r = f(…); e = errno;`, made in
+// consecutive statements, and repeated once if errno was lost:
+//
+//     do {
+//       errnoCell[0] = 0;
+//       r = c.f(…);
+//       errnum = errnoCell[0]!;
+//     } while (retry(F, r === -1, errnum, ++tries));
+//
+// Arguments (C strings, BigInts) are made before it; trace lines and errors after it.
 // ---------------------------------------------------------------------------------------------
+
+// The errors of open(2), which also come through shm_open(3) and sem_open(3): glibc implements
+// them by opening a file in /dev/shm. (EWOULDBLOCK is EAGAIN on Linux.)
+const OPEN_ERRORS = "EACCES EAGAIN EBADF EBUSY EDQUOT EEXIST EFAULT EFBIG EINTR EINVAL EISDIR " +
+  "ELOOP EMFILE ENAMETOOLONG ENFILE ENODEV ENOENT ENOMEM ENOSPC ENOTDIR ENXIO EOPNOTSUPP " +
+  "EOVERFLOW EPERM EROFS ETXTBSY";
+const OPEN = documented("open", OPEN_ERRORS);
 
 /**
  * `open(2)`: opens `path` and returns a new file descriptor.
@@ -760,28 +958,65 @@ function tryCheck(
  * ```
  */
 export function open(path: string, flags: number, mode = 0): number {
+  const pathname = cstring(path);
+  let fd: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    fd = c.open(pathname, flags, mode);
+    errnum = errnoCell[0]!;
+  } while (retry(OPEN, fd === -1, errnum, ++tries));
   return check(
-    "open",
-    c.open(cstring(path), flags, mode),
+    OPEN,
+    fd,
+    errnum,
+    tries,
     () => `${quote(path)}, ${openFlags(flags)}${flags & O.CREAT ? `, ${octal(mode)}` : ""}`,
   );
 }
 
+// Never retried: Linux frees the descriptor even when close fails.
+const CLOSE = documented("close", "EBADF EINTR EIO ENOSPC EDQUOT", false);
+
 /** `close(2)`: releases a file descriptor. */
 export function close(fd: number): void {
-  check("close", c.close(fd), () => `${fd}`);
+  errnoCell[0] = 0;
+  const r = c.close(fd);
+  const errnum = errnoCell[0]!;
+  check(CLOSE, r, errnum, 1, () => `${fd}`);
 }
+
+// read(2), with the errors of a socket, which it allows ("other errors may occur, depending on
+// the object connected to fd"): a lesson's standard input may be one.
+const READ = documented(
+  "read",
+  "EAGAIN EBADF EFAULT EINTR EINVAL EIO EISDIR   ECONNRESET ENOTCONN ETIMEDOUT",
+);
+const readSize = new SizeArgument();
 
 /**
  * `read(2)`: reads up to `buf.length` bytes. Returns the count (0 at end-of-file), or
  * {@linkcode WOULD_BLOCK} when a non-blocking descriptor has nothing to read yet.
  */
 export function read(fd: number, buf: Uint8Array): number | typeof WOULD_BLOCK {
-  const n = c.read(fd, buf, BigInt(buf.length));
-  // The common case first, with nothing to allocate: a count, and no tracing.
-  if (tracer === null && n !== -1n) return Number(n);
-  return tryCheck("read", n, () => `${fd}, <buffer>, ${buf.length}`);
+  const count = readSize.of(buf.length);
+  let n: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    n = c.read(fd, buf, count);
+    errnum = errnoCell[0]!;
+    // The common case first, with nothing to allocate: a count, and no tracing.
+    if (n >= 0 && tracer === null) return n;
+  } while (retry(READ, n === -1, errnum, ++tries));
+  return tryCheck(READ, n, errnum, tries, () => `${fd}, <buffer>, ${buf.length}`);
 }
+
+// write(2), with the errors of a socket, as for read.
+const WRITE = documented(
+  "write",
+  "EAGAIN EBADF EDESTADDRREQ EDQUOT EFAULT EFBIG EINTR EINVAL EIO ENOSPC EPERM EPIPE " +
+    "  ECONNRESET ENOTCONN",
+);
+const writeSize = new SizeArgument();
 
 /**
  * `write(2)`: writes up to `buf.length` bytes and returns how many were taken, or
@@ -789,15 +1024,32 @@ export function read(fd: number, buf: Uint8Array): number | typeof WOULD_BLOCK {
  * all gone fails with EPIPE.
  */
 export function write(fd: number, buf: Uint8Array): number | typeof WOULD_BLOCK {
-  const n = c.write(fd, buf, BigInt(buf.length));
-  if (tracer === null && n !== -1n) return Number(n);
-  return tryCheck("write", n, () => `${fd}, <${buf.length} bytes>, ${buf.length}`);
+  const count = writeSize.of(buf.length);
+  let n: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    n = c.write(fd, buf, count);
+    errnum = errnoCell[0]!;
+    if (n >= 0 && tracer === null) return n;
+  } while (retry(WRITE, n === -1, errnum, ++tries));
+  return tryCheck(WRITE, n, errnum, tries, () => `${fd}, <${buf.length} bytes>, ${buf.length}`);
 }
+
+const FCNTL = documented(
+  "fcntl",
+  "EACCES EAGAIN EBADF EBUSY EDEADLK EFAULT EINTR EINVAL EMFILE ENOLCK ENOTDIR EPERM",
+);
 
 /** `fcntl(2)` with an integer argument: `F.GETFL`, `F.SETFL`, `F.GETPIPE_SZ`, `F.SETPIPE_SZ`. */
 export function fcntl(fd: number, cmd: number, arg = 0): number {
-  const name = Object.entries(F).find(([, value]) => value === cmd)?.[0] ?? String(cmd);
-  return check("fcntl", c.fcntl(fd, cmd, arg), () => {
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.fcntl(fd, cmd, arg);
+    errnum = errnoCell[0]!;
+  } while (retry(FCNTL, r === -1, errnum, ++tries));
+  return check(FCNTL, r, errnum, tries, () => {
+    const name = Object.entries(F).find(([, value]) => value === cmd)?.[0] ?? String(cmd);
     const shown = cmd === F.SETFL ? openFlags(arg) : String(arg);
     return `${fd}, F_${name}${cmd === F.GETFL || cmd === F.GETPIPE_SZ ? "" : `, ${shown}`}`;
   });
@@ -821,21 +1073,34 @@ function pollfd(fd: number, events: number): Uint8Array<ArrayBuffer> {
 
 const revents = (buf: Uint8Array) => new DataView(buf.buffer).getInt16(6, true);
 
+const POLL_CALL = documented("poll", "EFAULT EINTR EINVAL ENOMEM");
+
 /**
  * `poll(2)` on one descriptor, on this thread: waits at most `ms` milliseconds (0: not at all)
  * until `fd` is ready for `events`. Returns the `revents` bits (POLL.HUP and POLL.ERR may be
  * among them), or 0 when the time ran out. The event loop stands still meanwhile, so `ms` must
  * be short; use {@linkcode pollPark} for longer waits.
+ *
+ * What happened to the descriptor is read from `revents`, not from errno: a descriptor that
+ * is not open is POLL.NVAL there, not a failure. poll itself fails only when it could not
+ * wait (EINTR: a signal arrived, which counts as "nothing ready yet"; the caller looks again).
  */
 export function poll(fd: number, events: number, ms: number): number {
   const buf = pollfd(fd, events);
-  // EINTR (a signal arrived) counts as "nothing ready yet": the caller looks again.
-  const n = tryCheck(
-    "poll",
-    c.poll(buf, 1n, ms),
+  let n: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    n = c.poll(buf, 1n, ms);
+    errnum = errnoCell[0]!;
+  } while (retry(POLL_CALL, n === -1, errnum, ++tries));
+  const ready = tryCheck(
+    POLL_CALL,
+    n,
+    errnum,
+    tries,
     () => `[{fd=${fd}, events=${pollEvents(events)}}], 1, ${ms}`,
   );
-  return n !== WOULD_BLOCK && n > 0 ? revents(buf) : 0;
+  return ready !== WOULD_BLOCK && ready > 0 ? revents(buf) : 0;
 }
 
 /**
@@ -844,7 +1109,9 @@ export function poll(fd: number, events: number, ms: number): number {
  * this CPU can run. When the peer acts within microseconds, as two processes streaming through
  * a message queue do, this saves a sleep and a wake-up, which cost tens of microseconds (more
  * when a halted CPU must be woken). Returns the `revents` bits, or 0 when the time ran out.
- * Traced as one line.
+ * errno is not read: the answer is in `revents`, and a failure (EINTR) counts as "not ready
+ * yet", like a timeout; the caller's next synchronous call reports any real error. Traced as
+ * one line.
  */
 export function pollSpin(fd: number, events: number, us: number): number {
   spinPollfd.setInt32(0, fd, true);
@@ -854,7 +1121,6 @@ export function pollSpin(fd: number, events: number, us: number): number {
   let ready = 0;
   do {
     tries++;
-    // A failure (EINTR) counts as "not ready yet", like a timeout.
     if (c.poll(spinPollfdBytes, 1n, 0) > 0) {
       ready = spinPollfd.getInt16(6, true);
       break;
@@ -903,31 +1169,72 @@ export async function yieldToEventLoop(): Promise<void> {
   await c.poll_park(NO_FDS, 0n, 0);
 }
 
+const PIPE2 = documented("pipe2", "EFAULT EINVAL EMFILE ENFILE ENOPKG");
+
 /** `pipe2(2)`: a new pipe; returns `[readFd, writeFd]`. */
 export function pipe2(flags: number): [number, number] {
   const fds = new Int32Array(2);
-  check(
-    "pipe2",
-    c.pipe2(new Uint8Array(fds.buffer), flags),
-    () => `[${fds[0]}, ${fds[1]}], ${flags ? openFlags(flags) : "0"}`,
-  );
+  const fdsBytes = new Uint8Array(fds.buffer);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.pipe2(fdsBytes, flags);
+    errnum = errnoCell[0]!;
+  } while (retry(PIPE2, r === -1, errnum, ++tries));
+  check(PIPE2, r, errnum, tries, () => `[${fds[0]}, ${fds[1]}], ${flags ? openFlags(flags) : "0"}`);
   return [fds[0]!, fds[1]!];
 }
 
+const DUP = documented("dup", "EBADF EBUSY EINTR EINVAL EMFILE");
+
 /** `dup(2)`: a second descriptor for the same open file. */
 export function dup(fd: number): number {
-  return check("dup", c.dup(fd), () => `${fd}`);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.dup(fd);
+    errnum = errnoCell[0]!;
+  } while (retry(DUP, r === -1, errnum, ++tries));
+  return check(DUP, r, errnum, tries, () => `${fd}`);
 }
+
+const DUP2 = documented("dup2", "EBADF EBUSY EINTR EINVAL EMFILE");
 
 /** `dup2(2)`: makes `newfd` refer to the same open file as `oldfd`. */
 export function dup2(oldfd: number, newfd: number): number {
-  return check("dup2", c.dup2(oldfd, newfd), () => `${oldfd}, ${newfd}`);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.dup2(oldfd, newfd);
+    errnum = errnoCell[0]!;
+  } while (retry(DUP2, r === -1, errnum, ++tries));
+  return check(DUP2, r, errnum, tries, () => `${oldfd}, ${newfd}`);
 }
+
+// mkfifo(3), with the errors of mknod(2), on which glibc builds it.
+const MKFIFO = documented(
+  "mkfifo",
+  "EACCES EBADF EDQUOT EEXIST ENAMETOOLONG ENOENT ENOSPC ENOTDIR EROFS   EFAULT EINVAL ELOOP " +
+    "ENOMEM EPERM",
+);
 
 /** `mkfifo(3)`: creates a FIFO (named pipe) at `path`; fails with EEXIST if anything is there. */
 export function mkfifo(path: string, mode: number): void {
-  check("mkfifo", c.mkfifo(cstring(path), mode), () => `${quote(path)}, ${octal(mode)}`);
+  const pathname = cstring(path);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.mkfifo(pathname, mode);
+    errnum = errnoCell[0]!;
+  } while (retry(MKFIFO, r === -1, errnum, ++tries));
+  check(MKFIFO, r, errnum, tries, () => `${quote(path)}, ${octal(mode)}`);
 }
+
+const LINKAT = documented(
+  "linkat",
+  "EACCES EBADF EDQUOT EEXIST EFAULT EINVAL EIO ELOOP EMLINK ENAMETOOLONG ENOENT ENOMEM ENOSPC " +
+    "ENOTDIR EPERM EROFS EXDEV",
+);
 
 /**
  * Gives the unnamed file (`O.TMPFILE`) open at `fd` the name `path`: `linkat(2)` of
@@ -937,35 +1244,66 @@ export function linkFd(fd: number, path: string): void {
   const AT_FDCWD = -100;
   const AT_SYMLINK_FOLLOW = 0x400;
   const from = `/proc/self/fd/${fd}`;
+  const oldpath = cstring(from);
+  const newpath = cstring(path);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.linkat(AT_FDCWD, oldpath, AT_FDCWD, newpath, AT_SYMLINK_FOLLOW);
+    errnum = errnoCell[0]!;
+  } while (retry(LINKAT, r === -1, errnum, ++tries));
   check(
-    "linkat",
-    c.linkat(AT_FDCWD, cstring(from), AT_FDCWD, cstring(path), AT_SYMLINK_FOLLOW),
+    LINKAT,
+    r,
+    errnum,
+    tries,
     () => `AT_FDCWD, ${quote(from)}, AT_FDCWD, ${quote(path)}, AT_SYMLINK_FOLLOW`,
   );
 }
 
+const UNLINK_ERRORS = "EACCES EBADF EBUSY EFAULT EINVAL EIO EISDIR ELOOP ENAMETOOLONG ENOENT " +
+  "ENOMEM ENOTDIR EPERM EROFS";
+const UNLINK = documented("unlink", UNLINK_ERRORS);
+
 /** `unlink(2)`: removes a name from the file system. */
 export function unlink(path: string): void {
-  check("unlink", c.unlink(cstring(path)), () => quote(path));
+  const pathname = cstring(path);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.unlink(pathname);
+    errnum = errnoCell[0]!;
+  } while (retry(UNLINK, r === -1, errnum, ++tries));
+  check(UNLINK, r, errnum, tries, () => quote(path));
 }
+
+const KILL = documented("kill", "EINVAL EPERM ESRCH");
 
 /**
  * `kill(2)` with signal 0: does process `pid` still exist? (No signal is sent; the kernel
- * only checks. EPERM means it exists but belongs to someone else.)
+ * only checks. ESRCH means it does not; EPERM means it exists but belongs to someone else.)
  */
 export function processExists(pid: number): boolean {
-  try {
-    check("kill", c.kill(pid, 0), () => `${pid}, 0`);
-    return true;
-  } catch (error) {
-    if (error instanceof LibcError && error.code === "ESRCH") return false;
-    if (error instanceof LibcError && error.code === "EPERM") return true;
-    throw error;
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.kill(pid, 0);
+    errnum = errnoCell[0]!;
+  } while (retry(KILL, r === -1, errnum, ++tries));
+  if (r === -1 && (errnum === Errno.ESRCH || errnum === Errno.EPERM)) {
+    tracer?.(`kill(${pid}, 0) = -1 ${errnoName(errnum)} (${strerror(errnum)})`);
+    return errnum === Errno.EPERM;
   }
+  check(KILL, r, errnum, tries, () => `${pid}, 0`);
+  return true;
 }
 
 const timespec = new BigInt64Array(2);
 const timespecBytes = new Uint8Array(timespec.buffer);
+const CLOCK_GETTIME = documented(
+  "clock_gettime",
+  "EACCES EFAULT EINVAL ENODEV EOPNOTSUPP EPERM",
+);
 
 /**
  * `clock_gettime(CLOCK_MONOTONIC)` in milliseconds. The monotonic clock is the same for every
@@ -973,39 +1311,82 @@ const timespecBytes = new Uint8Array(timespec.buffer);
  * measurement, not a step of the lesson.)
  */
 export function monotonicMs(): number {
-  if (c.clock_gettime(1, /* CLOCK_MONOTONIC */ timespecBytes) !== 0) {
-    throw new LibcError("clock_gettime", errno());
-  }
+  errnoCell[0] = 0;
+  const r = c.clock_gettime(1, /* CLOCK_MONOTONIC */ timespecBytes);
+  const errnum = errnoCell[0]!;
+  if (r !== 0) throw errorFor(CLOCK_GETTIME, errnum, 1);
   return Number(timespec[0]!) * 1000 + Number(timespec[1]!) / 1e6;
 }
 
+const FTRUNCATE = documented(
+  "ftruncate",
+  "EACCES EBADF EFAULT EFBIG EINTR EINVAL EIO EISDIR ELOOP ENAMETOOLONG ENOENT ENOTDIR EPERM " +
+    "EROFS ETXTBSY",
+);
+
 /** `ftruncate(2)`: sets the size of the file (or shared-memory object) behind `fd`. */
 export function ftruncate(fd: number, length: number): void {
-  check("ftruncate", c.ftruncate(fd, BigInt(length)), () => `${fd}, ${length}`);
+  const size = BigInt(length);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.ftruncate(fd, size);
+    errnum = errnoCell[0]!;
+  } while (retry(FTRUNCATE, r === -1, errnum, ++tries));
+  check(FTRUNCATE, r, errnum, tries, () => `${fd}, ${length}`);
 }
 
-/** `mmap(2)` of a whole object, shared: returns the address of the mapping. */
+const MMAP = documented(
+  "mmap",
+  "EACCES EAGAIN EBADF EEXIST EINVAL ENFILE ENODEV ENOMEM EOVERFLOW EPERM ETXTBSY",
+);
+// MAP_FAILED, (void *) -1.
+const MAP_FAILED = 0xffffffffffffffffn;
+
+/**
+ * `mmap(2)` of a whole object, shared: returns the address of the mapping.
+ *
+ * The one call here whose result Deno must allocate before errno can be read: a pointer comes
+ * back as an object, and mmap reports failure with the pointer MAP_FAILED, not NULL (which
+ * Deno would hand back as `null`, allocating nothing). The check of the documented values
+ * still catches a lost errno that mmap cannot fail with; and nothing here decides on mmap's
+ * errno, it only words the message.
+ */
 export function mmap(length: number, prot: number, flags: number, fd: number): Deno.PointerObject {
-  const address = c.mmap(null, BigInt(length), prot, flags, fd, 0n);
+  const size = BigInt(length);
+  let address: Deno.PointerValue, errnum: number, failed: boolean, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    address = c.mmap(null, size, prot, flags, fd, 0n);
+    errnum = errnoCell[0]!;
+    failed = address === null || Deno.UnsafePointer.value(address) === MAP_FAILED;
+  } while (retry(MMAP, failed, errnum, ++tries));
   const protText = [prot & PROT.READ ? "PROT_READ" : "", prot & PROT.WRITE ? "PROT_WRITE" : ""]
     .filter(Boolean).join("|") || "PROT_NONE";
   const args = () =>
     `NULL, ${length}, ${protText}, ${flags & MAP_SHARED ? "MAP_SHARED" : flags}, ${fd}, 0`;
-  // MAP_FAILED is (void *) -1.
-  if (address === null || Deno.UnsafePointer.value(address) === 0xffffffffffffffffn) {
-    const errnum = errno();
-    tracer?.(`mmap(${args()}) = ${result(-1, errnum)}`);
-    throw new LibcError("mmap", errnum);
-  }
+  if (address === null || failed) throw failure(MMAP, errnum, tries, args);
   tracer?.(`mmap(${args()}) = 0x${Deno.UnsafePointer.value(address).toString(16)}`);
   return address;
 }
 
+// munmap's errors, from mmap(2)'s list.
+const MUNMAP = documented("munmap", "EINVAL ENOMEM");
+
 /** `munmap(2)`: removes a mapping. */
 export function munmap(address: Deno.PointerObject, length: number): void {
+  const size = BigInt(length);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.munmap(address, size);
+    errnum = errnoCell[0]!;
+  } while (retry(MUNMAP, r === -1, errnum, ++tries));
   check(
-    "munmap",
-    c.munmap(address, BigInt(length)),
+    MUNMAP,
+    r,
+    errnum,
+    tries,
     () => `0x${Deno.UnsafePointer.value(address).toString(16)}, ${length}`,
   );
 }
@@ -1014,20 +1395,30 @@ export function munmap(address: Deno.PointerObject, length: number): void {
 // Space, permissions and processes
 // ---------------------------------------------------------------------------------------------
 
+// Listed for the reader: posix_fallocate returns one of these instead of setting errno.
+const POSIX_FALLOCATE = documented(
+  "posix_fallocate",
+  "EBADF EFBIG EINTR EINVAL ENODEV ENOSPC EOPNOTSUPP ESPIPE",
+);
+
 /**
  * `posix_fallocate(3)`: reserves the blocks (or, in `/dev/shm`, the pages) for bytes
  * `offset` to `offset + length` of the file at `fd`, so that later writes or stores into a
  * mapping cannot fail for lack of space. Unlike almost every other call here it does not set
- * errno: it returns the error number itself.
+ * errno: it returns the error number itself, so nothing can be lost. EINTR (a signal arrived
+ * while it worked) is tried again: reserving what is already reserved does no harm.
  */
 export function posix_fallocate(fd: number, offset: number, length: number): void {
-  const err = c.posix_fallocate(fd, BigInt(offset), BigInt(length));
-  const args = () => `${fd}, ${offset}, ${length}`;
+  const from = BigInt(offset);
+  const len = BigInt(length);
+  let err: number;
+  do err = c.posix_fallocate(fd, from, len); while (err === Errno.EINTR);
+  const args = `${fd}, ${offset}, ${length}`;
   if (err !== 0) {
-    tracer?.(`posix_fallocate(${args()}) = ${errnoName(err)} (${strerror(err)})`);
-    throw new LibcError("posix_fallocate", err);
+    tracer?.(`posix_fallocate(${args}) = ${errnoName(err)} (${strerror(err)})`);
+    throw new LibcError(POSIX_FALLOCATE.name, err);
   }
-  tracer?.(`posix_fallocate(${args()}) = 0`);
+  tracer?.(`posix_fallocate(${args}) = 0`);
 }
 
 /** What {@linkcode statvfs} tells of a file system. */
@@ -1041,6 +1432,11 @@ export interface FsSpace {
   /** Mounted read-only (`ST_RDONLY` in `f_flag`). */
   readOnly: boolean;
 }
+
+const STATVFS = documented(
+  "statvfs",
+  "EACCES EBADF EFAULT EINTR EIO ELOOP ENAMETOOLONG ENOENT ENOMEM ENOSYS ENOTDIR EOVERFLOW",
+);
 
 /**
  * `statvfs(3)`: how much room the file system that holds `path` has.
@@ -1057,11 +1453,15 @@ export function statvfs(path: string): FsSpace {
   // f_bfree, f_bavail; fsfilcnt_t f_files, f_ffree, f_favail; unsigned long f_fsid, f_flag,
   // f_namemax; int __f_spare[6];  (11 × 8 + 24 = 112 bytes)
   const s = new BigUint64Array(14);
-  check(
-    "statvfs",
-    c.statvfs(cstring(path), new Uint8Array(s.buffer)),
-    () => `${quote(path)}, <buf>`,
-  );
+  const pathname = cstring(path);
+  const buf = new Uint8Array(s.buffer);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.statvfs(pathname, buf);
+    errnum = errnoCell[0]!;
+  } while (retry(STATVFS, r === -1, errnum, ++tries));
+  check(STATVFS, r, errnum, tries, () => `${quote(path)}, <buf>`);
   const frsize = Number(s[1]);
   const ST_RDONLY = 1n;
   return {
@@ -1075,19 +1475,33 @@ export function statvfs(path: string): FsSpace {
 /** Modes for {@linkcode access}. */
 export const ACCESS = { F_OK: 0, X_OK: 1, W_OK: 2, R_OK: 4 } as const;
 
+const ACCESS_CALL = documented(
+  "access",
+  "EACCES EBADF EFAULT EINVAL EIO ELOOP ENAMETOOLONG ENOENT ENOMEM ENOTDIR EPERM EROFS ETXTBSY",
+);
+
 /**
  * `access(2)`: may this process (by its real user id) open `path` for `mode`? Returns null
  * when it may, or the {@linkcode LibcError} that says why not (EACCES, EROFS, ENOENT, …).
  */
 export function access(path: string, mode: number): LibcError | null {
-  try {
-    check("access", c.access(cstring(path), mode), () => `${quote(path)}, ${mode}`);
-    return null;
-  } catch (error) {
-    if (error instanceof LibcError) return error;
-    throw error;
-  }
+  const pathname = cstring(path);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.access(pathname, mode);
+    errnum = errnoCell[0]!;
+  } while (retry(ACCESS_CALL, r === -1, errnum, ++tries));
+  const args = () => `${quote(path)}, ${mode}`;
+  if (r === -1) return failure(ACCESS_CALL, errnum, tries, args);
+  check(ACCESS_CALL, r, errnum, tries, args);
+  return null;
 }
+
+const PRCTL = documented(
+  "prctl",
+  "EACCES EBADF EBUSY EFAULT EINVAL ENODEV ENXIO EOPNOTSUPP EPERM ERANGE",
+);
 
 /**
  * `prctl(PR_SET_PDEATHSIG, signal)`: asks the kernel to send this process `signal` when its
@@ -1097,17 +1511,30 @@ export function access(path: string, mode: number): LibcError | null {
  */
 export function setParentDeathSignal(signal: number): void {
   const PR_SET_PDEATHSIG = 1;
-  check(
-    "prctl",
-    c.prctl(PR_SET_PDEATHSIG, BigInt(signal), 0n, 0n, 0n),
-    () => `PR_SET_PDEATHSIG, ${signal}`,
-  );
+  const arg2 = BigInt(signal);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.prctl(PR_SET_PDEATHSIG, arg2, 0n, 0n, 0n);
+    errnum = errnoCell[0]!;
+  } while (retry(PRCTL, r === -1, errnum, ++tries));
+  check(PRCTL, r, errnum, tries, () => `PR_SET_PDEATHSIG, ${signal}`);
 }
 
-/** `getppid(2)`: the parent's pid (1, or a subreaper's, once the parent has died). */
+/** `getppid(2)`: the parent's pid (1, or a subreaper's, once the parent has died). It cannot fail. */
 export function getppid(): number {
   return c.getppid();
 }
+
+const SOCKET = documented(
+  "socket",
+  "EACCES EAFNOSUPPORT EINVAL EMFILE ENFILE ENOBUFS ENOMEM EPROTONOSUPPORT",
+);
+const BIND = documented(
+  "bind",
+  "EACCES EADDRINUSE EADDRNOTAVAIL EBADF EFAULT EINVAL ELOOP ENAMETOOLONG ENOENT ENOMEM " +
+    "ENOTDIR ENOTSOCK EROFS",
+);
 
 /**
  * A lock the kernel releases when this process dies, however it dies: a Unix-domain socket
@@ -1121,19 +1548,30 @@ export function bindAbstractLock(name: string): number | null {
   const AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 0o2000000;
   const bytes = encoder.encode(name);
   if (bytes.length > 107) throw new TypeError(`lock name too long: ${quote(name)}`);
-  const fd = check(
-    "socket",
-    c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
-    () => "AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0",
-  );
+  let fd: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    errnum = errnoCell[0]!;
+  } while (retry(SOCKET, fd === -1, errnum, ++tries));
+  check(SOCKET, fd, errnum, tries, () => "AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0");
   // struct sockaddr_un { sa_family_t sun_family; char sun_path[108]; }, sun_path[0] = '\0'.
   const addr = new Uint8Array(2 + 1 + bytes.length);
   addr[0] = AF_UNIX;
   addr.set(bytes, 3);
+  let r: number;
+  tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.bind(fd, addr, addr.length);
+    errnum = errnoCell[0]!;
+  } while (retry(BIND, r === -1, errnum, ++tries));
   try {
     check(
-      "bind",
-      c.bind(fd, addr, addr.length),
+      BIND,
+      r,
+      errnum,
+      tries,
       () => `${fd}, {sa_family=AF_UNIX, sun_path=@${quote(name)}}, ${addr.length}`,
     );
     return fd;
@@ -1172,6 +1610,11 @@ function mqAttrStruct(attr?: Partial<MqAttr>): BigInt64Array<ArrayBuffer> {
 
 const bytesOf = (array: BigInt64Array<ArrayBuffer>) => new Uint8Array(array.buffer);
 
+const MQ_OPEN = documented(
+  "mq_open",
+  "EACCES EEXIST EINVAL EMFILE ENAMETOOLONG ENFILE ENOENT ENOMEM ENOSPC",
+);
+
 /**
  * `mq_open(3)`: opens (or with `O.CREAT`, creates) a message queue and returns its descriptor.
  * `attr` sets `mq_maxmsg` and `mq_msgsize` when the queue is created.
@@ -1183,7 +1626,14 @@ export function mq_open(
   attr?: Pick<MqAttr, "maxmsg" | "msgsize">,
 ): number {
   const attrBuf = attr ? bytesOf(mqAttrStruct(attr)) : null;
-  return check("mq_open", c.mq_open(cstring(name), oflag, mode, attrBuf), () => {
+  const cname = cstring(name);
+  let mqdes: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    mqdes = c.mq_open(cname, oflag, mode, attrBuf);
+    errnum = errnoCell[0]!;
+  } while (retry(MQ_OPEN, mqdes === -1, errnum, ++tries));
+  return check(MQ_OPEN, mqdes, errnum, tries, () => {
     const shown = attr ? `{mq_maxmsg=${attr.maxmsg}, mq_msgsize=${attr.msgsize}}` : "NULL";
     return `${quote(name)}, ${openFlags(oflag)}${
       oflag & O.CREAT ? `, ${octal(mode)}, ${shown}` : ""
@@ -1191,20 +1641,45 @@ export function mq_open(
   });
 }
 
+// Never retried, like close(2), which it is on Linux.
+const MQ_CLOSE = documented("mq_close", "EBADF", false);
+
 /** `mq_close(3)`: closes a message-queue descriptor (the queue itself lives on). */
 export function mq_close(mqdes: number): void {
-  check("mq_close", c.mq_close(mqdes), () => `${mqdes}`);
+  errnoCell[0] = 0;
+  const r = c.mq_close(mqdes);
+  const errnum = errnoCell[0]!;
+  check(MQ_CLOSE, r, errnum, 1, () => `${mqdes}`);
 }
+
+// mq_unlink(3), and EINVAL, which glibc returns for a name without its leading slash.
+const MQ_UNLINK = documented("mq_unlink", "EACCES ENAMETOOLONG ENOENT   EINVAL");
 
 /** `mq_unlink(3)`: removes a queue's name; the queue goes once every descriptor is closed. */
 export function mq_unlink(name: string): void {
-  check("mq_unlink", c.mq_unlink(cstring(name)), () => quote(name));
+  const cname = cstring(name);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.mq_unlink(cname);
+    errnum = errnoCell[0]!;
+  } while (retry(MQ_UNLINK, r === -1, errnum, ++tries));
+  check(MQ_UNLINK, r, errnum, tries, () => quote(name));
 }
+
+const MQ_GETATTR = documented("mq_getattr", "EBADF EINVAL");
 
 /** `mq_getattr(3)`: the queue's attributes, including how many messages it holds now. */
 export function mq_getattr(mqdes: number): MqAttr {
   const s = mqAttrStruct();
-  check("mq_getattr", c.mq_getattr(mqdes, bytesOf(s)), () => `${mqdes}, <attr>`);
+  const buf = bytesOf(s);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.mq_getattr(mqdes, buf);
+    errnum = errnoCell[0]!;
+  } while (retry(MQ_GETATTR, r === -1, errnum, ++tries));
+  check(MQ_GETATTR, r, errnum, tries, () => `${mqdes}, <attr>`);
   return {
     flags: Number(s[0]),
     maxmsg: Number(s[1]),
@@ -1213,35 +1688,71 @@ export function mq_getattr(mqdes: number): MqAttr {
   };
 }
 
+const MQ_SETATTR = documented("mq_setattr", "EBADF EINVAL");
+
 /**
  * `mq_setattr(3)`: sets the descriptor's `mq_flags`, the only attribute that can change after
  * creation: `O.NONBLOCK`, or 0 to make sends and receives wait.
  */
 export function mq_setattr(mqdes: number, flags: number): void {
   const attr = bytesOf(mqAttrStruct({ flags }));
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.mq_setattr(mqdes, attr, null);
+    errnum = errnoCell[0]!;
+  } while (retry(MQ_SETATTR, r === -1, errnum, ++tries));
   check(
-    "mq_setattr",
-    c.mq_setattr(mqdes, attr, null),
+    MQ_SETATTR,
+    r,
+    errnum,
+    tries,
     () => `${mqdes}, {mq_flags=${flags ? openFlags(flags).replace("O_RDONLY|", "") : "0"}}, NULL`,
   );
 }
 
+const MQ_SEND = documented("mq_send", "EAGAIN EBADF EINTR EINVAL EMSGSIZE ETIMEDOUT");
+const sendSize = new SizeArgument();
+
 /** `mq_send(3)`: puts one message on the queue; waits while it is full (unless O_NONBLOCK). */
 export function mq_send(mqdes: number, msg: Uint8Array, prio = 0): number | typeof WOULD_BLOCK {
-  const r = c.mq_send(mqdes, msg, BigInt(msg.length), prio);
-  if (tracer === null && r === 0) return 0; // the common case, with nothing to allocate
-  return tryCheck("mq_send", r, () => `${mqdes}, <${msg.length} bytes>, ${msg.length}, ${prio}`);
+  const length = sendSize.of(msg.length);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.mq_send(mqdes, msg, length, prio);
+    errnum = errnoCell[0]!;
+    if (r === 0 && tracer === null) return 0; // the common case, with nothing to allocate
+  } while (retry(MQ_SEND, r === -1, errnum, ++tries));
+  return tryCheck(
+    MQ_SEND,
+    r,
+    errnum,
+    tries,
+    () => `${mqdes}, <${msg.length} bytes>, ${msg.length}, ${prio}`,
+  );
 }
+
+const MQ_RECEIVE = documented("mq_receive", "EAGAIN EBADF EINTR EINVAL EMSGSIZE ETIMEDOUT");
+const receiveSize = new SizeArgument();
 
 /**
  * `mq_receive(3)`: takes the oldest highest-priority message into `buf` (which must hold
  * `mq_msgsize` bytes) and returns its length.
  */
 export function mq_receive(mqdes: number, buf: Uint8Array): number | typeof WOULD_BLOCK {
-  const n = c.mq_receive(mqdes, buf, BigInt(buf.length), null);
-  if (tracer === null && n !== -1n) return Number(n); // the common case
-  return tryCheck("mq_receive", n, () => `${mqdes}, <buffer>, ${buf.length}, NULL`);
+  const length = receiveSize.of(buf.length);
+  let n: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    n = c.mq_receive(mqdes, buf, length, null);
+    errnum = errnoCell[0]!;
+    if (n >= 0 && tracer === null) return n; // the common case
+  } while (retry(MQ_RECEIVE, n === -1, errnum, ++tries));
+  return tryCheck(MQ_RECEIVE, n, errnum, tries, () => `${mqdes}, <buffer>, ${buf.length}, NULL`);
 }
+
+const MQ_TIMEDSEND = documented("mq_timedsend", "EAGAIN EBADF EINTR EINVAL EMSGSIZE ETIMEDOUT");
 
 /**
  * `mq_timedsend(3)`: like {@linkcode mq_send}, but waits at most `ms` milliseconds (0: not at
@@ -1253,13 +1764,27 @@ export function mq_timedsend(
   ms: number,
   prio = 0,
 ): number | typeof WOULD_BLOCK {
-  const at = ms <= 0 ? ALREADY_EXPIRED : deadlineIn(ms);
+  const at = bytesOf(ms <= 0 ? ALREADY_EXPIRED : deadlineIn(ms));
+  const length = sendSize.of(msg.length);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.mq_timedsend(mqdes, msg, length, prio, at);
+    errnum = errnoCell[0]!;
+  } while (retry(MQ_TIMEDSEND, r === -1, errnum, ++tries));
   return tryCheck(
-    "mq_timedsend",
-    c.mq_timedsend(mqdes, msg, BigInt(msg.length), prio, bytesOf(at)),
+    MQ_TIMEDSEND,
+    r,
+    errnum,
+    tries,
     () => `${mqdes}, <${msg.length} bytes>, ${msg.length}, ${prio}, <now+${ms} ms>`,
   );
 }
+
+const MQ_TIMEDRECEIVE = documented(
+  "mq_timedreceive",
+  "EAGAIN EBADF EINTR EINVAL EMSGSIZE ETIMEDOUT",
+);
 
 /**
  * `mq_timedreceive(3)`: like {@linkcode mq_receive}, but waits at most `ms` milliseconds (0: not
@@ -1270,10 +1795,19 @@ export function mq_timedreceive(
   buf: Uint8Array,
   ms: number,
 ): number | typeof WOULD_BLOCK {
-  const at = ms <= 0 ? ALREADY_EXPIRED : deadlineIn(ms);
+  const at = bytesOf(ms <= 0 ? ALREADY_EXPIRED : deadlineIn(ms));
+  const length = receiveSize.of(buf.length);
+  let n: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    n = c.mq_timedreceive(mqdes, buf, length, null, at);
+    errnum = errnoCell[0]!;
+  } while (retry(MQ_TIMEDRECEIVE, n === -1, errnum, ++tries));
   return tryCheck(
-    "mq_timedreceive",
-    c.mq_timedreceive(mqdes, buf, BigInt(buf.length), null, bytesOf(at)),
+    MQ_TIMEDRECEIVE,
+    n,
+    errnum,
+    tries,
     () => `${mqdes}, <buffer>, ${buf.length}, NULL, <now+${ms} ms>`,
   );
 }
@@ -1307,7 +1841,7 @@ export async function mq_timedreceivePark(
   ms: number,
 ): Promise<number | null> {
   const at = deadlineIn(ms);
-  const r = Number(await c.mq_timedreceive_park(mqdes, buf, BigInt(buf.length), null, bytesOf(at)));
+  const r = await c.mq_timedreceive_park(mqdes, buf, BigInt(buf.length), null, bytesOf(at));
   tracer?.(`mq_timedreceive(${mqdes}, <buffer>, ${buf.length}, NULL, <now+${ms} ms>) = ${r}`);
   return r >= 0 ? r : null;
 }
@@ -1316,34 +1850,73 @@ export async function mq_timedreceivePark(
 // POSIX shared memory
 // ---------------------------------------------------------------------------------------------
 
+// shm_open(3), and open(2)'s errors, which come through it (glibc opens /dev/shm/NAME).
+const SHM_OPEN = documented(
+  "shm_open",
+  `EACCES EEXIST EINVAL EMFILE ENAMETOOLONG ENFILE ENOENT   ${OPEN_ERRORS}`,
+);
+
 /** `shm_open(3)`: opens (or creates) a shared-memory object and returns a descriptor for it. */
 export function shm_open(name: string, oflag: number, mode = 0): number {
+  const cname = cstring(name);
+  let fd: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    fd = c.shm_open(cname, oflag, mode);
+    errnum = errnoCell[0]!;
+  } while (retry(SHM_OPEN, fd === -1, errnum, ++tries));
   return check(
-    "shm_open",
-    c.shm_open(cstring(name), oflag, mode),
+    SHM_OPEN,
+    fd,
+    errnum,
+    tries,
     () => `${quote(name)}, ${openFlags(oflag)}${oflag & O.CREAT ? `, ${octal(mode)}` : ""}`,
   );
 }
 
+// shm_unlink(3), and unlink(2)'s errors, which come through it (glibc unlinks /dev/shm/NAME).
+const SHM_UNLINK = documented("shm_unlink", `EACCES ENAMETOOLONG ENOENT   ${UNLINK_ERRORS}`);
+
 /** `shm_unlink(3)`: removes a shared-memory object's name (`/dev/shm/NAME`). */
 export function shm_unlink(name: string): void {
-  check("shm_unlink", c.shm_unlink(cstring(name)), () => quote(name));
+  const cname = cstring(name);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.shm_unlink(cname);
+    errnum = errnoCell[0]!;
+  } while (retry(SHM_UNLINK, r === -1, errnum, ++tries));
+  check(SHM_UNLINK, r, errnum, tries, () => quote(name));
 }
 
 // ---------------------------------------------------------------------------------------------
 // POSIX named semaphores
 // ---------------------------------------------------------------------------------------------
 
+// sem_open(3), and the errors of the calls glibc makes for it in /dev/shm: open(2), write(2)
+// (the new semaphore's bytes), mmap(2) and link(2) (to give the new file its name at once).
+const SEM_OPEN = documented(
+  "sem_open",
+  "EACCES EEXIST EINVAL EMFILE ENAMETOOLONG ENFILE ENOENT ENOMEM   " +
+    `${OPEN_ERRORS} EIO EPIPE EAGAIN EMLINK EXDEV`,
+);
+
 /** `sem_open(3)`: opens (or with `O.CREAT`, creates with `value`) a named semaphore. */
 export function sem_open(name: string, oflag: number, mode = 0, value = 0): Deno.PointerObject {
-  const sem = c.sem_open(cstring(name), oflag, mode, value);
+  const cname = cstring(name);
+  let sem: Deno.PointerValue, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    sem = c.sem_open(cname, oflag, mode, value);
+    errnum = errnoCell[0]!;
+    // SEM_FAILED is (sem_t *) 0 in glibc, which Deno hands back as null: nothing allocated.
+  } while (retry(SEM_OPEN, sem === null, errnum, ++tries));
   const args = () =>
     `${quote(name)}, ${openFlags(oflag)}${oflag & O.CREAT ? `, ${octal(mode)}, ${value}` : ""}`;
-  // SEM_FAILED is (sem_t *) 0 in glibc.
   if (sem === null) {
-    const errnum = errno();
-    tracer?.(`sem_open(${args()}) = SEM_FAILED ${errnoName(errnum)} (${strerror(errnum)})`);
-    throw new LibcError("sem_open", errnum);
+    const error = errorFor(SEM_OPEN, errnum, tries);
+    tracer?.(`sem_open(${args()}) = SEM_FAILED ${failed(error).slice(3)}`);
+    throw error;
   }
   tracer?.(`sem_open(${args()}) = 0x${Deno.UnsafePointer.value(sem).toString(16)}`);
   return sem;
@@ -1351,27 +1924,67 @@ export function sem_open(name: string, oflag: number, mode = 0, value = 0): Deno
 
 const semArg = (sem: Deno.PointerObject) => `0x${Deno.UnsafePointer.value(sem).toString(16)}`;
 
+const SEM_CLOSE = documented("sem_close", "EINVAL");
+
 /** `sem_close(3)`: closes this process's handle on a named semaphore. */
 export function sem_close(sem: Deno.PointerObject): void {
-  check("sem_close", c.sem_close(sem), () => semArg(sem));
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.sem_close(sem);
+    errnum = errnoCell[0]!;
+  } while (retry(SEM_CLOSE, r === -1, errnum, ++tries));
+  check(SEM_CLOSE, r, errnum, tries, () => semArg(sem));
 }
+
+// sem_unlink(3), and unlink(2)'s errors, which come through it (glibc unlinks
+// /dev/shm/sem.NAME).
+const SEM_UNLINK = documented("sem_unlink", `EACCES ENAMETOOLONG ENOENT   ${UNLINK_ERRORS}`);
 
 /** `sem_unlink(3)`: removes a semaphore's name (`/dev/shm/sem.NAME`). */
 export function sem_unlink(name: string): void {
-  check("sem_unlink", c.sem_unlink(cstring(name)), () => quote(name));
+  const cname = cstring(name);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.sem_unlink(cname);
+    errnum = errnoCell[0]!;
+  } while (retry(SEM_UNLINK, r === -1, errnum, ++tries));
+  check(SEM_UNLINK, r, errnum, tries, () => quote(name));
 }
+
+const SEM_POST = documented("sem_post", "EINVAL EOVERFLOW");
 
 /** `sem_post(3)`: adds one to the count, waking a waiter if there is one. */
 export function sem_post(sem: Deno.PointerObject): void {
-  check("sem_post", c.sem_post(sem), () => semArg(sem));
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.sem_post(sem);
+    errnum = errnoCell[0]!;
+    if (r === 0 && tracer === null) return;
+  } while (retry(SEM_POST, r === -1, errnum, ++tries));
+  check(SEM_POST, r, errnum, tries, () => semArg(sem));
 }
+
+// sem_wait(3) documents sem_wait, sem_trywait and sem_timedwait together.
+const SEM_TRYWAIT = documented("sem_trywait", "EAGAIN EINTR EINVAL ETIMEDOUT");
 
 /** `sem_trywait(3)`: takes one from the count if it is above zero; WOULD_BLOCK if it is zero. */
 export function sem_trywait(sem: Deno.PointerObject): 0 | typeof WOULD_BLOCK {
-  return tryCheck("sem_trywait", c.sem_trywait(sem), () => semArg(sem)) === WOULD_BLOCK
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.sem_trywait(sem);
+    errnum = errnoCell[0]!;
+    if (r === 0 && tracer === null) return 0;
+  } while (retry(SEM_TRYWAIT, r === -1, errnum, ++tries));
+  return tryCheck(SEM_TRYWAIT, r, errnum, tries, () => semArg(sem)) === WOULD_BLOCK
     ? WOULD_BLOCK
     : 0;
 }
+
+const SEM_TIMEDWAIT = documented("sem_timedwait", "EAGAIN EINTR EINVAL ETIMEDOUT");
 
 /**
  * `sem_timedwait(3)` on this thread: takes one from the count, waiting at most `ms` milliseconds
@@ -1380,10 +1993,18 @@ export function sem_trywait(sem: Deno.PointerObject): 0 | typeof WOULD_BLOCK {
  * waits.
  */
 export function sem_timedwait(sem: Deno.PointerObject, ms: number): 0 | typeof WOULD_BLOCK {
-  const at = ms <= 0 ? ALREADY_EXPIRED : deadlineIn(ms);
+  const at = bytesOf(ms <= 0 ? ALREADY_EXPIRED : deadlineIn(ms));
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.sem_timedwait(sem, at);
+    errnum = errnoCell[0]!;
+  } while (retry(SEM_TIMEDWAIT, r === -1, errnum, ++tries));
   return tryCheck(
-      "sem_timedwait",
-      c.sem_timedwait(sem, bytesOf(at)),
+      SEM_TIMEDWAIT,
+      r,
+      errnum,
+      tries,
       () => `${semArg(sem)}, <now+${ms} ms>`,
     ) === WOULD_BLOCK
     ? WOULD_BLOCK
@@ -1430,13 +2051,18 @@ export async function sem_timedwaitPark(sem: Deno.PointerObject, ms: number): Pr
   return r === 0;
 }
 
+const SEM_GETVALUE = documented("sem_getvalue", "EINVAL");
+
 /** `sem_getvalue(3)`: the current count. */
 export function sem_getvalue(sem: Deno.PointerObject): number {
   const value = new Int32Array(1);
-  check(
-    "sem_getvalue",
-    c.sem_getvalue(sem, new Uint8Array(value.buffer)),
-    () => `${semArg(sem)}, <int>`,
-  );
+  const buf = new Uint8Array(value.buffer);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.sem_getvalue(sem, buf);
+    errnum = errnoCell[0]!;
+  } while (retry(SEM_GETVALUE, r === -1, errnum, ++tries));
+  check(SEM_GETVALUE, r, errnum, tries, () => `${semArg(sem)}, <int>`);
   return value[0]!;
 }
