@@ -23,6 +23,8 @@
  */
 
 export { Errno, errnoName, LibcError, strerror, traceCalls } from "./transports/libc.ts";
+export { ChannelError, Interrupted, STOP_SIGNALS, type StopSignal } from "./transports/errors.ts";
+export { abortOnStopSignals } from "./transports/wait.ts";
 export {
   createPipe,
   isPipe,
@@ -60,3 +62,24 @@ export {
   semaphorePath,
   type SemaphoreWaitOptions,
 } from "./transports/semaphore.ts";
+export {
+  MAGIC,
+  openWhenReady,
+  type OpenWhenReadyOptions,
+  PeerGone,
+  readLayout,
+  refuseExisting,
+  RingBuffer,
+  type RingLayout,
+  ringLayout,
+  ringNameProblem,
+  type RingNames,
+  ringNames,
+  RingNamesTaken,
+  type RingOptions,
+  type RingPart,
+  ringParts,
+  type RingSemaphores,
+  StaleRing,
+  VERSION,
+} from "./transports/ring_buffer.ts";

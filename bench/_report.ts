@@ -1,13 +1,64 @@
 /**
- * The benchmark's report: tables for the terminal, a Markdown report, and an SVG chart.
+ * The benchmark's report: its result types (what `--json` prints), tables for the terminal, a
+ * Markdown report, and an SVG chart.
  *
  * @module
  */
 
-import type { BenchReport, LatencyResult, ThroughputResult } from "./main.ts";
-
 const KiB = 1024;
 const MiB = 1024 * KiB;
+
+// ---------------------------------------------------------------------------------------------
+// The results
+// ---------------------------------------------------------------------------------------------
+
+/** A median with the smallest and the largest of the runs. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** One throughput row of the report. */
+export interface ThroughputResult {
+  method: string;
+  mode: "channel" | "file";
+  chunk: number;
+  bytes: number;
+  runs: number;
+  mibPerSecond: Spread;
+  cpuSecondsPerGiB: { server: number; client: number };
+  peakRssBytes: { server: number; client: number };
+  /** The C reference in the same run (channel mode), when it was measured. */
+  c?: { mibPerSecond: Spread; chunkUsed: number };
+}
+
+/** One latency row of the report. */
+export interface LatencyResult {
+  method: string;
+  messageSize: number;
+  iterations: number;
+  roundTripMicros: { median: number; p99: number };
+  c?: { roundTripMicros: { median: number; p99: number } };
+}
+
+/** The whole report (what --json prints). */
+export interface BenchReport {
+  date: string;
+  machine: Record<string, string | number>;
+  settings: { size: number; runs: number; latencyRuns: number; iterations: number; pin: string };
+  throughput: ThroughputResult[];
+  latency: LatencyResult[];
+  baseline: {
+    memcpyMiBPerSecond: number;
+    checksumMiBPerSecond: number;
+    c?: { memcpy: number; checksum: number };
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tables, the Markdown report, the chart
+// ---------------------------------------------------------------------------------------------
 
 const size = (bytes: number) =>
   bytes >= MiB && bytes % MiB === 0

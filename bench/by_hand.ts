@@ -10,7 +10,7 @@
  * - wall: the whole command, process start-up included (`cat` starts in a millisecond, Deno in
  *   tens of them);
  * - transfer: the lesson's own clock, from the moment both sides are ready to the client's
- *   last write (the sides report it in their JSON events).
+ *   last write (with `--stamped`, each side's last line is its statistics).
  *
  * @module
  */
@@ -18,9 +18,8 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseSize } from "../lessons/_cli.ts";
-import { writeRandomFile } from "../lessons/_files.ts";
-import { parseEvent } from "../lessons/_log.ts";
+import { lessonNamed, ROOT } from "./_channels.ts";
+import { parseSize } from "../transports/units.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -31,20 +30,46 @@ const { values } = parseArgs({
   },
   strict: true,
 });
-const size = parseSize(values.size, "--size", 1);
+let size;
+try {
+  size = parseSize(values.size, "--size", 1);
+} catch (error) {
+  console.error(`error: ${(error as Error).message}`);
+  Deno.exit(2);
+}
 const runs = Number(values.runs);
 const dir = Deno.makeTempDirSync({ dir: values.dir, prefix: "ipc-bench-" });
 /** The baseline's name in the table (the pipe sign escaped for Markdown). */
 const CAT = "cat in \\| cat > out";
-const lesson = (method: string) =>
-  fileURLToPath(new URL(`../lessons/${method}/main.ts`, import.meta.url));
+const lesson = (method: string) => fileURLToPath(new URL(lessonNamed(method)!.main, ROOT));
 
 interface Sample {
   wall: number;
   transfer: number | null;
 }
 
-/** Runs a shell pipeline; returns its wall time and, from the sides' events, the transfer time. */
+/** A side's statistics line (`--stamped`): `<ms> <role> <pid> stats <JSON>`. */
+const STATS_LINE = /^\d+\.\d+ (?:server|client) \d+ stats (\{.*\})$/;
+
+/** The times a side's statistics line gives (CLOCK_MONOTONIC ms); null for any other line. */
+function sideTimes(line: string): { startedAt?: number; stoppedAt?: number } | null {
+  const json = line.match(STATS_LINE)?.[1];
+  return json === undefined ? null : JSON.parse(json);
+}
+
+/** Writes `size` random bytes to a new file at `path`, 64 KiB at a time. */
+function writeRandomFile(path: string, size: number): void {
+  using file = Deno.openSync(path, { write: true, createNew: true });
+  const buf = new Uint8Array(65536);
+  for (let left = size; left > 0;) {
+    const piece = buf.subarray(0, Math.min(left, buf.length));
+    crypto.getRandomValues(piece);
+    for (let done = 0; done < piece.length;) done += file.writeSync(piece.subarray(done));
+    left -= piece.length;
+  }
+}
+
+/** Runs a shell pipeline; returns its wall time and, from the sides' statistics, the transfer time. */
 async function timed(script: string, env: Record<string, string>): Promise<Sample> {
   const started = performance.now();
   const output = await new Deno.Command("sh", { args: ["-c", script], env, stderr: "piped" })
@@ -55,10 +80,10 @@ async function timed(script: string, env: Record<string, string>): Promise<Sampl
   let readyAt = -Infinity;
   let stoppedAt: number | undefined;
   for (const line of stderr.split("\n")) {
-    const event = parseEvent(line);
-    if (event?.t !== "stats") continue;
-    if (event.stats.startedAt !== undefined) readyAt = Math.max(readyAt, event.stats.startedAt);
-    if (event.stats.stoppedAt !== undefined) stoppedAt = event.stats.stoppedAt;
+    const times = sideTimes(line);
+    if (times === null) continue;
+    if (times.startedAt !== undefined) readyAt = Math.max(readyAt, times.startedAt);
+    if (times.stoppedAt !== undefined) stoppedAt = times.stoppedAt;
   }
   const transfer = stoppedAt === undefined ? null : (stoppedAt - readyAt) / 1000;
   return { wall, transfer };
@@ -88,9 +113,9 @@ try {
   const commands: Record<string, string> = {
     [CAT]: `cat "$IN" | cat > "$OUT"`,
     "pipe lesson":
-      `${side} "$PIPE" server --events --input "$IN" | ${side} "$PIPE" client --events --output "$OUT"`,
+      `${side} "$PIPE" server --stamped --input "$IN" | ${side} "$PIPE" client --stamped --output "$OUT"`,
     "fifo lesson":
-      `${side} "$FIFO" server --events --path "$PATH_FIFO" --input "$IN" & ${side} "$FIFO" client --events --path "$PATH_FIFO" --output "$OUT"; wait`,
+      `${side} "$FIFO" server --stamped --path "$PATH_FIFO" --input "$IN" & ${side} "$FIFO" client --stamped --path "$PATH_FIFO" --output "$OUT"; wait`,
   };
   const samples: Record<string, Sample[]> = Object.fromEntries(
     Object.keys(commands).map((k) => [k, []]),

@@ -15,16 +15,10 @@
 
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { TextLineStream } from "../lessons/_lines.ts";
-import { parseSize } from "../lessons/_cli.ts";
-import { findLeftovers } from "../lessons/_leftovers.ts";
-
-const { values } = parseArgs({
-  args: Deno.args,
-  options: { size: { type: "string", default: "64M" }, timeout: { type: "string", default: "2" } },
-  strict: true,
-});
-const size = parseSize(values.size, "--size", 1);
+import { type LessonEntry, LESSONS } from "../lessons/registry.ts";
+import { findLeftovers, loadFinders } from "../transports/leftovers.ts";
+import { parseSize } from "../transports/units.ts";
+import { ROOT } from "./_channels.ts";
 
 const FAULTS = [
   { victim: "server", signal: "KILL", what: "server killed (SIGKILL)" },
@@ -35,23 +29,38 @@ const FAULTS = [
   { victim: "client", signal: "TERM", what: "client terminated (SIGTERM)" },
 ] as const;
 
+/** Splits a byte stream into lines of text (without the line breaks), as they arrive. */
+async function* linesOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let rest = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    const lines = (rest + text).split("\n");
+    rest = lines.pop()!;
+    yield* lines;
+  }
+  if (rest !== "") yield rest;
+}
+
 interface Outcome {
   status: number;
   line: string;
   millis: number | null;
 }
 
-async function run(method: string, fault: (typeof FAULTS)[number]): Promise<Outcome> {
-  const lesson = fileURLToPath(new URL(`../lessons/${method}/main.ts`, import.meta.url));
+async function run(
+  lesson: LessonEntry,
+  fault: (typeof FAULTS)[number],
+  size: number,
+  timeout: string,
+): Promise<Outcome> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
-      lesson,
+      fileURLToPath(new URL(lesson.main, ROOT)),
       "--size",
       String(size),
       "--timeout",
-      values.timeout,
+      timeout,
       "--kill-after",
       `${fault.victim}:${Math.floor(size / 4)}:${fault.signal}`,
     ],
@@ -61,8 +70,7 @@ async function run(method: string, fault: (typeof FAULTS)[number]): Promise<Outc
   }).spawn();
   let killedAt: number | null = null;
   let detected: { at: number; line: string } | null = null;
-  const lines = child.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream());
-  for await (const line of lines) {
+  for await (const line of linesOf(child.stderr)) {
     const now = performance.now();
     if (line.includes("--kill-after: sending myself")) killedAt = now;
     // The victim's own "interrupted" line is not the survivor noticing.
@@ -84,19 +92,43 @@ async function run(method: string, fault: (typeof FAULTS)[number]): Promise<Outc
   };
 }
 
-console.log(`| fault | method | exit | the first error line after the fault | time to detect |`);
-console.log(`|---|---|---:|---|---:|`);
-for (const fault of FAULTS) {
-  for (const method of ["pipe", "fifo", "mq", "shm"]) {
-    const outcome = await run(method, fault);
-    const time = outcome.millis === null ? "–" : `${outcome.millis.toFixed(0)} ms`;
-    const line = outcome.line.replaceAll("|", "\\|");
-    console.log(`| ${fault.what} | ${method} | ${outcome.status} | ${line} | ${time} |`);
+async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      size: { type: "string", default: "64M" },
+      timeout: { type: "string", default: "2" },
+    },
+    strict: true,
+  });
+  let size;
+  try {
+    size = parseSize(values.size, "--size", 1);
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}`);
+    return 2;
   }
+  console.log(`| fault | method | exit | the first error line after the fault | time to detect |`);
+  console.log(`|---|---|---:|---|---:|`);
+  for (const fault of FAULTS) {
+    for (const lesson of LESSONS) {
+      const outcome = await run(lesson, fault, size, values.timeout);
+      const time = outcome.millis === null ? "–" : `${outcome.millis.toFixed(0)} ms`;
+      const line = outcome.line.replaceAll("|", "\\|");
+      console.log(`| ${fault.what} | ${lesson.method} | ${outcome.status} | ${line} | ${time} |`);
+    }
+  }
+  // Every finder of the lessons' transports: FIFOs, queues, segments, semaphores.
+  const finders = await loadFinders(LESSONS.map((lesson) => new URL(lesson.transport, ROOT)));
+  const tmp = Deno.env.get("TMPDIR") || "/tmp";
+  const left = findLeftovers(finders, { prefix: "ipc-lesson-", dir: tmp }).found
+    .filter((object) => object.holders.length === 0);
+  console.log(
+    `\nobjects left behind afterwards: ${
+      left.length === 0 ? "none" : left.map((o) => o.path).join(", ")
+    }`,
+  );
+  return 0;
 }
-const left = findLeftovers().found.filter((object) => object.holders.length === 0);
-console.log(
-  `\nobjects left behind afterwards: ${
-    left.length === 0 ? "none" : left.map((o) => o.path).join(", ")
-  }`,
-);
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -14,7 +14,9 @@
  *   and the receivers' checksum alone;
  * - the C reference (../shared/refbench, built with cc when it is there), for ratios.
  *
- * Runs are interleaved (A B C D A B C D …) so that drift on a noisy machine hits every method.
+ * Every lesson of the registry (`lessons/registry.ts`) is measured; its channel is the one its
+ * transport exports (see `transports/channel.ts`), so this file names no method. Runs are
+ * interleaved (A B C D A B C D …) so that drift on a noisy machine hits every method.
  *
  * @module
  */
@@ -22,20 +24,44 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { parseSize } from "../lessons/_cli.ts";
-import { findLeftovers } from "../lessons/_leftovers.ts";
+import { LESSONS, METHODS } from "../lessons/registry.ts";
+import type { ChannelAdapter } from "../transports/channel.ts";
+import { Interrupted } from "../transports/errors.ts";
+import { findLeftovers, loadFinders } from "../transports/leftovers.ts";
 import { pipeMaxSize } from "../transports/pipe.ts";
-import { queueLimits } from "../transports/mq.ts";
+import { parseSize } from "../transports/units.ts";
+import { abortOnStopSignals } from "../transports/wait.ts";
+import { lessonNamed, loadChannel, ROOT } from "./_channels.ts";
 import { sourceBlock, StreamChecksum } from "./_checksum.ts";
 import type { PeerReport } from "./_peer.ts";
-import { chartSvg, markdownReport, printTables } from "./_report.ts";
+import {
+  type BenchReport,
+  chartSvg,
+  type LatencyResult,
+  markdownReport,
+  printTables,
+  type Spread,
+  type ThroughputResult,
+} from "./_report.ts";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+const PEER = here("./_peer.ts");
+/** Where channels that are files (FIFOs) are made. */
+const TMP = Deno.env.get("TMPDIR") || "/tmp";
+/** Every object a run makes starts with this: what the cleanup looks for. */
+const PREFIX = `ipc-lesson-bench-${Deno.pid}-`;
+/** The message sizes of the latency runs. */
+const LATENCY_SIZES = [64, 4 * KiB];
 
 // ---------------------------------------------------------------------------------------------
 // Options
 // ---------------------------------------------------------------------------------------------
 
 const USAGE = `usage: deno task bench [--quick] [--size N] [--runs N] [--iterations N]
-                       [--methods pipe,fifo,mq,shm] [--pin none|same] [--c auto|off|PATH]
+                       [--methods ${METHODS.join(",")}] [--pin none|same] [--c auto|off|PATH]
                        [--json] [--out DIR]
 
   --size N         bytes per throughput run (default 256M; --quick: 16M)
@@ -48,118 +74,78 @@ const USAGE = `usage: deno task bench [--quick] [--size N] [--runs N] [--iterati
   --json           print one JSON document on stdout
   --out DIR        write DIR/report.md and DIR/chart.svg`;
 
-let parsed;
-try {
-  parsed = parseArgs({
-    args: Deno.args,
-    strict: true,
-    options: {
-      quick: { type: "boolean" },
-      size: { type: "string" },
-      runs: { type: "string" },
-      iterations: { type: "string" },
-      methods: { type: "string", default: "pipe,fifo,mq,shm" },
-      pin: { type: "string", default: "none" },
-      c: { type: "string", default: "auto" },
-      json: { type: "boolean" },
-      out: { type: "string" },
-      help: { type: "boolean" },
-    },
-  }).values;
-} catch (error) {
-  console.error(`error: ${(error as Error).message.split(".")[0]}\n${USAGE}`);
-  Deno.exit(2);
-}
-if (parsed.help) {
-  console.log(USAGE);
-  Deno.exit(0);
-}
-const quick = parsed.quick === true;
-const SIZE = parseSize(parsed.size ?? (quick ? "16M" : "256M"), "--size", 1);
-const RUNS = Number(parsed.runs ?? (quick ? 2 : 5));
-const LATENCY_RUNS = quick ? 1 : 3;
-const ITERATIONS = Number(parsed.iterations ?? (quick ? 1000 : 10000));
-const METHODS = parsed.methods.split(",").filter(Boolean);
-const PIN = parsed.pin;
-for (const method of METHODS) {
-  if (!["pipe", "fifo", "mq", "shm"].includes(method)) {
-    console.error(`error: unknown method ${method}\n${USAGE}`);
-    Deno.exit(2);
-  }
-}
-if (PIN !== "none" && PIN !== "same") {
-  console.error(`error: --pin must be none or same\n${USAGE}`);
-  Deno.exit(2);
-}
-
-const KiB = 1024;
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
-const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
-const PEER = here("./_peer.ts");
-const progress = (text: string) => {
-  if (!parsed.json) console.error(text);
-};
-
-/** The largest message a queue may hold here: mq's "chunk" is its message size. */
-const MQ_MSGSIZE = queueLimits().msgsize;
-
-/** One throughput configuration: which method, which chunk (or message, or slot) size. */
-interface Config {
-  method: string;
-  chunk: number;
-}
-
-const CHUNKS = quick ? [64 * KiB] : [4 * KiB, 64 * KiB, MiB];
-const channelConfigs: Config[] = METHODS.flatMap((method) =>
-  method === "mq"
-    ? [...new Set(quick ? [MQ_MSGSIZE] : [4 * KiB, MQ_MSGSIZE])].map((chunk) => ({ method, chunk }))
-    : CHUNKS.map((chunk) => ({ method, chunk }))
-);
-/** File mode runs each lesson's demo exactly as it comes: its own default chunk (and ring). */
-const fileConfigs: Config[] = METHODS.map((method) => ({ method, chunk: 0 }));
-const LATENCY_SIZES = [64, 4 * KiB];
-
-// ---------------------------------------------------------------------------------------------
-// Results
-// ---------------------------------------------------------------------------------------------
-
-/** One throughput row of the report. */
-export interface ThroughputResult {
-  method: string;
-  mode: "channel" | "file";
-  chunk: number;
-  bytes: number;
+/** What the command line asks for. */
+interface Settings {
+  quick: boolean;
+  size: number;
   runs: number;
-  mibPerSecond: { median: number; min: number; max: number };
-  cpuSecondsPerGiB: { server: number; client: number };
-  peakRssBytes: { server: number; client: number };
-  /** The C reference in the same run (channel mode), when it was measured. */
-  c?: { mibPerSecond: { median: number; min: number; max: number }; chunkUsed: number };
-}
-
-/** One latency row of the report. */
-export interface LatencyResult {
-  method: string;
-  messageSize: number;
+  latencyRuns: number;
   iterations: number;
-  roundTripMicros: { median: number; p99: number };
-  c?: { roundTripMicros: { median: number; p99: number } };
+  methods: string[];
+  pin: "none" | "same";
+  c: string;
+  json: boolean;
+  out?: string;
 }
 
-/** The whole report (what --json prints). */
-export interface BenchReport {
-  date: string;
-  machine: Record<string, string | number>;
-  settings: { size: number; runs: number; latencyRuns: number; iterations: number; pin: string };
-  throughput: ThroughputResult[];
-  latency: LatencyResult[];
-  baseline: {
-    memcpyMiBPerSecond: number;
-    checksumMiBPerSecond: number;
-    c?: { memcpy: number; checksum: number };
+/** A bad command line: its one line, printed above the usage. */
+class UsageError extends Error {}
+
+/** Reads the command line; null for `--help`. */
+function parseOptions(args: string[]): Settings | null {
+  let values;
+  try {
+    values = parseArgs({
+      args,
+      strict: true,
+      options: {
+        quick: { type: "boolean" },
+        size: { type: "string" },
+        runs: { type: "string" },
+        iterations: { type: "string" },
+        methods: { type: "string", default: METHODS.join(",") },
+        pin: { type: "string", default: "none" },
+        c: { type: "string", default: "auto" },
+        json: { type: "boolean" },
+        out: { type: "string" },
+        help: { type: "boolean" },
+      },
+    }).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message.split(".")[0]);
+  }
+  if (values.help) return null;
+  const quick = values.quick === true;
+  let size;
+  try {
+    size = parseSize(values.size ?? (quick ? "16M" : "256M"), "--size", 1);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const methods = values.methods.split(",").filter(Boolean);
+  for (const method of methods) {
+    if (!lessonNamed(method)) throw new UsageError(`unknown method ${method}`);
+  }
+  if (values.pin !== "none" && values.pin !== "same") {
+    throw new UsageError("--pin must be none or same");
+  }
+  return {
+    quick,
+    size,
+    runs: Number(values.runs ?? (quick ? 2 : 5)),
+    latencyRuns: quick ? 1 : 3,
+    iterations: Number(values.iterations ?? (quick ? 1000 : 10000)),
+    methods,
+    pin: values.pin,
+    c: values.c,
+    json: values.json === true,
+    out: values.out,
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+// ---------------------------------------------------------------------------------------------
 
 const median = (xs: number[]) => {
   const sorted = [...xs].sort((a, b) => a - b);
@@ -170,7 +156,7 @@ const percentile = (xs: number[], p: number) => {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 };
-const spread = (xs: number[]) => ({
+const spread = (xs: number[]): Spread => ({
   median: median(xs),
   min: Math.min(...xs),
   max: Math.max(...xs),
@@ -180,103 +166,179 @@ const spread = (xs: number[]) => ({
 // Running processes
 // ---------------------------------------------------------------------------------------------
 
-const running = new Set<Deno.ChildProcess>();
-let sequence = 0;
-
-/** A unique name for one measurement's channel, removed by the cleanup below if left. */
-function channelName(method: string): string {
-  const name = `ipc-lesson-bench-${Deno.pid}-${(++sequence).toString(16)}`;
-  return method === "fifo" ? join(Deno.env.get("TMPDIR") || "/tmp", name) : `/${name}`;
+/** One method to measure: its lesson's name and channel (null: the transport exports none). */
+interface Method {
+  method: string;
+  main: string;
+  channel: ChannelAdapter | null;
 }
 
-/** `command args`, pinned to CPU 0 with taskset when --pin same. */
-function spawn(
-  command: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Deno.ChildProcess {
-  const [program, argv] = PIN === "same"
-    ? ["taskset", ["-c", "0", command, ...args]]
-    : [command, args];
-  const child = new Deno.Command(program, {
-    args: argv,
-    env,
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).spawn();
-  running.add(child);
-  child.status.finally(() => running.delete(child));
-  return child;
+/** One throughput configuration: which method, which chunk (or message, or slot) size. */
+interface Config {
+  method: Method;
+  chunk: number;
 }
 
-/** Waits for processes and returns each one's JSON lines; a failure stops the benchmark. */
-async function collect(children: Deno.ChildProcess[], what: string): Promise<PeerReport[]> {
-  const outputs = await Promise.all(children.map((child) => child.output()));
-  const reports: PeerReport[] = [];
-  for (const output of outputs) {
-    const stderr = new TextDecoder().decode(output.stderr).trim();
-    if (!output.success) {
-      throw new Error(`${what} failed (status ${output.code}): ${stderr.split("\n").at(-1)}`);
-    }
-    for (const line of new TextDecoder().decode(output.stdout).split("\n")) {
-      if (line.startsWith("{")) reports.push(JSON.parse(line));
-    }
+/**
+ * One run of the benchmark: its settings, the processes it has started, and the signal that
+ * Ctrl-C aborts.
+ */
+class Bench {
+  readonly settings: Settings;
+  readonly signal: AbortSignal;
+  readonly running = new Set<Deno.ChildProcess>();
+  #sequence = 0;
+
+  constructor(settings: Settings, signal: AbortSignal) {
+    this.settings = settings;
+    this.signal = signal;
   }
-  return reports;
+
+  /** Prints a progress line on stderr (none with --json). */
+  progress(text: string): void {
+    if (!this.settings.json) console.error(text);
+  }
+
+  /** A unique word for one measurement's channel, removed by the cleanup if left. */
+  channelName(): string {
+    return `${PREFIX}${(++this.#sequence).toString(16)}`;
+  }
+
+  /** `command args`, pinned to CPU 0 with taskset when --pin same. */
+  spawn(command: string, args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
+    const [program, argv] = this.settings.pin === "same"
+      ? ["taskset", ["-c", "0", command, ...args]]
+      : [command, args];
+    const child = new Deno.Command(program, {
+      args: argv,
+      env,
+      stdout: "piped",
+      stderr: "piped",
+      stdin: "null",
+    }).spawn();
+    this.running.add(child);
+    child.status.finally(() => this.running.delete(child));
+    return child;
+  }
+
+  /** Waits for `promise`; rejects at once with the reason (Interrupted) on Ctrl-C. */
+  untilDone<T>(promise: Promise<T>): Promise<T> {
+    if (this.signal.aborted) return Promise.reject(this.signal.reason);
+    return new Promise<T>((resolve, reject) => {
+      const abort = () => reject(this.signal.reason);
+      this.signal.addEventListener("abort", abort, { once: true });
+      promise.then(resolve, reject).finally(() => this.signal.removeEventListener("abort", abort));
+    });
+  }
+
+  /** Waits for processes and returns each one's JSON lines; a failure stops the benchmark. */
+  async collect(children: Deno.ChildProcess[], what: string): Promise<PeerReport[]> {
+    const outputs = await this.untilDone(Promise.all(children.map((child) => child.output())));
+    const reports: PeerReport[] = [];
+    for (const output of outputs) {
+      const stderr = new TextDecoder().decode(output.stderr).trim();
+      if (!output.success) {
+        throw new Error(`${what} failed (status ${output.code}): ${stderr.split("\n").at(-1)}`);
+      }
+      for (const line of new TextDecoder().decode(output.stdout).split("\n")) {
+        if (line.startsWith("{")) reports.push(JSON.parse(line));
+      }
+    }
+    return reports;
+  }
+
+  /**
+   * The measuring processes of one run: for a named channel both sides (the second one given
+   * first); for an inherited one only the first, which starts its peer itself (as the pipe
+   * lesson's server starts its client).
+   */
+  peers(method: Method, mode: string, roles: [string, string], args: string[]) {
+    const peer = (role: string) =>
+      this.spawn(Deno.execPath(), ["run", "-A", PEER, mode, method.method, role, ...args]);
+    return method.channel?.kind === "inherited"
+      ? [peer(roles[0])]
+      : [peer(roles[1]), peer(roles[0])];
+  }
+
+  /** Kills what still runs, and removes what this run made (also after Ctrl-C). */
+  async cleanUp(workDir: string): Promise<void> {
+    for (const child of this.running) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+    }
+    const finders = await loadFinders(LESSONS.map((lesson) => new URL(lesson.transport, ROOT)));
+    for (const object of findLeftovers(finders, { prefix: PREFIX, dir: TMP }).found) {
+      try {
+        object.remove();
+      } catch { /* gone */ }
+    }
+    try {
+      Deno.removeSync(workDir, { recursive: true });
+    } catch { /* gone */ }
+  }
 }
 
-function peer(args: string[]): Deno.ChildProcess {
-  return spawn(Deno.execPath(), ["run", "-A", PEER, ...args]);
-}
+// ---------------------------------------------------------------------------------------------
+// The measurements
+// ---------------------------------------------------------------------------------------------
 
 /** One channel-mode transfer; returns MiB/s, and CPU and memory for each process. */
-async function channelRun({ method, chunk }: Config) {
-  const name = channelName(method);
-  const common = ["--size", String(SIZE), "--chunk", String(chunk), "--name", name];
-  if (method === "shm") common.push("--slots", String(Math.max(2, MiB / chunk)));
-  // The pipe's sender starts its receiver itself; the others are started side by side.
-  const children = method === "pipe"
-    ? [peer(["xfer", method, "send", ...common])]
-    : [peer(["xfer", method, "recv", ...common]), peer(["xfer", method, "send", ...common])];
-  const reports = await collect(children, `${method} channel transfer`);
+async function channelRun(bench: Bench, { method, chunk }: Config) {
+  const { size } = bench.settings;
+  const args = [
+    "--size",
+    String(size),
+    "--chunk",
+    String(chunk),
+    "--name",
+    bench.channelName(),
+    "--dir",
+    TMP,
+    // A ring's slots are one chunk each, 1 MiB in all (at least two), like the C reference's.
+    "--capacity",
+    String(MiB),
+  ];
+  const children = bench.peers(method, "xfer", ["send", "recv"], args);
+  const reports = await bench.collect(children, `${method.method} channel transfer`);
   const send = reports.find((r) => r.role === "send")!;
   const recv = reports.find((r) => r.role === "recv")!;
   const expected = new StreamChecksum();
   const block = sourceBlock(4 << 20);
-  for (let sent = 0; sent < SIZE; sent += block.length) {
-    expected.update(block.subarray(0, Math.min(block.length, SIZE - sent)));
+  for (let sent = 0; sent < size; sent += block.length) {
+    expected.update(block.subarray(0, Math.min(block.length, size - sent)));
   }
   if (recv.checksum !== expected.digest()) {
-    throw new Error(`${method}: the checksum does not match`);
+    throw new Error(`${method.method}: the checksum does not match`);
   }
   const seconds = (recv.stoppedAt! - Math.max(send.startedAt!, recv.startedAt!)) / 1000;
   return {
-    mibPerSecond: SIZE / MiB / seconds,
-    cpu: { server: send.cpuSeconds! / (SIZE / GiB), client: recv.cpuSeconds! / (SIZE / GiB) },
+    mibPerSecond: size / MiB / seconds,
+    cpu: { server: send.cpuSeconds! / (size / GiB), client: recv.cpuSeconds! / (size / GiB) },
     rss: { server: send.peakRssBytes!, client: recv.peakRssBytes! },
   };
 }
 
 /** One file-mode transfer: the lesson's own demo, with --json. */
-async function fileRun({ method }: Config, input: string) {
-  const lesson = here(`../lessons/${method}/main.ts`);
-  const args = [
-    "run",
-    "-A",
-    lesson,
-    "--json",
-    "--quiet",
-    "--input",
-    input,
-  ];
-  const output = await spawn(Deno.execPath(), args).output();
-  const result = JSON.parse(new TextDecoder().decode(output.stdout));
+async function fileRun(bench: Bench, { method }: Config, input: string) {
+  const args = ["run", "-A", fileURLToPath(new URL(method.main, ROOT)), "--json", "--quiet"];
+  const output = await bench.untilDone(
+    bench.spawn(Deno.execPath(), [...args, "--input", input]).output(),
+  );
+  let result;
+  try {
+    result = JSON.parse(new TextDecoder().decode(output.stdout));
+  } catch {
+    const stderr = new TextDecoder().decode(output.stderr).trim();
+    throw new Error(
+      `${method.method} file transfer failed (status ${output.code}): ${stderr.split("\n").at(-1)}`,
+    );
+  }
   if (!output.success || !result.byteExact) {
-    throw new Error(`${method} file transfer failed: ${result.error}`);
+    throw new Error(`${method.method} file transfer failed: ${result.error}`);
   }
   const cpu = (side: { userSeconds: number; systemSeconds: number }) =>
-    (side.userSeconds + side.systemSeconds) / (SIZE / GiB);
+    (side.userSeconds + side.systemSeconds) / (bench.settings.size / GiB);
   return {
     mibPerSecond: result.mibPerSecond as number,
     chunk: result.chunkBytes as number,
@@ -289,22 +351,25 @@ async function fileRun({ method }: Config, input: string) {
 }
 
 /** One latency run; returns every round trip in µs. */
-async function latencyRun(method: string, size: number): Promise<number[]> {
-  const name = channelName(method);
-  const common = [
+async function latencyRun(bench: Bench, method: Method, size: number): Promise<number[]> {
+  const { iterations } = bench.settings;
+  const args = [
     "--size",
     String(size),
     "--iterations",
-    String(ITERATIONS),
+    String(iterations),
     "--warmup",
-    String(Math.min(1000, ITERATIONS / 10)),
+    String(Math.min(1000, iterations / 10)),
     "--name",
-    name,
+    bench.channelName(),
+    "--dir",
+    TMP,
+    // A ring of 16 slots of one message each.
+    "--capacity",
+    String(16 * size),
   ];
-  const children = method === "pipe"
-    ? [peer(["lat", method, "ping", ...common])]
-    : [peer(["lat", method, "pong", ...common]), peer(["lat", method, "ping", ...common])];
-  const reports = await collect(children, `${method} latency`);
+  const children = bench.peers(method, "lat", ["ping", "pong"], args);
+  const reports = await bench.collect(children, `${method.method} latency`);
   return reports.find((r) => r.role === "ping")!.roundTripsMicros!;
 }
 
@@ -312,12 +377,14 @@ async function latencyRun(method: string, size: number): Promise<number[]> {
 // The C reference
 // ---------------------------------------------------------------------------------------------
 
-const C_METHOD: Record<string, string> = { pipe: "pipe", fifo: "fifo", mq: "pmq", shm: "pshm" };
-
 /** Builds (or finds) the C reference; null when there is none, with the reason. */
-async function prepareC(workDir: string): Promise<{ binary: string | null; note: string }> {
-  if (parsed!.c === "off") return { binary: null, note: "C reference skipped (--c off)" };
-  const source = parsed!.c === "auto" ? here("../../shared/refbench/refbench.c") : parsed!.c;
+async function prepareC(
+  bench: Bench,
+  workDir: string,
+): Promise<{ binary: string | null; note: string }> {
+  const wanted = bench.settings.c;
+  if (wanted === "off") return { binary: null, note: "C reference skipped (--c off)" };
+  const source = wanted === "auto" ? here("../../shared/refbench/refbench.c") : wanted;
   try {
     Deno.statSync(source);
   } catch {
@@ -342,39 +409,40 @@ async function prepareC(workDir: string): Promise<{ binary: string | null; note:
   };
 }
 
-async function cRun(binary: string, args: string[]): Promise<Record<string, unknown>> {
+async function cRun(bench: Bench, binary: string, args: string[]) {
   // The lessons' pipes and FIFOs are raised to pipe-max-size: give C's the same size.
-  const output = await spawn(binary, args, { REFBENCH_PIPE_SZ: String(pipeMaxSize()) }).output();
+  const child = bench.spawn(binary, args, { REFBENCH_PIPE_SZ: String(pipeMaxSize()) });
+  const output = await bench.untilDone(child.output());
   const line = new TextDecoder().decode(output.stdout).trim().split("\n").at(-1) ?? "";
   if (!output.success || !line.startsWith("{")) {
     throw new Error(`refbench ${args.join(" ")} failed`);
   }
-  return JSON.parse(line);
+  return JSON.parse(line) as Record<string, unknown>;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Baselines: the limit of any copy, and the cost of the checksum
 // ---------------------------------------------------------------------------------------------
 
-function baselines(): { memcpyMiBPerSecond: number; checksumMiBPerSecond: number } {
+function baselines(size: number): { memcpyMiBPerSecond: number; checksumMiBPerSecond: number } {
   const block = sourceBlock(4 << 20);
   const target = new Uint8Array(64 * KiB);
   const copies: number[] = [];
   const sums: number[] = [];
   for (let run = 0; run < 3; run++) {
     let started = performance.now();
-    for (let done = 0; done < SIZE; done += target.length) {
+    for (let done = 0; done < size; done += target.length) {
       const offset = done % block.length;
       target.set(block.subarray(offset, offset + target.length));
     }
-    copies.push(SIZE / MiB / ((performance.now() - started) / 1000));
+    copies.push(size / MiB / ((performance.now() - started) / 1000));
     const checksum = new StreamChecksum();
     started = performance.now();
-    for (let done = 0; done < SIZE; done += 64 * KiB) {
+    for (let done = 0; done < size; done += 64 * KiB) {
       const offset = done % block.length;
       checksum.update(block.subarray(offset, offset + 64 * KiB));
     }
-    sums.push(SIZE / MiB / ((performance.now() - started) / 1000));
+    sums.push(size / MiB / ((performance.now() - started) / 1000));
   }
   return { memcpyMiBPerSecond: median(copies), checksumMiBPerSecond: median(sums) };
 }
@@ -383,7 +451,7 @@ function baselines(): { memcpyMiBPerSecond: number; checksumMiBPerSecond: number
 // The machine
 // ---------------------------------------------------------------------------------------------
 
-function machine(cNote: string): Record<string, string | number> {
+function machine(pin: string, cNote: string): Record<string, string | number> {
   const read = (path: string) => {
     try {
       return Deno.readTextFileSync(path).trim();
@@ -401,51 +469,42 @@ function machine(cNote: string): Record<string, string | number> {
     mqMsgMax: Number(read("/proc/sys/fs/mqueue/msg_max")),
     mqMsgsizeMax: Number(read("/proc/sys/fs/mqueue/msgsize_max")),
     pipeMaxSize: pipeMaxSize(),
-    pin: PIN,
+    pin,
     cReference: cNote,
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cleanup, even when interrupted
-// ---------------------------------------------------------------------------------------------
-
-const workDir = Deno.makeTempDirSync({ prefix: "ipc-lesson-run-bench-" });
-
-function cleanUp(): void {
-  for (const child of running) {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* gone */ }
-  }
-  for (const object of findLeftovers().found) {
-    if (object.path.includes(`ipc-lesson-bench-${Deno.pid}-`)) {
-      try {
-        object.remove();
-      } catch { /* gone */ }
-    }
-  }
-  try {
-    Deno.removeSync(workDir, { recursive: true });
-  } catch { /* gone */ }
-}
-
-for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
-  Deno.addSignalListener(signal, () => {
-    cleanUp();
-    console.error(`interrupted by ${signal}: stopped the benchmark and removed what it created`);
-    Deno.exit(status);
-  });
 }
 
 // ---------------------------------------------------------------------------------------------
 // The run
 // ---------------------------------------------------------------------------------------------
 
-async function main(): Promise<BenchReport> {
+/** Measures everything the settings ask for; `workDir` holds the input file and refbench. */
+async function measure(bench: Bench, workDir: string): Promise<BenchReport> {
+  const { size, runs, latencyRuns, iterations, pin, quick } = bench.settings;
   const started = performance.now();
-  const c = await prepareC(workDir);
-  progress(`${c.note}\n${SIZE / MiB} MiB per transfer, ${RUNS} interleaved runs, pin: ${PIN}`);
+  const methods: Method[] = [];
+  for (const name of bench.settings.methods) {
+    const lesson = lessonNamed(name)!;
+    const channel = await loadChannel(lesson);
+    if (!channel) bench.progress(`${name}: its transport exports no channel: file mode only`);
+    methods.push({ method: name, main: lesson.main, channel });
+  }
+  const measured = methods.filter((method) => method.channel !== null);
+  // Each channel takes the chunks it can: a queue's "chunk" is its message, at most msgsize_max.
+  const chunks = quick ? [64 * KiB] : [4 * KiB, 64 * KiB, MiB];
+  const channelConfigs: Config[] = measured.flatMap((method) => {
+    const largest = method.channel!.maxPiece?.() ?? Infinity;
+    return [...new Set(chunks.map((chunk) => Math.min(chunk, largest)))]
+      .map((chunk) => ({ method, chunk }));
+  });
+  /** File mode runs each lesson's demo exactly as it comes: its own default chunk (and ring). */
+  const fileConfigs: Config[] = methods.map((method) => ({ method, chunk: 0 }));
+
+  const c = await prepareC(bench, workDir);
+  bench.progress(
+    `${c.note}\n${size / MiB} MiB per transfer, ${runs} interleaved runs, pin: ${pin}`,
+  );
+  const refbench = (method: Method) => c.binary === null ? undefined : method.channel?.refbench;
 
   // Throughput, channel mode (with the C reference beside each configuration).
   const channel = new Map<
@@ -458,27 +517,24 @@ async function main(): Promise<BenchReport> {
       cChunk: number;
     }
   >();
-  for (let run = 1; run <= RUNS; run++) {
+  for (let run = 1; run <= runs; run++) {
     for (const config of channelConfigs) {
-      const key = `${config.method}/${config.chunk}`;
+      const key = `${config.method.method}/${config.chunk}`;
       const entry = channel.get(key) ?? { mib: [], cpu: [], rss: [], c: [], cChunk: config.chunk };
       channel.set(key, entry);
-      const result = await channelRun(config);
+      const result = await channelRun(bench, config);
       entry.mib.push(result.mibPerSecond);
       entry.cpu.push(result.cpu);
       entry.rss.push(result.rss);
-      if (c.binary) {
-        const cResult = await cRun(c.binary, [
-          "xfer",
-          C_METHOD[config.method]!,
-          String(SIZE),
-          String(config.chunk),
-        ]);
+      const cMethod = refbench(config.method);
+      if (cMethod) {
+        const args = ["xfer", cMethod, String(size), String(config.chunk)];
+        const cResult = await cRun(bench, c.binary!, args);
         entry.c.push(cResult["mib_per_s"] as number);
         entry.cChunk = (cResult["chunk_used"] as number | undefined) ?? config.chunk;
       }
-      progress(
-        `run ${run}/${RUNS}  channel ${key.padEnd(12)} ${
+      bench.progress(
+        `run ${run}/${runs}  channel ${key.padEnd(12)} ${
           result.mibPerSecond.toFixed(0).padStart(6)
         } MiB/s${entry.c.length ? `   C ${entry.c.at(-1)!.toFixed(0)}` : ""}`,
       );
@@ -490,8 +546,8 @@ async function main(): Promise<BenchReport> {
   {
     using file = Deno.openSync(input, { write: true, createNew: true });
     const block = sourceBlock(4 << 20, 3);
-    for (let done = 0; done < SIZE;) {
-      done += file.writeSync(block.subarray(0, Math.min(block.length, SIZE - done)));
+    for (let done = 0; done < size;) {
+      done += file.writeSync(block.subarray(0, Math.min(block.length, size - done)));
     }
   }
   const file = new Map<
@@ -502,17 +558,17 @@ async function main(): Promise<BenchReport> {
       rss: { server: number; client: number }[];
     }
   >();
-  for (let run = 1; run <= RUNS; run++) {
+  for (let run = 1; run <= runs; run++) {
     for (const config of fileConfigs) {
-      const result = await fileRun(config, input);
-      const key = `${config.method}/${result.chunk}`;
+      const result = await fileRun(bench, config, input);
+      const key = `${config.method.method}/${result.chunk}`;
       const entry = file.get(key) ?? { mib: [], cpu: [], rss: [] };
       file.set(key, entry);
       entry.mib.push(result.mibPerSecond);
       entry.cpu.push(result.cpu);
       entry.rss.push(result.rss);
-      progress(
-        `run ${run}/${RUNS}  file    ${key.padEnd(12)} ${
+      bench.progress(
+        `run ${run}/${runs}  file    ${key.padEnd(12)} ${
           result.mibPerSecond.toFixed(0).padStart(6)
         } MiB/s`,
       );
@@ -525,27 +581,24 @@ async function main(): Promise<BenchReport> {
     string,
     { medians: number[]; p99s: number[]; cMedians: number[]; cP99s: number[] }
   >();
-  for (let run = 1; run <= LATENCY_RUNS; run++) {
-    for (const method of METHODS) {
-      for (const size of LATENCY_SIZES) {
-        const key = `${method}/${size}`;
+  for (let run = 1; run <= latencyRuns; run++) {
+    for (const method of measured) {
+      for (const messageSize of LATENCY_SIZES) {
+        const key = `${method.method}/${messageSize}`;
         const entry = latency.get(key) ?? { medians: [], p99s: [], cMedians: [], cP99s: [] };
         latency.set(key, entry);
-        const samples = await latencyRun(method, size);
+        const samples = await latencyRun(bench, method, messageSize);
         entry.medians.push(median(samples));
         entry.p99s.push(percentile(samples, 0.99));
-        if (c.binary) {
-          const cResult = await cRun(c.binary, [
-            "lat",
-            C_METHOD[method]!,
-            String(size),
-            String(ITERATIONS),
-          ]);
+        const cMethod = refbench(method);
+        if (cMethod) {
+          const args = ["lat", cMethod, String(messageSize), String(iterations)];
+          const cResult = await cRun(bench, c.binary!, args);
           entry.cMedians.push(cResult["median_us"] as number);
           entry.cP99s.push(cResult["p99_us"] as number);
         }
-        progress(
-          `run ${run}/${LATENCY_RUNS}  latency ${key.padEnd(12)} ${
+        bench.progress(
+          `run ${run}/${latencyRuns}  latency ${key.padEnd(12)} ${
             median(samples).toFixed(1).padStart(6)
           } µs${entry.cMedians.length ? `   C ${entry.cMedians.at(-1)!.toFixed(1)}` : ""}`,
         );
@@ -554,11 +607,11 @@ async function main(): Promise<BenchReport> {
   }
 
   // Baselines.
-  const base = baselines();
+  const base = baselines(size);
   let cBase: { memcpy: number; checksum: number } | undefined;
   if (c.binary) {
-    const memcpy = await cRun(c.binary, ["memcpy", String(SIZE), String(64 * KiB)]);
-    const hash = await cRun(c.binary, ["hash", String(SIZE), String(64 * KiB)]);
+    const memcpy = await cRun(bench, c.binary, ["memcpy", String(size), String(64 * KiB)]);
+    const hash = await cRun(bench, c.binary, ["hash", String(size), String(64 * KiB)]);
     cBase = { memcpy: memcpy["mib_per_s"] as number, checksum: hash["mib_per_s"] as number };
   }
 
@@ -576,7 +629,7 @@ async function main(): Promise<BenchReport> {
       method: method!,
       mode,
       chunk: Number(chunk),
-      bytes: SIZE,
+      bytes: size,
       runs: entry.mib.length,
       mibPerSecond: spread(entry.mib),
       cpuSecondsPerGiB: {
@@ -599,11 +652,11 @@ async function main(): Promise<BenchReport> {
     ...[...file].map(([key, entry]) => summarise("file", key, entry)),
   ];
   const latencyRows: LatencyResult[] = [...latency].map(([key, entry]) => {
-    const [method, size] = key.split("/");
+    const [method, messageSize] = key.split("/");
     const row: LatencyResult = {
       method: method!,
-      messageSize: Number(size),
-      iterations: ITERATIONS,
+      messageSize: Number(messageSize),
+      iterations,
       roundTripMicros: { median: median(entry.medians), p99: median(entry.p99s) },
     };
     if (entry.cMedians.length) {
@@ -611,38 +664,60 @@ async function main(): Promise<BenchReport> {
     }
     return row;
   });
-  progress(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  bench.progress(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   return {
     date: new Date().toISOString(),
-    machine: machine(c.note),
-    settings: {
-      size: SIZE,
-      runs: RUNS,
-      latencyRuns: LATENCY_RUNS,
-      iterations: ITERATIONS,
-      pin: PIN,
-    },
+    machine: machine(pin, c.note),
+    settings: { size, runs, latencyRuns, iterations, pin },
     throughput,
     latency: latencyRows,
     baseline: { ...base, ...(cBase ? { c: cBase } : {}) },
   };
 }
 
-let status = 0;
-try {
-  const report = await main();
-  if (parsed.json) console.log(JSON.stringify(report, null, 2));
-  else printTables(report);
-  if (parsed.out) {
-    Deno.mkdirSync(parsed.out, { recursive: true });
-    Deno.writeTextFileSync(join(parsed.out, "report.md"), markdownReport(report));
-    Deno.writeTextFileSync(join(parsed.out, "chart.svg"), chartSvg(report));
-    progress(`wrote ${join(parsed.out, "report.md")} and ${join(parsed.out, "chart.svg")}`);
+/** The command: measures, prints, writes the report; returns the exit status. */
+async function main(args: string[]): Promise<number> {
+  let settings;
+  try {
+    settings = parseOptions(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`error: ${error.message}\n${USAGE}`);
+    return 2;
   }
-} catch (error) {
-  console.error(`error: ${(error as Error).message}`);
-  status = 1;
-} finally {
-  cleanUp();
+  if (settings === null) {
+    console.log(USAGE);
+    return 0;
+  }
+  // Ctrl-C (or SIGTERM, SIGHUP) aborts the run; the cleanup below then removes what it made.
+  const { signal } = abortOnStopSignals(new AbortController());
+  const bench = new Bench(settings, signal);
+  const workDir = Deno.makeTempDirSync({ prefix: "ipc-lesson-run-bench-" });
+  try {
+    const report = await measure(bench, workDir);
+    if (settings.json) console.log(JSON.stringify(report, null, 2));
+    else printTables(report);
+    if (settings.out) {
+      Deno.mkdirSync(settings.out, { recursive: true });
+      Deno.writeTextFileSync(join(settings.out, "report.md"), markdownReport(report));
+      Deno.writeTextFileSync(join(settings.out, "chart.svg"), chartSvg(report));
+      bench.progress(
+        `wrote ${join(settings.out, "report.md")} and ${join(settings.out, "chart.svg")}`,
+      );
+    }
+    return 0;
+  } catch (error) {
+    if (error instanceof Interrupted) {
+      console.error(
+        `interrupted by ${error.signal}: stopped the benchmark and removed what it created`,
+      );
+      return error.status;
+    }
+    console.error(`error: ${(error as Error).message}`);
+    return 1;
+  } finally {
+    await bench.cleanUp(workDir);
+  }
 }
-Deno.exit(status);
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

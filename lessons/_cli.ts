@@ -10,7 +10,16 @@
  */
 
 import { parseArgs } from "node:util";
-import { UsageError } from "./_files.ts";
+import { parseSize as parseBytes } from "../transports/units.ts";
+
+/** A mistake on the command line: printed as one line, exit status 2. */
+export class UsageError extends Error {
+  /** A usage mistake with a message meant for the user. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
 
 /** What runs: the whole demo, or one side by hand. */
 export type Mode = "demo" | "server" | "client";
@@ -79,8 +88,8 @@ export const COMMON_OPTIONS = {
     modes: ["demo"],
   },
   help: { type: "boolean", help: "show this help" },
-  // Internal: a side started by the demo speaks to it in JSON events on stderr.
-  events: { type: "boolean", help: "", modes: ["server", "client"] },
+  // Internal: a side started by the demo stamps each line with the time (see _log.ts).
+  stamped: { type: "boolean", help: "", modes: ["server", "client"] },
   // Internal: the demo runner's open input or output file, as /proc/RUNNER/fd/N. The side
   // reads or writes that file; --input and --output then only name it in messages.
   "input-via": { type: "string", help: "", modes: ["server"] },
@@ -131,8 +140,8 @@ export interface CommonOptions {
   quiet: boolean;
   /** One JSON object on stdout. */
   json: boolean;
-  /** Speak JSON events on stderr (a side started by the demo). */
-  events: boolean;
+  /** Stamp each line with the time, and end with the statistics (a side started by the demo). */
+  stamped: boolean;
   /** Show the help. */
   help: boolean;
   /** The break-it lab to run instead of the demo (`list` lists them). */
@@ -143,6 +152,13 @@ export interface CommonOptions {
 
 /** Raw values of a lesson's own options. */
 export type Values = Record<string, string | boolean | undefined>;
+
+/** The values of the options `S`, typed: a string option's text, a switch's boolean. */
+export type ValuesOf<S> = {
+  readonly [K in keyof S]?: S[K] extends { type: "boolean" } ? boolean
+    : S[K] extends { type: "string" } ? string
+    : string | boolean;
+};
 
 /** Parses `args` against the common options and the lesson's own. */
 export function parseCommandLine(
@@ -180,7 +196,8 @@ export function parseCommandLine(
         (CLIENT_OPTIONS_OF_A_SERVER.includes(name) && mode === "server" &&
           options.serverTakesOutput);
       if (value !== undefined && !allowed) {
-        throw new UsageError(`--${name} is not an option of ${describeMode(mode)}`);
+        const of = mode === "demo" ? "the demo" : `the ${mode}`;
+        throw new UsageError(`--${name} is not an option of ${of}`);
       }
     }
   }
@@ -205,7 +222,7 @@ export function parseCommandLine(
     trace: values["trace"] === true,
     quiet: values["quiet"] === true,
     json: values["json"] === true,
-    events: values["events"] === true,
+    stamped: values["stamped"] === true,
     help: values["help"] === true,
   };
   if (text("kill-after") !== undefined) common.killAfter = parseKillAfter(text("kill-after")!);
@@ -234,10 +251,6 @@ function parseKillAfter(text: string): KillAfter {
     bytes: parseSize(bytes, "--kill-after", 0),
     signal: `SIG${signal.toUpperCase()}` as KillAfter["signal"],
   };
-}
-
-function describeMode(mode: Mode): string {
-  return mode === "demo" ? "the demo" : `the ${mode}`;
 }
 
 /**
@@ -313,10 +326,8 @@ function explainParseError(error: unknown): string {
   return message.split("\n")[0]!;
 }
 
-const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
-
 /**
- * Parses a byte count such as `4096`, `64K`, `1M` or `2GiB` (binary units: K = 1024).
+ * Parses a byte count option such as `4096`, `64K`, `1M` or `2GiB` (binary units: K = 1024).
  *
  * @example
  * ```ts
@@ -325,17 +336,11 @@ const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 **
  * ```
  */
 export function parseSize(text: string, option: string, min: number): number {
-  const match = text.trim().match(/^(\d+)\s*([kmg]?)(i?b)?$/i);
-  const value = match ? Number(match[1]) * UNITS[match[2]!.toLowerCase()]! : NaN;
-  if (!Number.isSafeInteger(value)) {
-    throw new UsageError(
-      `${option} must be a whole number of bytes, like 4096 or 64K: got ${JSON.stringify(text)}`,
-    );
+  try {
+    return parseBytes(text, option, min);
+  } catch (error) {
+    throw error instanceof RangeError ? new UsageError(error.message) : error;
   }
-  if (value < min) {
-    throw new UsageError(`${option} must be at least ${min}: got ${JSON.stringify(text)}`);
-  }
-  return value;
 }
 
 function parseSeconds(text: string): number {
@@ -364,6 +369,26 @@ export function parseCount(
   return value;
 }
 
+/**
+ * The common settings as command-line arguments, to start a side with the same ones. Each
+ * value is joined to its option (`--timeout=0.5`) and written the way the side parses it.
+ */
+export function commonArgs(common: CommonOptions, chunk: number): string[] {
+  return [
+    `--chunk=${chunk}`,
+    `--timeout=${formatSeconds(common.timeoutMs / 1000)}`,
+    ...(common.trace ? ["--trace"] : []),
+    ...(common.quiet ? ["--quiet"] : []),
+  ];
+}
+
+/** `--kill-after` for the side `role`, if it applies. */
+export function killArgs(common: CommonOptions, role: "server" | "client"): string[] {
+  const kill = common.killAfter;
+  if (!kill || kill.role !== role) return [];
+  return [`--kill-after=${kill.role}:${kill.bytes}:${kill.signal.slice(3)}`];
+}
+
 /** The `--help` text. */
 export function usage(
   lesson: {
@@ -377,7 +402,7 @@ export function usage(
   const line = (name: string, spec: OptionSpec) => {
     const left = `  --${name}${spec.arg ? ` ${spec.arg}` : ""}`;
     const where = spec.modes && spec.modes.length < 3 ? ` [${spec.modes.join(", ")}]` : "";
-    return `${left.padEnd(24)}${spec.help}${where}`;
+    return `${left.padEnd(22)}  ${spec.help}${where}`;
   };
   const common = Object.entries(COMMON_OPTIONS).filter(([, spec]) => spec.help !== "");
   const own = Object.entries(lesson.options);

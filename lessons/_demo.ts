@@ -2,20 +2,21 @@
  * The demo: both sides of a lesson as two real processes, narrated, timed and verified.
  *
  * The runner
- * 1. checks the input, the output and the free space before anything starts (one clear line
- *    if something is wrong), and takes a lock on every name the run will use, so that two
- *    demos given the same `--path` or `--name` cannot trip over each other;
+ * 1. checks the input, the output and the free space before anything starts, and locks every
+ *    name the run will use, so that two demos given the same `--path` or `--name` cannot trip
+ *    over each other;
  * 2. opens the input, and makes the copy as an unnamed file (`O_TMPFILE`) in the output's
  *    directory: the sides reach both as `/proc/RUNNER/fd/N`, so the demo needs no temporary
- *    names at all, and if the runner dies, even by SIGKILL, the kernel frees them;
- * 3. starts the server and the client as separate Deno processes (for the pipe lesson, only
- *    the server, which starts the client itself as pipe + fork do); each asks the kernel for
- *    SIGTERM should the runner die, and then cleans up;
- * 4. relays what each side says, with its role and pid, and draws a progress bar;
- * 5. waits for both, stopping the survivor if its peer failed, and forwarding Ctrl-C;
- * 6. verifies the copy by streaming SHA-256 of both files, and only then gives it its name
- *    (`linkat`), with the input's permission bits;
- * 7. removes what a killed side of this run left behind.
+ *    names, and if the runner dies, even by SIGKILL, the kernel frees them;
+ * 3. starts the sides as the lesson's `launch` says; each asks the kernel for SIGTERM should
+ *    the runner die, and then cleans up;
+ * 4. prints what the sides say in the order they said it: each line carries a CLOCK_MONOTONIC
+ *    timestamp, and the runner holds lines briefly to sort them; a progress bar follows the
+ *    size of the copy;
+ * 5. waits for both, stopping the survivor if its peer failed or hung, and passing on Ctrl-C;
+ * 6. removes what a killed side of this run left behind;
+ * 7. verifies the copy by streaming SHA-256 of both files, and only then gives it its name
+ *    (`linkat`), with the input's permission bits.
  *
  * A byte stream (pipe, FIFO) cannot tell a crashed writer from a short file: the reader just
  * sees end-of-file. The runner still catches it, from the exit statuses and the digests.
@@ -25,46 +26,24 @@
 
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
-import { TextLineStream } from "./_lines.ts";
-import { type CommonOptions, formatSeconds } from "./_cli.ts";
-import {
-  checkOutput,
-  checkSpace,
-  fillRandom,
-  InputFile,
-  LessonError,
-  type OutputTarget,
-  sha256Fd,
-  type SpaceNeed,
-  UnnamedFile,
-} from "./_files.ts";
+import { Interrupted } from "../transports/errors.ts";
+import * as files from "../transports/files.ts";
 import { isRunning } from "../transports/holders.ts";
-import { bindAbstractLock, close } from "../transports/libc.ts";
-import {
-  commonArgs,
-  joinedArgs,
-  type KernelObject,
-  killArgs,
-  type Lesson,
-  NAME_PREFIX,
-  SAMPLE_INPUT,
-  sideCommand,
-  tempDir,
-} from "./_lesson.ts";
-import {
-  type Event,
-  formatBytes,
-  formatLine,
-  parseEvent,
-  ProgressBar,
-  type SideStats,
-  stderrHasColor,
-  writeStderr,
-} from "./_log.ts";
-import { describeError, STOP_SIGNALS } from "./_side.ts";
+import { bindAbstractLock, close, monotonicMs } from "../transports/libc.ts";
+import { formatBytes } from "../transports/units.ts";
+import { abortOnStopSignals, sleep } from "../transports/wait.ts";
+import { commonArgs, type CommonOptions, formatSeconds, killArgs } from "./_cli.ts";
+import * as lessons from "./_lesson.ts";
+import { formatLine, type Kind, linesOf, parseStamped, ProgressBar } from "./_log.ts";
+import { type SideStats, stderrHasColor, writeStderr } from "./_log.ts";
+import { describeError } from "./_side.ts";
+
+type Role = lessons.Role;
 
 /** How long a side may take to notice that its peer has gone before the runner stops it. */
 const GRACE_MS = 2000;
+/** How long a line is held before it is printed, so that both sides' lines come in order. */
+const HOLD_MS = 200;
 
 /** The one JSON object `--json` prints. */
 export interface DemoResult {
@@ -94,202 +73,191 @@ export interface ProcessReport {
   systemSeconds: number | null;
 }
 
-type SideRole = "server" | "client";
-
-interface Started {
-  role: SideRole;
-  child: Deno.ChildProcess;
-  relays: Promise<void>[];
-  status?: Deno.CommandStatus;
-}
-
 class Demo<O> {
-  #lesson: Lesson<O>;
-  #common: CommonOptions;
-  #options: O;
-  #chunk: number;
+  #controller = new AbortController();
   #color = stderrHasColor();
   #bar: ProgressBar | null;
-  #started: Started[] = [];
-  /** Pids of the sides, as they announce themselves (the pipe lesson's client is a grandchild). */
-  #pids = new Map<SideRole, number>();
-  #stats = new Map<SideRole, SideStats>();
-  #bytesSeen = new Map<SideRole, number>();
+  #started: { role: Role; child: Deno.ChildProcess; status?: Deno.CommandStatus }[] = [];
+  #readers: Promise<void>[] = [];
+  /** Pids of the sides: as started, or as their lines name them (the pipe's client). */
+  #pids = new Map<Role, number>();
+  #stats = new Map<Role, SideStats>();
   #sideErrors: string[] = [];
-  #interrupted: { signal: Deno.Signal; status: number } | null = null;
+  /** Lines waiting to be printed, with when they were said. */
+  #held: { at: number; line: string }[] = [];
   #inputSize = 0;
+  #copy: files.UnnamedFile | null = null;
+  /** The copy's size when last looked at, and when a side last said something or it grew. */
+  #copied = 0;
+  #activeAt = monotonicMs();
+  /** A side that has finished: the other must finish too, or keep making progress. */
+  #finished: Role | null = null;
   #timers: ReturnType<typeof setTimeout>[] = [];
-  #lastEventAt = performance.now();
-  #watchdog: ReturnType<typeof setInterval> | undefined;
   #stoppedByRunner = new Set<number>();
 
-  constructor(lesson: Lesson<O>, common: CommonOptions, options: O, chunk: number) {
-    this.#lesson = lesson;
-    this.#common = common;
-    this.#options = options;
-    this.#chunk = chunk;
-    this.#bar = Deno.stderr.isTerminal() && !common.quiet && !common.json
-      ? new ProgressBar()
-      : null;
+  constructor(
+    readonly lesson: lessons.Lesson<O>,
+    readonly common: CommonOptions,
+    readonly options: O,
+    readonly chunk: number,
+  ) {
+    const bar = Deno.stderr.isTerminal() && !common.quiet && !common.json;
+    this.#bar = bar ? new ProgressBar() : null;
   }
 
-  #print(line: string): void {
-    if (this.#bar) this.#bar.print(line);
-    else writeStderr(line);
+  get #interrupted(): Interrupted | null {
+    return this.#controller.signal.aborted ? this.#controller.signal.reason : null;
   }
 
-  /** The runner's own narration. */
-  #say(text: string): void {
-    if (this.#common.quiet || this.#common.json) return;
-    this.#print(formatLine("runner", Deno.pid, text, { color: this.#color }));
+  /** Prints the lines said more than HOLD_MS ago (`all`: every one), in the order said. */
+  #flush(all = false): void {
+    this.#held.sort((a, b) => a.at - b.at);
+    const until = all ? Infinity : monotonicMs() - HOLD_MS;
+    while (this.#held.length > 0 && this.#held[0]!.at <= until) {
+      const { line } = this.#held.shift()!;
+      if (this.#bar) this.#bar.print(line);
+      else writeStderr(line);
+    }
   }
 
-  /** A summary line: shown with --quiet too, but not with --json. */
-  #summary(text: string): void {
-    if (this.#common.json) return;
-    this.#print(formatLine("runner", Deno.pid, text, { color: this.#color }));
-  }
-
-  #error(text: string): void {
-    this.#bar?.clear();
-    this.#print(formatLine("runner", Deno.pid, text, { color: this.#color, kind: "error" }));
+  /**
+   * The runner's own line: a step of the story (held, in order with the sides'), or, printed
+   * at once after every line held, a line of the summary (shown with --quiet too) or the error.
+   */
+  #say(text: string, kind: Kind | "summary" = "say"): void {
+    const { quiet, json } = this.common;
+    if ((kind === "say" && quiet) || (kind !== "error" && json)) return;
+    const line = formatLine("runner", Deno.pid, text, {
+      color: this.#color,
+      kind: kind === "summary" ? "say" : kind,
+    });
+    this.#held.push({ at: monotonicMs(), line });
+    if (kind === "error") this.#bar?.clear();
+    if (kind !== "say") this.#flush(true);
   }
 
   async run(): Promise<number> {
-    for (const [signal, status] of STOP_SIGNALS) {
-      Deno.addSignalListener(signal, () => this.#interrupt(signal, status));
-    }
+    abortOnStopSignals(this.#controller).signal.addEventListener("abort", () => {
+      this.#stopAll(this.#interrupted!.signal);
+      this.#timers.push(setTimeout(() => this.#stopAll("SIGKILL"), 3000));
+    });
+    const ticker = setInterval(() => this.#tick(), 50);
     // Everything the run holds open: the input, the unnamed files, the locks. Closing an
     // unnamed file frees it; closing a lock's socket releases the lock.
-    const held: Disposable[] = [];
-    let objects: KernelObject[] = [];
+    using held = new DisposableStack();
+    const { common, lesson } = this;
     try {
-      // 1. The input, the output and the space they need, checked before anything starts.
-      const common = this.#common;
+      // 1. The input, the output and the space they need, checked before anything starts;
+      //    then the names the run will use: while it runs, no other demo may use them.
       const input = common.size === undefined
-        ? this.#hold(held, new InputFile(common.input ?? SAMPLE_INPUT))
+        ? held.use(new files.InputFile(common.input ?? lessons.SAMPLE_INPUT))
         : null;
       this.#inputSize = input?.size ?? common.size!;
       const target = common.output === undefined
         ? null
-        : checkOutput(common.output, { force: common.force, input: input ?? undefined });
-      const needs: SpaceNeed[] = [];
+        : files.checkOutput(common.output, { force: common.force, input: input ?? undefined });
+      const dir = target?.dir ?? lessons.tempDir();
+      const needs = [{ dir, bytes: this.#inputSize, what: `the copy` }];
+      if (common.output !== undefined) needs[0]!.what += ` ${JSON.stringify(common.output)}`;
       if (input === null) {
-        needs.push({ dir: tempDir(), bytes: this.#inputSize, what: "the random input" });
+        needs.unshift({ dir: lessons.tempDir(), bytes: this.#inputSize, what: "the random input" });
       }
-      needs.push({
-        dir: target?.dir ?? tempDir(),
-        bytes: this.#inputSize,
-        what: common.output === undefined
-          ? "the copy"
-          : `the copy ${JSON.stringify(common.output)}`,
-      });
-      checkSpace(needs);
+      files.checkSpace(needs);
+      const objects = lesson.objects?.(this.options) ?? [];
+      this.#lockNames(held, objects, target);
 
-      // 2. The names the run will use: while it runs, no other demo may use them.
-      const demo = this.#lesson.prepareDemo(this.#options);
-      for (const lock of this.#lockNames(demo.objects, target)) held.push(lock);
-      objects = demo.objects;
-
-      // 3. The files the sides reach through /proc/RUNNER/fd/N: the input (for --size, an
+      // 2. The files the sides reach through /proc/RUNNER/fd/N: the input (for --size, an
       //    unnamed file of random bytes) and the copy, unnamed in the output's directory.
-      const source = input ?? this.#hold(held, await this.#randomInput());
-      const copy = this.#hold(
-        held,
-        new UnnamedFile(target?.dir ?? tempDir(), {
+      const source = input ?? held.use(await this.#randomInput());
+      const copy = this.#copy = held.use(
+        new files.UnnamedFile(dir, {
           name: common.output === undefined ? undefined : basename(common.output),
-          fail: (why) => new LessonError(`cannot create output ${this.#outputName()}: ${why}`),
+          fail: (why) => new files.FileError(`cannot create output ${this.#outputName()}: ${why}`),
         }),
       );
 
-      // 4. Both sides, as separate processes. Every value is joined to its option
-      //    (--input=-dash.txt), so that no value is mistaken for an option.
-      const shared = [
-        ...commonArgs(common, this.#chunk),
-        "--events",
-        `--parent=${Deno.pid}`,
-        ...joinedArgs(demo.args, this.#lesson.options),
-      ];
-      const inputArgs = [
-        `--input=${input?.path ?? "random input"}`,
-        `--input-via=/proc/${Deno.pid}/fd/${source.fd}`,
-      ];
-      const outputArgs = [
-        `--output=${common.output ?? "temporary output"}`,
-        `--output-via=${copy.procPath}`,
-      ];
+      // 3. The sides. Every value is joined to its option (--input=-dash.txt), so that no
+      //    value is mistaken for an option. A client that the server starts gets its
+      //    arguments from the server.
       this.#say(
         `copying ${this.#describeInput(input?.path ?? "")} from a server process to a client ` +
-          `process, ${this.#chunk} bytes at a time`,
+          `process, ${this.chunk} bytes at a time`,
       );
-      const kill = (role: SideRole) => killArgs(common, role);
-      if (this.#lesson.serverStartsClient) {
-        const both = [...kill("server"), ...kill("client")];
-        this.#start("server", ["server", ...inputArgs, ...outputArgs, ...shared, ...both]);
-      } else {
-        this.#start("server", ["server", ...inputArgs, ...shared, ...kill("server")]);
-        this.#start("client", ["client", ...outputArgs, ...shared, ...kill("client")]);
-      }
+      this.#controller.signal.throwIfAborted(); // Ctrl-C already: start nothing
+      const shared = [
+        ...commonArgs(common, this.chunk),
+        "--stamped",
+        `--parent=${Deno.pid}`,
+        ...lessons.optionArgs(lesson, this.options),
+      ];
+      const launch = (role: Role, args: string[]) =>
+        (lesson.launch ?? lessons.apart)(role, lessons.denoArgv(lesson.entry, [role, ...args]));
+      const clientArgs = [
+        `--output=${common.output ?? "temporary output"}`,
+        `--output-via=${copy.procPath}`,
+        ...killArgs(common, "client"),
+      ];
+      const client = launch("client", [...clientArgs, ...shared]);
+      this.#start(
+        "server",
+        launch("server", [
+          `--input=${input?.path ?? "random input"}`,
+          `--input-via=/proc/${Deno.pid}/fd/${source.fd}`,
+          ...killArgs(common, "server"),
+          ...(client === null ? clientArgs : []),
+          ...shared,
+        ])!,
+      );
+      if (client !== null) this.#start("client", client);
 
-      // 5. Wait for both sides, and for everything they said.
+      // 4., 5. Wait for both sides, and for everything they said; 6. remove what a killed or
+      // failed side left behind; 7. verify, and only then give the copy its name.
       await this.#waitForSides();
+      this.#flush(true);
       this.#bar?.clear();
-
-      // 6. Remove what a killed or failed side left behind.
       this.#removeLeftovers(objects);
-
-      // 7. Verify, and only then give the copy its name.
       return await this.#verify(source, copy, input?.path ?? "");
     } catch (error) {
       this.#stopAll("SIGTERM");
       const { message, status } = describeError(error);
-      this.#error(message);
-      if (this.#common.json && status !== 2) this.#printJson(this.#result(null, null, message));
+      this.#say(message, "error");
+      if (common.json && status !== 2) this.#printJson(this.#result(null, null, message));
       return status;
     } finally {
+      clearInterval(ticker);
       for (const timer of this.#timers) clearTimeout(timer);
-      for (const resource of held.reverse()) resource[Symbol.dispose]();
+      this.#flush(true);
+      this.#bar?.clear();
     }
-  }
-
-  /** Adds `resource` to what the run holds until it ends; returns it. */
-  #hold<T extends Disposable>(held: Disposable[], resource: T): T {
-    held.push(resource);
-    return resource;
   }
 
   /** The output as messages name it. */
   #outputName(): string {
-    const output = this.#common.output;
+    const output = this.common.output;
     return output === undefined ? "(a temporary file)" : JSON.stringify(output);
   }
 
-  /**
-   * `--size`: an unnamed file of random bytes in the temporary directory. Writing many
-   * gigabytes takes a while, so Ctrl-C is looked for after every mebibyte.
-   */
-  async #randomInput(): Promise<UnnamedFile> {
-    const file = new UnnamedFile(tempDir(), {
+  /** `--size`: an unnamed file of random bytes in the temporary directory. */
+  async #randomInput(): Promise<files.UnnamedFile> {
+    const tmp = lessons.tempDir();
+    const file = new files.UnnamedFile(tmp, {
       fail: (why) =>
-        new LessonError(`cannot create the random input in ${JSON.stringify(tempDir())}: ${why}`),
+        new files.FileError(`cannot create the random input in ${JSON.stringify(tmp)}: ${why}`),
     });
     this.#say(
       `writing ${formatBytes(this.#inputSize)} of random bytes into an unnamed file ` +
-        `(O_TMPFILE) in ${tempDir()}`,
+        `(O_TMPFILE) in ${tmp}`,
     );
     try {
-      const done = await fillRandom(file.fd, this.#inputSize, () => this.#interrupted !== null);
-      if (!done) {
-        throw new LessonError(
-          `interrupted by ${this.#interrupted!.signal} while writing the random input: ` +
-            "nothing was started, nothing is left",
-          { status: this.#interrupted!.status },
-        );
-      }
+      await files.fillRandom(file.fd, this.#inputSize, this.#controller.signal);
       return file;
     } catch (error) {
       file.close();
-      throw error;
+      if (!(error instanceof Interrupted)) throw error;
+      throw new lessons.LessonError(
+        `${error.message} while writing the random input: nothing was started, nothing is left`,
+        { status: error.status },
+      );
     }
   }
 
@@ -299,126 +267,111 @@ class Demo<O> {
    * and releases it when that process dies, however it dies: a second demo given the same
    * `--path` or `--name` is refused with one line, and the first is left alone.
    */
-  #lockNames(objects: KernelObject[], target: OutputTarget | null): Disposable[] {
-    const option = ["path", "name"].find((name) => name in this.#lesson.options) ?? "name";
-    const wanted = objects.map((object) => ({
-      key: object.description,
-      taken: `${object.description} is in use by another demo that is running now: wait for ` +
-        `it to finish, or choose another --${option}`,
-    }));
+  #lockNames(
+    held: DisposableStack,
+    objects: lessons.KernelObject[],
+    target: files.OutputTarget | null,
+  ): void {
+    const option = Object.keys(this.lesson.options)[0] ?? "name"; // the one that names them
+    const wanted = objects.map((object) => [
+      object.description,
+      `${object.description} is in use by another demo that is running now: wait for it to ` +
+      `finish, or choose another --${option}`,
+    ]);
     if (target !== null) {
       // The directory by device and inode: every spelling of the same path takes one lock.
       const dir = Deno.statSync(target.dir);
-      wanted.push({
-        key: `output ${dir.dev}:${dir.ino}/${basename(this.#common.output!)}`,
-        taken: `another demo is writing the output ${this.#outputName()} right now: wait for ` +
-          "it to finish, or choose another --output",
-      });
+      wanted.push([
+        `output ${dir.dev}:${dir.ino}/${basename(this.common.output!)}`,
+        `another demo is writing the output ${this.#outputName()} right now: wait for it to ` +
+        "finish, or choose another --output",
+      ]);
     }
-    const locks: Disposable[] = [];
-    try {
-      for (const { key, taken } of wanted) {
-        const fd = bindAbstractLock(lockName(key));
-        if (fd === null) throw new LessonError(taken);
-        locks.push({ [Symbol.dispose]: () => close(fd) });
-      }
-      // prepareDemo() found none of the objects there; one that has appeared since was made by
-      // someone who is not a demo: leave it alone.
-      for (const object of objects) {
-        if (object.exists()) {
-          throw new LessonError(
-            `${object.description} appeared just now: another program is using it; choose ` +
-              `another --${option}`,
-          );
-        }
-      }
-      return locks;
-    } catch (error) {
-      for (const lock of locks) lock[Symbol.dispose]();
-      throw error;
+    for (const [key, taken] of wanted) {
+      const fd = bindAbstractLock(lockName(key!));
+      if (fd === null) throw new lessons.LessonError(taken!);
+      held.defer(() => close(fd));
+    }
+    // objects() found none of them there; one that has appeared since was made by someone who
+    // is not a demo: leave it alone.
+    const appeared = objects.find((object) => object.exists());
+    if (appeared) {
+      throw new lessons.LessonError(
+        `${appeared.description} appeared just now: another program is using it; choose ` +
+          `another --${option}`,
+      );
     }
   }
 
   #describeInput(path: string): string {
     const size = formatBytes(this.#inputSize);
-    if (this.#common.size !== undefined) return `${size} of random bytes`;
-    if (path === SAMPLE_INPUT) return `the sample text lessons/sample.txt (${size})`;
+    if (this.common.size !== undefined) return `${size} of random bytes`;
+    if (path === lessons.SAMPLE_INPUT) return `the sample text lessons/sample.txt (${size})`;
     return `${JSON.stringify(path)} (${size})`;
   }
 
-  #start(role: SideRole, args: string[]): void {
-    const command = sideCommand(this.#lesson.entry, args, {
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    });
-    const child = command.spawn();
+  #start(role: Role, argv: string[]): void {
+    const child = lessons.command(argv, { stdin: "null", stdout: "piped", stderr: "piped" })
+      .spawn();
     this.#pids.set(role, child.pid);
-    if (this.#common.trace) {
-      this.#say(`started ${role}: deno run … ${args.join(" ")}`);
-    }
+    if (this.common.trace) this.#say(`started ${role}: ${argv.join(" ")}`);
     this.#say(`started the ${role} as process ${child.pid}`);
-    this.#started.push({
-      role,
-      child,
-      relays: [this.#relay(child.stderr, role), this.#relay(child.stdout, role)],
+    this.#started.push({ role, child });
+    for (const stream of [child.stderr, child.stdout]) {
+      this.#readers.push((async () => {
+        for await (const line of linesOf(stream)) this.#line(line, role);
+      })());
+    }
+  }
+
+  /** One line from a side: a stamped line is held for its turn; anything else is shown as is. */
+  #line(text: string, role: Role): void {
+    this.#activeAt = monotonicMs();
+    const line = parseStamped(text);
+    if (line === null) {
+      // Not the lesson's (an uncaught error, a stray print): shown as it is.
+      const formatted = formatLine(role, "?", text, { color: this.#color });
+      if (text.trim() !== "") this.#held.push({ at: monotonicMs(), line: formatted });
+      return;
+    }
+    this.#pids.set(line.who, line.pid);
+    if (line.kind === "stats") {
+      this.#stats.set(line.who, JSON.parse(line.text));
+      // A side the runner did not start (the pipe's client) is done: watch the other.
+      if (!this.#started.some((s) => s.role === line.who)) this.#watchForHang(line.who);
+      return;
+    }
+    let kind: Kind = line.kind;
+    if (kind === "error" && this.#interrupted) {
+      // The runner is stopping the run on purpose (Ctrl-C, SIGTERM, SIGHUP): what a side says
+      // as it goes follows from that. The runner's own line says what happened, as the error.
+      if (this.common.quiet || this.common.json) return;
+      kind = "say";
+    } else if (kind === "error") {
+      this.#sideErrors.push(line.text);
+    } else if (this.common.json) {
+      return;
+    }
+    const color = this.#color;
+    this.#held.push({
+      at: line.at,
+      line: formatLine(line.who, line.pid, line.text, { color, kind }),
     });
   }
 
-  /** Reads a side's output line by line: events are handled, anything else is shown as is. */
-  async #relay(stream: ReadableStream<Uint8Array>, role: SideRole): Promise<void> {
-    const lines = stream.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream());
-    for await (const line of lines) {
-      const event = parseEvent(line);
-      if (event) this.#handle(event);
-      else if (line.trim() !== "") this.#print(formatLine(role, "?", line, { color: this.#color }));
+  /** Every 50 ms: the copy's size (progress, and the bar), held lines due, a hung side. */
+  #tick(): void {
+    if (this.#copy !== null) {
+      let size = this.#copied;
+      try {
+        size = Deno.statSync(`/proc/self/fd/${this.#copy.fd}`).size;
+      } catch { /* closed: the run is ending */ }
+      if (size !== this.#copied) this.#activeAt = monotonicMs();
+      this.#copied = size;
+      this.#bar?.update(size, this.#inputSize);
     }
-  }
-
-  #handle(event: Event): void {
-    if (event.role !== "server" && event.role !== "client") return;
-    this.#pids.set(event.role, event.pid);
-    this.#lastEventAt = performance.now();
-    switch (event.t) {
-      case "say":
-        if (!this.#common.json) {
-          this.#print(formatLine(event.role, event.pid, event.text, { color: this.#color }));
-        }
-        break;
-      case "trace":
-        if (!this.#common.json) {
-          this.#print(
-            formatLine(event.role, event.pid, event.text, { color: this.#color, kind: "trace" }),
-          );
-        }
-        break;
-      case "error":
-        if (this.#interrupted) {
-          // The runner is stopping the run on purpose (Ctrl-C, SIGTERM, SIGHUP): what a side
-          // says as it goes ("interrupted", or EPIPE because its peer went first) follows from
-          // that. The runner's own line says what happened, as the one error.
-          if (!this.#common.quiet && !this.#common.json) {
-            this.#print(formatLine(event.role, event.pid, event.text, { color: this.#color }));
-          }
-          break;
-        }
-        this.#sideErrors.push(event.text);
-        this.#bar?.clear();
-        this.#print(
-          formatLine(event.role, event.pid, event.text, { color: this.#color, kind: "error" }),
-        );
-        break;
-      case "progress":
-        this.#bytesSeen.set(event.role, event.bytes);
-        if (event.role === "client") this.#bar?.update(event.bytes, this.#inputSize);
-        break;
-      case "stats":
-        this.#stats.set(event.role, event.stats);
-        this.#bytesSeen.set(event.role, event.stats.bytes);
-        // A side the runner did not start (the pipe lesson's client) is done: watch the other.
-        if (!this.#started.some((s) => s.role === event.role)) this.#watchForHang(event.role);
-        break;
-    }
+    this.#flush();
+    if (this.#finished !== null) this.#checkForHang(this.#finished);
   }
 
   async #waitForSides(): Promise<void> {
@@ -428,37 +381,33 @@ class Demo<O> {
       if (!started.status.success) this.#stopPeersLater(started.role);
       this.#watchForHang(started.role);
     }));
-    clearInterval(this.#watchdog);
-    await Promise.all(this.#started.flatMap((started) => started.relays));
+    this.#finished = null;
+    await Promise.all(this.#readers);
     // A side the runner did not start itself (the pipe lesson's client) must be gone too.
-    for (let waited = 0; this.#anyAlive(); waited += 50) {
+    for (let waited = 0; [...this.#pids.values()].some(isRunning); waited += 50) {
       if (waited >= 2 * GRACE_MS) this.#stopAll("SIGKILL");
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
     }
   }
 
-  /**
-   * One side is done (it exited, or sent its final statistics): the other must finish too, or
-   * at least keep making progress.
-   */
-  #watchForHang(finished: SideRole): void {
-    if (this.#interrupted) return;
-    this.#watchdog ??= setInterval(() => this.#checkForHang(finished), 250);
+  /** One side is done: the other must finish too, or at least keep making progress. */
+  #watchForHang(finished: Role): void {
+    if (!this.#interrupted) this.#finished ??= finished;
   }
 
   /**
-   * After `finished` has exited, a side that says nothing for longer than the timeout (plus a
-   * grace period) is hung, for example stopped with SIGSTOP: the runner stops it.
+   * After `finished` has exited, a side that says nothing and copies nothing for longer than
+   * the timeout (plus a grace period) is hung, for example stopped with SIGSTOP: stop it.
    */
-  #checkForHang(finished: SideRole): void {
-    if (performance.now() - this.#lastEventAt < this.#common.timeoutMs + GRACE_MS) return;
-    this.#lastEventAt = performance.now();
+  #checkForHang(finished: Role): void {
+    if (monotonicMs() - this.#activeAt < this.common.timeoutMs + GRACE_MS) return;
+    this.#activeAt = monotonicMs();
     for (const [role, pid] of this.#pids) {
       if (role === finished || !isRunning(pid)) continue;
-      this.#error(
-        `the ${role} made no progress for ${
-          formatSeconds(this.#common.timeoutMs / 1000)
-        } s after the ${finished} exited: stopping it`,
+      const timeout = formatSeconds(this.common.timeoutMs / 1000);
+      this.#say(
+        `the ${role} made no progress for ${timeout} s after the ${finished} exited: stopping it`,
+        "error",
       );
       this.#sideErrors.push(`the ${role} hung`);
       this.#stop(pid, "SIGTERM");
@@ -473,28 +422,16 @@ class Demo<O> {
   }
 
   /** A side failed: give the others a moment to notice on their own, then stop them. */
-  #stopPeersLater(failed: SideRole): void {
+  #stopPeersLater(failed: Role): void {
     const stop = (signal: Deno.Signal) => {
       for (const [role, pid] of this.#pids) {
-        if (role !== failed && isRunning(pid)) {
-          if (signal === "SIGTERM") this.#say(`stopping the ${role}: the ${failed} has failed`);
-          this.#stop(pid, signal);
-        }
+        if (role === failed || !isRunning(pid)) continue;
+        if (signal === "SIGTERM") this.#say(`stopping the ${role}: the ${failed} has failed`);
+        this.#stop(pid, signal);
       }
     };
     this.#timers.push(setTimeout(() => stop("SIGTERM"), GRACE_MS));
     this.#timers.push(setTimeout(() => stop("SIGKILL"), 2 * GRACE_MS));
-  }
-
-  #anyAlive(): boolean {
-    return [...this.#pids.values()].some(isRunning);
-  }
-
-  #interrupt(signal: Deno.Signal, status: number): void {
-    if (this.#interrupted) return;
-    this.#interrupted = { signal, status };
-    this.#stopAll(signal);
-    this.#timers.push(setTimeout(() => this.#stopAll("SIGKILL"), 3000));
   }
 
   #stopAll(signal: Deno.Signal): void {
@@ -503,35 +440,39 @@ class Demo<O> {
 
   /**
    * Removes what a side of this run left behind (a killed side cannot clean up). These are
-   * this run's own: prepareDemo() found none of them before the sides started, and the run's
+   * this run's own: objects() found none of them before the sides started, and the run's
    * locks kept every other demo away from their names since.
    */
-  #removeLeftovers(objects: KernelObject[]): void {
+  #removeLeftovers(objects: lessons.KernelObject[]): void {
     const clean = this.#started.every((s) => s.status?.success) && !this.#interrupted;
-    for (const object of objects) {
-      if (!object.exists()) continue;
+    for (const object of objects.filter((object) => object.exists())) {
       object.remove();
-      if (clean) {
-        // Both sides said they finished, yet something is left: that is a bug in the lesson.
-        this.#sideErrors.push(`${object.description} was left behind`);
-        this.#error(
-          `${object.description} was left behind by a side that exited normally; removed it`,
-        );
-      } else {
+      if (!clean) {
         this.#say(`removed ${object.description}, left behind by a side that did not finish`);
+        continue;
       }
+      // Both sides said they finished, yet something is left: that is a bug in the lesson.
+      this.#sideErrors.push(`${object.description} was left behind`);
+      this.#say(
+        `${object.description} was left behind by a side that exited normally; removed it`,
+        "error",
+      );
     }
   }
 
   /** The run was interrupted (Ctrl-C, SIGTERM, SIGHUP): one line, and 128 + the signal. */
   #interruptedExit(when: string): number {
-    const { signal, status } = this.#interrupted!;
-    if (this.#common.json) this.#printJson(this.#result(null, null, "interrupted"));
-    this.#error(`interrupted by ${signal}${when}`);
+    const { message, status } = this.#interrupted!;
+    if (this.common.json) this.#printJson(this.#result(null, null, "interrupted"));
+    this.#say(`${message}${when}`, "error");
     return status;
   }
 
-  async #verify(source: { fd: number; permissions?: number }, copy: UnnamedFile, input: string) {
+  async #verify(
+    source: { fd: number; permissions?: number },
+    copy: files.UnnamedFile,
+    input: string,
+  ) {
     if (this.#interrupted) {
       // Nothing to verify: the transfer was stopped on purpose.
       return this.#interruptedExit(": stopped both sides and removed what they created");
@@ -539,28 +480,32 @@ class Demo<O> {
     // The client may have written a copy even though its server died: a byte stream cannot
     // tell a crash from the end of the file. The digests show the difference.
     const produced = this.#stats.get("client")?.outputComplete === true;
-    if (produced) this.#say("checking the copy: SHA-256 of the input and of the output");
-    const stop = () => this.#interrupted !== null;
-    const inputSha256 = produced ? await sha256Fd(source.fd, stop) : null;
-    const outputSha256 = inputSha256 !== null ? await sha256Fd(copy.fd, stop) : null;
-    if (this.#interrupted) {
-      const placed = this.#common.output === undefined
-        ? ""
-        : `, and ${this.#outputName()} was not written`;
-      return this.#interruptedExit(` while checking the copy: the copy was discarded${placed}`);
+    const digests: (string | null)[] = [null, null];
+    if (produced) {
+      this.#say("checking the copy: SHA-256 of the input and of the output");
+      try {
+        for (const [i, fd] of [source.fd, copy.fd].entries()) {
+          digests[i] = await files.sha256Fd(fd, this.#controller.signal);
+        }
+      } catch (error) {
+        if (!(error instanceof Interrupted)) throw error;
+        const output = this.common.output === undefined
+          ? ""
+          : `, and ${this.#outputName()} was not written`;
+        return this.#interruptedExit(` while checking the copy: the copy was discarded${output}`);
+      }
     }
-    const byteExact = inputSha256 !== null && outputSha256 === inputSha256;
-
-    let failure = this.#failure(byteExact, produced);
+    const [inputSha256 = null, outputSha256 = null] = digests;
+    let failure = this.#failure(inputSha256 !== null && outputSha256 === inputSha256, produced);
     // A side that only says it was interrupted (the pipe lesson's client, told by the kernel
     // that its server died) has not said what went wrong: the runner must.
     let printed = this.#sideErrors.some((text) => !text.startsWith("interrupted by"));
-    const output = this.#common.output;
+    const output = this.common.output;
     if (failure === null && output !== undefined) {
       // Verified: now, and only now, the copy gets its name, and the input's permissions.
       try {
         copy.setPermissions(source.permissions ?? 0o600);
-        copy.link(output, this.#common.force);
+        copy.link(output, this.common.force);
         this.#say(`the copy is byte-exact: linked it into place as ${this.#outputName()}`);
       } catch (error) {
         failure = describeError(error).message;
@@ -569,11 +514,10 @@ class Demo<O> {
     }
 
     const result = this.#result(inputSha256, outputSha256, failure ?? undefined);
-    if (this.#common.json) this.#printJson(result);
+    if (this.common.json) this.#printJson(result);
     else this.#printSummary(result, input, output ?? "");
-
-    // Print the runner's own error only if no side has already said what went wrong.
-    if (failure !== null && !printed) this.#error(failure);
+    // The runner's own error only if no side has already said what went wrong.
+    if (failure !== null && !printed) this.#say(failure, "error");
     if (failure === null) return 0;
     // A side that was interrupted (Ctrl-C, SIGTERM, SIGHUP) passes its status on.
     const interrupted = this.#started.find((s) =>
@@ -584,16 +528,13 @@ class Demo<O> {
 
   /** Why the run failed, or null when it succeeded. */
   #failure(byteExact: boolean, produced: boolean): string | null {
-    for (const started of this.#started) {
-      const status = started.status!;
-      if (status.signal) {
-        const bytes = formatBytes(
-          this.#bytesSeen.get("client") ?? this.#bytesSeen.get(started.role) ?? 0,
-        );
-        return `the ${started.role} was killed by ${status.signal} after ${bytes}: transfer incomplete`;
+    for (const { role, status } of this.#started) {
+      if (status!.signal) {
+        const bytes = formatBytes(this.#copied);
+        return `the ${role} was killed by ${status!.signal} after ${bytes}: transfer incomplete`;
       }
-      if (!status.success) {
-        return this.#sideErrors[0] ?? `the ${started.role} exited with status ${status.code}`;
+      if (!status!.success) {
+        return this.#sideErrors[0] ?? `the ${role} exited with status ${status!.code}`;
       }
     }
     if (this.#sideErrors.length > 0) return this.#sideErrors[0]!;
@@ -605,7 +546,7 @@ class Demo<O> {
   #result(inputSha256: string | null, outputSha256: string | null, error?: string): DemoResult {
     const server = this.#stats.get("server");
     const client = this.#stats.get("client");
-    const bytes = client?.bytes ?? this.#bytesSeen.get("client") ?? 0;
+    const bytes = client?.bytes ?? this.#copied;
     // The transfer starts when the server starts sending, or when the client is ready to
     // receive if it started later (the pipe lesson's client is still starting up while the
     // first bytes wait in the pipe): process start-up is not part of the transfer.
@@ -613,35 +554,33 @@ class Demo<O> {
     const seconds = Number.isFinite(start) && client?.stoppedAt !== undefined
       ? Math.max(0, client.stoppedAt - start) / 1000
       : null;
-    const result: DemoResult = {
-      method: this.#lesson.method,
+    const report = (role: Role): ProcessReport | null => {
+      const pid = this.#pids.get(role);
+      if (pid === undefined) return null;
+      const status = this.#started.find((s) => s.role === role)?.status;
+      const stats = this.#stats.get(role);
+      return {
+        pid,
+        exitCode: status ? (status.signal ? null : status.code) : (stats ? 0 : null),
+        signal: status?.signal ?? null,
+        peakRssBytes: stats?.peakRssBytes ?? null,
+        userSeconds: stats?.userSeconds ?? null,
+        systemSeconds: stats?.systemSeconds ?? null,
+      };
+    };
+    return {
+      method: this.lesson.method,
       bytes,
       chunks: server?.chunks ?? 0,
-      chunkBytes: this.#chunk,
+      chunkBytes: this.chunk,
       seconds,
       mibPerSecond: seconds ? bytes / 1048576 / seconds : null,
       inputSha256,
       outputSha256,
       byteExact: inputSha256 !== null && inputSha256 === outputSha256,
-      server: this.#report("server"),
-      client: this.#report("client"),
-    };
-    if (error !== undefined) result.error = error;
-    return result;
-  }
-
-  #report(role: SideRole): ProcessReport | null {
-    const pid = this.#pids.get(role);
-    if (pid === undefined) return null;
-    const status = this.#started.find((s) => s.role === role)?.status;
-    const stats = this.#stats.get(role);
-    return {
-      pid,
-      exitCode: status ? (status.signal ? null : status.code) : (stats ? 0 : null),
-      signal: status?.signal ?? null,
-      peakRssBytes: stats?.peakRssBytes ?? null,
-      userSeconds: stats?.userSeconds ?? null,
-      systemSeconds: stats?.systemSeconds ?? null,
+      server: report("server"),
+      client: report("client"),
+      ...(error === undefined ? {} : { error }),
     };
   }
 
@@ -652,20 +591,21 @@ class Demo<O> {
   #printSummary(result: DemoResult, input: string, output: string): void {
     const rate = result.mibPerSecond === null ? "" : ` (${result.mibPerSecond.toFixed(1)} MiB/s)`;
     const time = result.seconds === null ? "" : ` in ${result.seconds.toFixed(6)} s${rate}`;
-    this.#summary(
-      `moved ${formatBytes(result.bytes)} (${result.bytes} bytes) in ${result.chunks} chunk${
-        result.chunks === 1 ? "" : "s"
-      }${time}`,
-    );
-    const inputName = input === SAMPLE_INPUT
+    const chunks = `${result.chunks} chunk${result.chunks === 1 ? "" : "s"}`;
+    const inputName = input === lessons.SAMPLE_INPUT
       ? "lessons/sample.txt"
-      : this.#common.size !== undefined
+      : this.common.size !== undefined
       ? "random input"
       : input;
-    const outputName = this.#common.output === undefined ? "temporary output, removed" : output;
-    this.#summary(`input  sha256 ${result.inputSha256 ?? "-"}  ${inputName}`);
-    this.#summary(`output sha256 ${result.outputSha256 ?? "-"}  ${outputName}`);
-    this.#summary(`byte-exact copy: ${result.byteExact ? "yes" : "NO"}`);
+    const outputName = this.common.output === undefined ? "temporary output, removed" : output;
+    for (
+      const line of [
+        `moved ${formatBytes(result.bytes)} (${result.bytes} bytes) in ${chunks}${time}`,
+        `input  sha256 ${result.inputSha256 ?? "-"}  ${inputName}`,
+        `output sha256 ${result.outputSha256 ?? "-"}  ${outputName}`,
+        `byte-exact copy: ${result.byteExact ? "yes" : "NO"}`,
+      ]
+    ) this.#say(line, "summary");
   }
 }
 
@@ -674,9 +614,9 @@ class Demo<O> {
  * the 107 bytes of `sun_path`, else a SHA-256 of it.
  */
 function lockName(key: string): string {
-  const name = `${NAME_PREFIX}demo ${key}`;
+  const name = `${lessons.NAME_PREFIX}demo ${key}`;
   if (new TextEncoder().encode(name).length <= 107) return name;
-  return `${NAME_PREFIX}demo sha256:${createHash("sha256").update(key).digest("hex")}`;
+  return `${lessons.NAME_PREFIX}demo sha256:${createHash("sha256").update(key).digest("hex")}`;
 }
 
 /**
@@ -692,7 +632,7 @@ function stopProcess(pid: number, signal: Deno.Signal): void {
 
 /** Runs the demo of `lesson`; resolves to the exit status. */
 export function runDemo<O>(
-  lesson: Lesson<O>,
+  lesson: lessons.Lesson<O>,
   common: CommonOptions,
   options: O,
   chunk: number,

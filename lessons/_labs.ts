@@ -3,30 +3,30 @@
  * system calls, shows the symptom, then explains the cause and the fix.
  *
  * A lab is a short narrated program. It must end within seconds (every wait has a timeout),
- * leave nothing behind, and report whether the symptom really happened: the lab's exit status
- * is 0 when it did, 1 when the mistake unexpectedly went unpunished.
+ * leave nothing behind (its `using` declarations remove what it made, on Ctrl-C too: every
+ * wait takes `lab.signal`), and report whether the symptom really happened: the lab's exit
+ * status is 0 when it did, 1 when the mistake unexpectedly went unpunished.
  *
  * @module
  */
 
+import { Interrupted } from "../transports/errors.ts";
 import { close, O, open, traceCalls } from "../transports/libc.ts";
-import { LessonError } from "./_files.ts";
-import { tempDir } from "./_lesson.ts";
-import { formatLine, stderrHasColor, writeStderr } from "./_log.ts";
-import { describeError, STOP_SIGNALS } from "./_side.ts";
+import { abortOnStopSignals } from "../transports/wait.ts";
+import { formatLine, type Kind, stderrHasColor, writeStderr } from "./_log.ts";
 
-/** What a lab can do: narrate its steps and clean up after itself. */
+/** What a lab can do: narrate its steps, and stop when asked to. */
 export interface LabContext {
   /** A folder of its own, in the temporary directory, removed at the end. */
   readonly dir: string;
+  /** Aborted by Ctrl-C, SIGTERM or SIGHUP: give it to every wait. */
+  readonly signal: AbortSignal;
   /** A step of the story. */
   say(text: string): void;
   /** Every system call from now on is shown (for the part that makes the mistake). */
   trace(on: boolean): void;
   /** The symptom, as seen: the line the lab's test looks for. */
   symptom(text: string): void;
-  /** Registers something to remove at the end, and on Ctrl-C. Returns it. */
-  own<T extends Disposable>(resource: T): T;
 }
 
 /** One lab. */
@@ -52,60 +52,43 @@ export function listLabs(method: string, labs: Lab[]): string {
   ].join("\n");
 }
 
-/** Runs the lab called `name`; resolves to the exit status. */
-export async function runLab(method: string, labs: Lab[], name: string): Promise<number> {
-  const lab = labs.find((candidate) => candidate.name === name);
-  if (!lab) {
-    throw new LessonError(
-      `the ${method} lesson has no lab ${JSON.stringify(name)}; --break list shows its labs`,
-    );
-  }
+/**
+ * Runs `lab` in a folder of its own under `tmp`; resolves to the exit status. `describe`
+ * words an error as the runner does.
+ */
+export async function runLab(lab: Lab, tmp: string, describe: (error: unknown) => string) {
   const color = stderrHasColor();
-  const print = (text: string, kind?: "say" | "trace" | "error") =>
+  const print = (text: string, kind?: Kind) =>
     writeStderr(formatLine("lab", Deno.pid, text, { color, kind }));
-  const owned: Disposable[] = [];
-  const dir = Deno.makeTempDirSync({ dir: tempDir(), prefix: "ipc-lesson-lab-" });
+  const { signal } = abortOnStopSignals(new AbortController());
+  const dir = Deno.makeTempDirSync({ dir: tmp, prefix: "ipc-lesson-lab-" });
   // Hold the folder for the lab's whole life (O_PATH: a name only, no reading): deno task clean
   // sees a folder that a live process holds as in use, and leaves it alone.
   const dirHandle = open(dir, O.PATH | O.CLOEXEC);
-  const cleanUp = () => {
-    traceCalls(null);
-    close(dirHandle);
-    for (const resource of owned.splice(0).reverse()) {
-      try {
-        resource[Symbol.dispose]();
-      } catch { /* best effort */ }
-    }
-    Deno.removeSync(dir, { recursive: true });
-  };
-  for (const [signal, status] of STOP_SIGNALS) {
-    Deno.addSignalListener(signal, () => {
-      cleanUp();
-      print(`interrupted by ${signal}; removed what the lab created`, "error");
-      Deno.exit(status);
-    });
-  }
-
-  const context: LabContext = {
-    dir,
-    say: (text) => print(text),
-    trace: (on) => traceCalls(on ? (line) => print(line, "trace") : null),
-    symptom: (text) => print(`SYMPTOM: ${text}`),
-    own: (resource) => {
-      owned.push(resource);
-      return resource;
-    },
-  };
-  print(`lab ${lab.name}: ${lab.summary}`);
   let seen: boolean;
   try {
+    print(`lab ${lab.name}: ${lab.summary}`);
+    const context: LabContext = {
+      dir,
+      signal,
+      say: (text) => print(text),
+      trace: (on) => traceCalls(on ? (line) => print(line, "trace") : null),
+      symptom: (text) => print(`SYMPTOM: ${text}`),
+    };
     seen = await lab.run(context);
   } catch (error) {
-    cleanUp();
-    print(describeError(error).message, "error");
+    const reason = signal.aborted ? signal.reason : error;
+    if (reason instanceof Interrupted) {
+      print(`${reason.message}; removed what the lab created`, "error");
+      return reason.status;
+    }
+    print(describe(error), "error");
     return 1;
+  } finally {
+    traceCalls(null);
+    close(dirHandle);
+    Deno.removeSync(dir, { recursive: true });
   }
-  cleanUp();
   if (!seen) {
     print("the mistake did not show its symptom this time; run the lab again", "error");
     return 1;

@@ -1,20 +1,37 @@
 /**
- * What a lesson is, and what a side of it gets to work with.
+ * What a lesson is, and what each side of it gets to work with.
  *
- * A lesson (`lessons/<method>/main.ts`) describes its options and provides two functions,
- * `server(side)` and `client(side)`. The shared runner does everything else: the command
+ * A lesson's `main.ts` describes it with {@linkcode defineLesson}: its options, how to read
+ * them, how its two sides start, the kernel objects a run may create, and its two functions,
+ * `server(side)` and `client(side)`. The runner (`_runner.ts`) does everything else: the command
  * line, the demo with its two processes, narration, signals, cleanup and verification.
  *
  * @module
  */
 
 import { fileURLToPath } from "node:url";
-import { type CommonOptions, formatSeconds, type OptionSpec, type Values } from "./_cli.ts";
-import type { InputFile, OutputFile } from "./_files.ts";
+import type { InputFile } from "../transports/files.ts";
+import type { OptionSpec, ValuesOf } from "./_cli.ts";
 import type { Lab } from "./_labs.ts";
 import type { Log } from "./_log.ts";
 
-/** A named kernel object a lesson creates (a FIFO, a queue, a segment, a semaphore). */
+/** A failure the user can act on: printed as one line, exit status 1 (or the one given). */
+export class LessonError extends Error {
+  /** The exit status: 1, or 128 + n when the failure is that a process got signal n. */
+  readonly status: number;
+
+  /** A failure with a message meant for the user. */
+  constructor(message: string, options: { status?: number } = {}) {
+    super(message);
+    this.name = "LessonError";
+    this.status = options.status ?? 1;
+  }
+}
+
+/** Which side. */
+export type Role = "server" | "client";
+
+/** A named kernel object a run may create (a FIFO, a queue, a segment, a semaphore). */
 export interface KernelObject {
   /** How to name it in a sentence: `the FIFO /tmp/ipc-lesson-fifo-…`. */
   readonly description: string;
@@ -24,88 +41,146 @@ export interface KernelObject {
   remove(): void;
 }
 
+/** The output as a side writes it: unnamed until `commit()`. */
+export interface Output extends Disposable {
+  /** The path as the user gave it. */
+  readonly path: string;
+  /** Appends all of `data`. */
+  write(data: Uint8Array): void;
+  /** The copy is complete: names it (or hands it back to the demo); says so in a sentence. */
+  commit(): string;
+}
+
 /** The context a lesson's `server` or `client` function runs in. */
 export interface Side<O> {
   /** Which side this is. */
-  readonly role: "server" | "client";
+  readonly role: Role;
   /** The lesson's own options, parsed. */
   readonly options: O;
   /** The file the server sends, as the user named it (server only). */
   readonly input: string;
-  /**
-   * The file the client writes, as the user named it (client only; and the pipe lesson's
-   * server, which starts the client).
-   */
+  /** The file the client writes, as the user named it (and the pipe's server's, for its child). */
   readonly output: string;
   /** Bytes per write into the channel. */
   readonly chunk: number;
   /** How long to wait for the peer, in ms. */
   readonly timeoutMs: number;
+  /** Aborted by Ctrl-C, SIGTERM or SIGHUP: every wait given it rejects, and `using` cleans up. */
+  readonly signal: AbortSignal;
+  /** What every wait of a transport takes: `{ timeout, signal }`. */
+  readonly waits: { readonly timeout: number; readonly signal: AbortSignal };
   /** True when a person started this side (not the demo). */
   readonly byHand: boolean;
   /** Where to narrate. */
   readonly log: Log;
   /** Bytes moved so far. */
   readonly bytes: number;
-  /**
-   * Registers something to remove if the process is interrupted (Ctrl-C, SIGTERM), on top of
-   * the `using` declarations that remove it on a normal or failed exit. Returns it.
-   */
-  own<T extends Disposable>(resource: T): T;
   /** Opens the input file (server): a regular file, or one clear error at once. */
   openInput(): InputFile;
-  /**
-   * Creates the output (client): an unnamed file that `commit()` names once the copy is
-   * complete (by hand), or the demo runner's file, which the runner names once it has verified
-   * the copy.
-   */
-  createOutput(): OutputFile;
-  /**
-   * This side is ready and the transfer starts now: the server calls it before its first
-   * write, the client before its first read. The clock starts at the later of the two.
-   */
+  /** Creates the output (client): an unnamed file, named once the copy is complete. */
+  createOutput(): Output;
+  /** This side is ready and the transfer starts now (the clock starts at the later side's). */
   startClock(): void;
   /** The client has written its last byte: the transfer's clock stops. */
   stopClock(): void;
   /** One chunk of `bytes` has been moved (sent by the server, written out by the client). */
   count(bytes: number): void;
-  /** The command that starts the other side with the same settings (the pipe lesson uses it). */
+  /** The command that starts the other side with the same settings (the pipe's server uses it). */
   peerCommand(options?: Omit<Deno.CommandOptions, "args">): Deno.Command;
 }
 
-/** One lesson: its options, its two sides, and what the demo needs to know. */
-export interface Lesson<O> {
+/**
+ * How the demo starts a side: given the command line that runs it (`deno run … main.ts client
+ * …`), the command line to run instead, or null when the other side starts it. The default,
+ * {@linkcode apart}, runs both as they are. A lesson may wrap them (`ip netns exec NS …`, for
+ * two hosts), or let its server start the client ({@linkcode serverStartsClient}).
+ */
+export type Launch = (role: Role, argv: string[]) => string[] | null;
+
+/** Both sides are processes the runner starts (the default). */
+export const apart: Launch = (_role, argv) => argv;
+
+/** The runner starts the server, and the server starts the client: pipe, fork, exec. */
+export const serverStartsClient: Launch = (role, argv) => role === "server" ? argv : null;
+
+/** `kebab-case` as `camelCase`: how an option's name becomes its parsed value's. */
+type Camel<S extends string> = S extends `${infer A}-${infer B}` ? `${A}${Capitalize<Camel<B>>}`
+  : S;
+
+/**
+ * A lesson, as its `main.ts` describes it. `S` is its options' spec and `O` what `parse` makes
+ * of them: `O` holds each option's value under its name in camelCase (`--slot-size` is
+ * `slotSize`), and the demo passes them all to both sides, so that both use the same.
+ */
+export interface LessonSpec<S extends Record<string, OptionSpec>, O> {
   /** The name in `deno task lesson:<method>`. */
   method: string;
   /** One line that names the lesson. */
   title: string;
   /** A short paragraph for `--help`. */
   description: string;
-  /** The lesson's own options. */
-  options: Record<string, OptionSpec>;
   /** Example command lines for `--help`. */
   examples: string[];
-  /** `import.meta.url` of the lesson's `main.ts`: the demo starts the sides from it. */
+  /** `import.meta.url` of the lesson's `main.ts`: the sides are started from it. */
   entry: string;
-  /** The pipe lesson's server starts the client itself (pipe + fork); others are started apart. */
-  serverStartsClient?: boolean;
-  /** Turns the raw values of the lesson's options into typed ones; throws UsageError. */
-  parseOptions(values: Values, common: CommonOptions): O;
-  /** The chunk size when `--chunk` is not given. */
-  defaultChunk(options: O): number;
-  /** The largest chunk the channel allows, and why. */
-  maxChunk(options: O): { bytes: number; why: string };
+  /** The lesson's own options; the first names its kernel objects (`--path`, `--name`). */
+  options: S;
+  /** Turns the option values into the lesson's options; throws UsageError. */
+  parse(values: ValuesOf<S>): O;
+  /** The chunk size when `--chunk` is not given, the largest the channel allows, and why. */
+  chunk(options: O): { default: number; max: number; why: string };
+  /** How the demo starts the sides (default: {@linkcode apart}). */
+  launch?: Launch;
   /**
-   * For the demo: the arguments both sides get (with any shared name made unique), and the
-   * kernel objects the run may create, so that the runner can remove what a killed side left.
+   * The kernel objects a demo run may create, so that the runner can lock their names and
+   * remove what a killed side left. It throws, with one line, if a name is taken already.
    */
-  prepareDemo(options: O): { args: string[]; objects: KernelObject[] };
+  objects?(options: O): KernelObject[];
   /** Break-it labs: classic mistakes, made on purpose (`--break NAME`). */
   labs?: Lab[];
   /** The server side. */
   server(side: Side<O>): Promise<void>;
   /** The client side. */
   client(side: Side<O>): Promise<void>;
+}
+
+/** A lesson, ready to run. */
+export type Lesson<O> = LessonSpec<Record<string, OptionSpec>, O>;
+
+/**
+ * A lesson, with its option values typed from its spec.
+ *
+ * @example
+ * ```ts ignore
+ * export const lesson = defineLesson({
+ *   method: "fifo",
+ *   options: { path: { type: "string", arg: "PATH", help: "where the FIFO lives" } },
+ *   parse: (values) => ({ path: values.path ?? "/tmp/my.fifo" }),
+ *   chunk: () => ({ default: 65536, max: pipeMaxSize(), why: "what a pipe holds" }),
+ *   // … title, description, examples, entry, server, client
+ * });
+ * if (import.meta.main) await runLesson(lesson, Deno.args);
+ * ```
+ */
+export function defineLesson<
+  const S extends Record<string, OptionSpec>,
+  O extends { [K in keyof S & string as Camel<K>]: string | number | boolean },
+>(spec: LessonSpec<S, O>): Lesson<O> {
+  return spec as unknown as Lesson<O>;
+}
+
+/**
+ * The lesson's options as command-line arguments, each value joined to its option
+ * (`--name=/q`), so that a value starting with a dash reaches the side intact.
+ */
+export function optionArgs<O>(lesson: Lesson<O>, options: O): string[] {
+  return Object.keys(lesson.options).flatMap((name) => {
+    const value = (options as Record<string, unknown>)[
+      name.replace(/-(.)/g, (_, letter: string) => letter.toUpperCase())
+    ];
+    if (value === true) return [`--${name}`];
+    return typeof value === "string" || typeof value === "number" ? [`--${name}=${value}`] : [];
+  });
 }
 
 /**
@@ -116,57 +191,21 @@ export interface Lesson<O> {
  */
 export const PERMISSIONS = ["--allow-all"];
 
-/** The sample text the lessons copy by default. */
-export const SAMPLE_INPUT: string = fileURLToPath(new URL("./sample.txt", import.meta.url));
+/** The command line that runs `entry` (a lesson's `main.ts`, or a lab's program) with `args`. */
+export function denoArgv(entry: string, args: string[]): string[] {
+  return [Deno.execPath(), "run", "--quiet", ...PERMISSIONS, fileURLToPath(entry), ...args];
+}
 
-/** A command that starts one side of `lesson` as a new Deno process. */
-export function sideCommand(
-  entry: string,
-  args: string[],
+/** A command from a command line (`argv[0]` is the program). */
+export function command(
+  argv: string[],
   options: Omit<Deno.CommandOptions, "args"> = {},
 ): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    ...options,
-    args: ["run", "--quiet", ...PERMISSIONS, fileURLToPath(entry), ...args],
-  });
+  return new Deno.Command(argv[0]!, { ...options, args: argv.slice(1) });
 }
 
-/**
- * The common settings as command-line arguments, to start a side with the same ones. Each
- * value is joined to its option (`--timeout=0.5`) and written the way the side parses it.
- */
-export function commonArgs(common: CommonOptions, chunk: number): string[] {
-  return [
-    `--chunk=${chunk}`,
-    `--timeout=${formatSeconds(common.timeoutMs / 1000)}`,
-    ...(common.trace ? ["--trace"] : []),
-    ...(common.quiet ? ["--quiet"] : []),
-  ];
-}
-
-/** `--kill-after` for the side `role` (or the side that starts it), if it applies. */
-export function killArgs(common: CommonOptions, role: "server" | "client"): string[] {
-  const kill = common.killAfter;
-  if (!kill || kill.role !== role) return [];
-  return [`--kill-after=${kill.role}:${kill.bytes}:${kill.signal.slice(3)}`];
-}
-
-/**
- * `args` with each option of `specs` that takes a value joined to it: `["--name", "/q"]`
- * becomes `["--name=/q"]`, so that a value starting with a dash reaches the side intact.
- */
-export function joinedArgs(args: string[], specs: Record<string, OptionSpec>): string[] {
-  const joined: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const name = args[i]!.startsWith("--") ? args[i]!.slice(2) : "";
-    if (Object.hasOwn(specs, name) && specs[name]!.type === "string" && i + 1 < args.length) {
-      joined.push(`${args[i]}=${args[++i]}`);
-    } else {
-      joined.push(args[i]!);
-    }
-  }
-  return joined;
-}
+/** The sample text the lessons copy by default. */
+export const SAMPLE_INPUT: string = fileURLToPath(new URL("./sample.txt", import.meta.url));
 
 /** The temporary directory (TMPDIR, or /tmp). */
 export function tempDir(): string {
@@ -181,4 +220,21 @@ export function uniqueName(method: string): string {
   const random = crypto.getRandomValues(new Uint8Array(4));
   const hex = Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("");
   return `${NAME_PREFIX}${method}-${Deno.pid}-${hex}`;
+}
+
+/**
+ * The command that removes the objects `names` when nobody uses them: `deno task clean NAME…`,
+ * with each name quoted for the shell when it needs to be.
+ *
+ * @example
+ * ```ts
+ * import { cleanCommand } from "./_lesson.ts";
+ * cleanCommand("/ipc-lesson-shm-lab"); // "deno task clean /ipc-lesson-shm-lab"
+ * ```
+ */
+export function cleanCommand(...names: string[]): string {
+  const quoted = names.map((name) =>
+    /^[\w@%+=:,./-]+$/.test(name) ? name : `'${name.replaceAll("'", `'\\''`)}'`
+  );
+  return `deno task clean ${quoted.join(" ")}`;
 }

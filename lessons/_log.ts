@@ -1,46 +1,26 @@
 /**
- * Narration: what a side says, how it looks on a terminal, and how it travels to the demo.
+ * Narration: the lines a process prints, and how they look.
  *
- * Every line a process prints starts with its role and pid: `server 4711 │ opened …`. Run by
- * hand, a side prints such lines itself ({@linkcode TerminalLog}). In the demo, each side
- * sends its lines to the runner as JSON events on stderr ({@linkcode EventLog}), and the runner
- * renders them, together with a progress bar and the summary.
+ * Every line starts with who speaks and their pid: `server 4711 │ opened …`. A side run by
+ * hand prints such lines itself, with a progress bar on a terminal. A side started by the demo
+ * writes each line with a CLOCK_MONOTONIC timestamp in front ({@linkcode stamped}), the same
+ * clock in every process: the demo holds the lines of both sides briefly and prints them in
+ * the order they happened. Its last line is its statistics.
  *
  * @module
  */
 
 import { styleText } from "node:util";
+import { monotonicMs } from "../transports/libc.ts";
+import { formatBytes } from "../transports/units.ts";
 
 /** Who is speaking. */
-export type Role = "server" | "client" | "runner" | "lab";
+export type Speaker = "server" | "client" | "runner" | "lab";
 
-/** What a side measured, sent to the runner at the end. */
-export interface SideStats {
-  /** Bytes this side moved through the channel. */
-  bytes: number;
-  /** How many pieces: the server's writes into the channel, the client's reads out of it. */
-  chunks: number;
-  /** CLOCK_MONOTONIC ms when this side was ready and started its part of the transfer. */
-  startedAt?: number;
-  /** CLOCK_MONOTONIC ms when the client wrote its last byte (client only). */
-  stoppedAt?: number;
-  /** The client wrote the whole output and completed it (`commit()`; client only). */
-  outputComplete?: boolean;
-  /** The process's peak resident set size (VmHWM), in bytes. */
-  peakRssBytes: number;
-  /** CPU time the process used in user mode, in seconds. */
-  userSeconds: number;
-  /** CPU time the process used in the kernel, in seconds. */
-  systemSeconds: number;
-}
+/** What kind of line: a step of the story, a system call (`--trace`), the one error. */
+export type Kind = "say" | "trace" | "error";
 
-/** One line of the protocol between a side and the demo runner. */
-export type Event =
-  | { t: "say" | "trace" | "error"; role: Role; pid: number; text: string }
-  | { t: "progress"; role: Role; pid: number; bytes: number }
-  | { t: "stats"; role: Role; pid: number; stats: SideStats };
-
-/** Where a side's narration goes. */
+/** Where a side narrates. */
 export interface Log {
   /** True when `--trace` was given: the caller may skip building trace text otherwise. */
   readonly tracing: boolean;
@@ -50,10 +30,26 @@ export interface Log {
   trace(text: string): void;
   /** The one line that says what failed and why. */
   error(text: string): void;
-  /** How many bytes have been moved so far; `total` when known. */
-  progress(bytes: number, total?: number): void;
-  /** The final measurements. */
-  stats(stats: SideStats): void;
+}
+
+/** What a side measured: its last line, for the demo's summary and `--json`. */
+export interface SideStats {
+  /** Bytes this side moved through the channel. */
+  bytes: number;
+  /** How many pieces: the server's writes into the channel, the client's reads out of it. */
+  chunks: number;
+  /** CLOCK_MONOTONIC ms when this side was ready and started its part of the transfer. */
+  startedAt?: number;
+  /** CLOCK_MONOTONIC ms when the client wrote its last byte (client only). */
+  stoppedAt?: number;
+  /** The client wrote the whole output and completed it (client only). */
+  outputComplete?: boolean;
+  /** The process's peak resident set size (VmHWM), in bytes. */
+  peakRssBytes: number;
+  /** CPU time the process used in user mode, in seconds. */
+  userSeconds: number;
+  /** CPU time the process used in the kernel, in seconds. */
+  systemSeconds: number;
 }
 
 const encoder = new TextEncoder();
@@ -73,43 +69,72 @@ export function stderrHasColor(): boolean {
   return Deno.stderr.isTerminal() && !Deno.noColor;
 }
 
-type Color = Parameters<typeof styleText>[0];
-const ROLE_COLOR: Record<Role, Color> = {
-  server: "cyan",
-  client: "magenta",
-  runner: "green",
-  lab: "yellow",
-};
+const COLOR = { server: "cyan", client: "magenta", runner: "green", lab: "yellow" } as const;
 
 /** Renders one line: `server 4711 │ text`, coloured on a terminal. */
 export function formatLine(
-  role: Role,
+  who: Speaker,
   pid: number | string,
   text: string,
-  options: { color: boolean; kind?: "say" | "trace" | "error" },
+  options: { color: boolean; kind?: Kind },
 ): string {
-  const prefix = `${role.padEnd(6)} ${String(pid).padStart(7)} │ `;
+  const prefix = `${who.padEnd(6)} ${String(pid).padStart(7)} │ `;
   const body = options.kind === "error" ? `error: ${text}` : text;
   if (!options.color) return prefix + body + "\n";
-  const styledBody = options.kind === "error"
+  const styled = options.kind === "error"
     ? styleText(["red", "bold"], body)
     : options.kind === "trace"
     ? styleText("dim", body)
     : body;
-  return styleText(ROLE_COLOR[role], prefix) + styledBody + "\n";
+  return styleText(COLOR[who], prefix) + styled + "\n";
 }
 
-/** Formats a byte count for people: `1.5 MiB`, `300 bytes`. */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} byte${bytes === 1 ? "" : "s"}`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
+/** A line as a side started by the demo writes it: `<ms> <role> <pid> <kind> <text>`. */
+export interface Stamped {
+  /** CLOCK_MONOTONIC ms when it was said. */
+  at: number;
+  who: "server" | "client";
+  pid: number;
+  kind: Kind | "stats";
+  text: string;
+}
+
+/**
+ * One stamped line: the time now, who, what kind, and the text on one line.
+ *
+ * @example
+ * ```ts
+ * import { parseStamped, stamped } from "./_log.ts";
+ * parseStamped(stamped("server", "say", "hello"))?.text; // "hello"
+ * ```
+ */
+export function stamped(who: "server" | "client", kind: Stamped["kind"], text: string): string {
+  return `${monotonicMs().toFixed(3)} ${who} ${Deno.pid} ${kind} ${text.replaceAll("\n", " ")}\n`;
+}
+
+/** Parses a stamped line; null for any other text. */
+export function parseStamped(line: string): Stamped | null {
+  const match = line.match(/^(\d+\.\d+) (server|client) (\d+) (say|trace|error|stats) (.*)$/);
+  if (!match) return null;
+  const [, at, who, pid, kind, text] = match;
+  return {
+    at: Number(at),
+    who: who as Stamped["who"],
+    pid: Number(pid),
+    kind: kind as Stamped["kind"],
+    text: text!,
+  };
+}
+
+/** The lines of a stream of text, without their line breaks. */
+export async function* linesOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let rest = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    const lines = (rest + text).split("\n");
+    rest = lines.pop()!;
+    yield* lines;
   }
-  return `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+  if (rest !== "") yield rest;
 }
 
 /**
@@ -149,114 +174,5 @@ export class ProgressBar {
   clear(): void {
     if (this.#line) writeStderr("\r\x1b[2K");
     this.#line = "";
-  }
-}
-
-/** Options shared by both logs. */
-export interface LogOptions {
-  /** Who is speaking. */
-  role: Role;
-  /** Show system-call-level steps. */
-  trace: boolean;
-  /** Hide the story; errors still show. */
-  quiet: boolean;
-}
-
-/** A side run by hand: it renders its own lines on stderr. */
-export class TerminalLog implements Log {
-  readonly tracing: boolean;
-  #role: Role;
-  #quiet: boolean;
-  #color = stderrHasColor();
-  #bar: ProgressBar | null;
-
-  /** A log that prints straight to stderr. */
-  constructor(options: LogOptions) {
-    this.#role = options.role;
-    this.tracing = options.trace;
-    this.#quiet = options.quiet;
-    this.#bar = Deno.stderr.isTerminal() && !options.quiet ? new ProgressBar() : null;
-  }
-
-  #print(kind: "say" | "trace" | "error", text: string): void {
-    const line = formatLine(this.#role, Deno.pid, text, { color: this.#color, kind });
-    if (this.#bar) this.#bar.print(line);
-    else writeStderr(line);
-  }
-
-  say(text: string): void {
-    if (!this.#quiet) this.#print("say", text);
-  }
-
-  trace(text: string): void {
-    if (this.tracing) this.#print("trace", text);
-  }
-
-  error(text: string): void {
-    this.#bar?.clear();
-    this.#print("error", text);
-  }
-
-  progress(bytes: number, total?: number): void {
-    if (total !== undefined) this.#bar?.update(bytes, total);
-  }
-
-  stats(): void {
-    this.#bar?.clear();
-  }
-}
-
-/** A side run by the demo: every line goes to the runner as a JSON event on stderr. */
-export class EventLog implements Log {
-  readonly tracing: boolean;
-  #role: Role;
-  #quiet: boolean;
-  #progressAt = 0;
-
-  /** A log that speaks the demo's event protocol. */
-  constructor(options: LogOptions) {
-    this.#role = options.role;
-    this.tracing = options.trace;
-    this.#quiet = options.quiet;
-  }
-
-  #send(event: Event): void {
-    writeStderr(JSON.stringify(event) + "\n");
-  }
-
-  say(text: string): void {
-    if (!this.#quiet) this.#send({ t: "say", role: this.#role, pid: Deno.pid, text });
-  }
-
-  trace(text: string): void {
-    if (this.tracing) this.#send({ t: "trace", role: this.#role, pid: Deno.pid, text });
-  }
-
-  error(text: string): void {
-    this.#send({ t: "error", role: this.#role, pid: Deno.pid, text });
-  }
-
-  progress(bytes: number): void {
-    const now = performance.now();
-    if (now - this.#progressAt < 100) return;
-    this.#progressAt = now;
-    this.#send({ t: "progress", role: this.#role, pid: Deno.pid, bytes });
-  }
-
-  stats(stats: SideStats): void {
-    this.#send({ t: "stats", role: this.#role, pid: Deno.pid, stats });
-  }
-}
-
-/** Parses one line from a side's stderr: an event, or null for any other text. */
-export function parseEvent(line: string): Event | null {
-  if (!line.startsWith("{")) return null;
-  try {
-    const event = JSON.parse(line);
-    return typeof event === "object" && event !== null && typeof event.t === "string"
-      ? event
-      : null;
-  } catch {
-    return null;
   }
 }

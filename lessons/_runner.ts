@@ -8,12 +8,13 @@
  * @module
  */
 
-import { parseCommandLine, usage } from "./_cli.ts";
-import { checkOutput, UsageError } from "./_files.ts";
-import { type Lesson, SAMPLE_INPUT } from "./_lesson.ts";
-import { formatBytes, formatLine, type Role, stderrHasColor, writeStderr } from "./_log.ts";
+import { checkOutput } from "../transports/files.ts";
+import { formatBytes } from "../transports/units.ts";
+import { parseCommandLine, usage, UsageError } from "./_cli.ts";
 import { runDemo } from "./_demo.ts";
 import { listLabs, runLab } from "./_labs.ts";
+import { type Lesson, LessonError, SAMPLE_INPUT, tempDir } from "./_lesson.ts";
+import { formatLine, type Speaker, stderrHasColor, writeStderr } from "./_log.ts";
 import { describeError, runSide } from "./_side.ts";
 
 /**
@@ -24,38 +25,47 @@ import { describeError, runSide } from "./_side.ts";
  * @example
  * ```ts ignore
  * import { runLesson } from "../_runner.ts";
- * import { lesson } from "./main.ts";
- * await runLesson(lesson, Deno.args);
+ * if (import.meta.main) await runLesson(lesson, Deno.args);
  * ```
  */
 export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<never> {
   let status: number;
-  let role: Role = "runner";
+  let who: Speaker = "runner";
   try {
     const { common, values } = parseCommandLine(args, lesson.options, {
-      serverTakesOutput: lesson.serverStartsClient === true,
+      // A client that its server starts (launch says null) gets its output through the server.
+      serverTakesOutput: lesson.launch?.("client", []) === null,
     });
     if (common.help) {
       console.log(usage(lesson));
       Deno.exit(0);
     }
+    const labs = lesson.labs ?? [];
     if (common.breakLab === "list") {
-      console.log(listLabs(lesson.method, lesson.labs ?? []));
+      console.log(listLabs(lesson.method, labs));
       Deno.exit(0);
     }
     if (common.breakLab !== undefined) {
-      role = "lab";
-      Deno.exit(await runLab(lesson.method, lesson.labs ?? [], common.breakLab));
+      who = "lab";
+      const lab = labs.find((candidate) => candidate.name === common.breakLab);
+      if (!lab) {
+        throw new LessonError(
+          `the ${lesson.method} lesson has no lab ${
+            JSON.stringify(common.breakLab)
+          }; --break list shows its labs`,
+        );
+      }
+      Deno.exit(await runLab(lab, tempDir(), (error) => describeError(error).message));
     }
-    if (common.mode !== "demo") role = common.mode;
-    const options = lesson.parseOptions(values, common);
-    const chunk = common.chunk ?? lesson.defaultChunk(options);
-    const max = lesson.maxChunk(options);
-    if (chunk > max.bytes) {
+    if (common.mode !== "demo") who = common.mode;
+    const options = lesson.parse(values);
+    const chunks = lesson.chunk(options);
+    const chunk = common.chunk ?? chunks.default;
+    if (chunk > chunks.max) {
       throw new UsageError(
-        `--chunk ${chunk} is too large for ${lesson.method}: at most ${max.bytes} (${
-          formatBytes(max.bytes)
-        }), ${max.why}`,
+        `--chunk ${chunk} is too large for ${lesson.method}: at most ${chunks.max} (${
+          formatBytes(chunks.max)
+        }), ${chunks.why}`,
       );
     }
     if (common.mode === "client" && common.output === undefined) {
@@ -74,7 +84,7 @@ export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<n
     writeStderr(
       error instanceof UsageError
         ? `error: ${message} (see --help)\n`
-        : formatLine(role, Deno.pid, message, { color: stderrHasColor(), kind: "error" }),
+        : formatLine(who, Deno.pid, message, { color: stderrHasColor(), kind: "error" }),
     );
     status = code;
   }

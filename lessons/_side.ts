@@ -1,13 +1,14 @@
 /**
  * Running one side of a lesson: narration, statistics, and cleanup on every way out.
  *
- * A side ends in one of three ways, and each one removes what the side created:
- * - it finishes: the lesson's `using` declarations remove its objects; exit status 0;
- * - it fails: the same `using` declarations run as the error passes; one line says what
- *   failed and why; exit status 1;
- * - it is interrupted (Ctrl-C, SIGTERM, SIGHUP): the signal listener removes everything the
- *   lesson registered with `side.own()`, says so in one line and exits with 128 + the signal
- *   number (130, 143, 129).
+ * A side ends in one of three ways, and the lesson's `using` declarations remove what it
+ * created in each:
+ * - it finishes: exit status 0;
+ * - it fails: one line says what failed and why; exit status 1;
+ * - it is interrupted (Ctrl-C, SIGTERM, SIGHUP): the one signal listener aborts the side's
+ *   `signal`, the wait in progress rejects, and the error unwinds the lesson like any other;
+ *   one line says so; exit status 128 + the signal's number (130, 143, 129). This is the C
+ *   idiom: the handler only sets a flag, the main code cleans up.
  *
  * A side started by another process (the demo runner, or the pipe lesson's server) asks the
  * kernel for SIGTERM when that process dies (`prctl(PR_SET_PDEATHSIG)`): even if its starter is
@@ -17,43 +18,64 @@
  */
 
 import process from "node:process";
-import {
-  getppid,
-  LibcError,
-  monotonicMs,
-  setParentDeathSignal,
-  traceCalls,
-} from "../transports/libc.ts";
-import type { CommonOptions, KillAfter } from "./_cli.ts";
-import { InputFile, LessonError, OutputFile, UsageError } from "./_files.ts";
-import { commonArgs, killArgs, type Lesson, type Side, sideCommand } from "./_lesson.ts";
-import { EventLog, formatBytes, type Log, type SideStats, TerminalLog } from "./_log.ts";
-
-/** Signals that stop a side, with the exit status they give (128 + signal number). */
-export const STOP_SIGNALS = [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const;
+import { ChannelError, Interrupted } from "../transports/errors.ts";
+import { InputFile, OutputExists, OutputFile, OutputRefused } from "../transports/files.ts";
+import * as libc from "../transports/libc.ts";
+import { formatBytes } from "../transports/units.ts";
+import { abortOnStopSignals } from "../transports/wait.ts";
+import { commonArgs, type CommonOptions, killArgs, UsageError } from "./_cli.ts";
+import { command, denoArgv, type Lesson, LessonError, type Output } from "./_lesson.ts";
+import type { Role, Side } from "./_lesson.ts";
+import { formatLine, type Kind, type Log, ProgressBar, type SideStats } from "./_log.ts";
+import { stamped, stderrHasColor, writeStderr } from "./_log.ts";
 
 /** SIGTERM's number (Linux), for prctl(PR_SET_PDEATHSIG). */
 const SIGTERM = 15;
 
-class SideRuntime<O> implements Side<O> {
-  readonly role: "server" | "client";
+/** The one line for an error, and the exit status it gives. */
+export function describeError(error: unknown): { message: string; status: number } {
+  if (error instanceof UsageError) return { message: error.message, status: 2 };
+  if (error instanceof LessonError || error instanceof Interrupted) {
+    return { message: error.message, status: error.status };
+  }
+  if (error instanceof OutputExists) {
+    return { message: `${error.message}: add --force to replace it`, status: 1 };
+  }
+  if (error instanceof OutputRefused) return { message: error.message, status: 2 };
+  if (
+    error instanceof ChannelError || error instanceof libc.LibcError ||
+    error instanceof Deno.errors.TimedOut || error instanceof Deno.errors.NotFound ||
+    error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.PermissionDenied
+  ) {
+    return { message: error.message, status: 1 };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (Deno.env.get("IPC_LESSON_DEBUG") && error instanceof Error) console.error(error.stack);
+  return { message: `unexpected error: ${message}`, status: 1 };
+}
+
+class SideRuntime<O> implements Side<O>, Log {
+  readonly role: Role;
   readonly options: O;
   readonly input: string;
   readonly output: string;
   readonly chunk: number;
   readonly timeoutMs: number;
+  readonly signal: AbortSignal;
+  readonly waits: { timeout: number; signal: AbortSignal };
   readonly byHand: boolean;
-  readonly log: Log;
+  readonly log: Log = this;
+  readonly tracing: boolean;
   #lesson: Lesson<O>;
   #common: CommonOptions;
-  #owned: Disposable[] = [];
+  #controller: AbortController;
+  #color = stderrHasColor();
+  #bar: ProgressBar | null;
   #bytes = 0;
   #chunks = 0;
   #total: number | undefined;
   #startedAt: number | undefined;
   #stoppedAt: number | undefined;
-  #killAfter: KillAfter | undefined;
-  /** The client has completed its output (`commit()`): the demo runner may verify it. */
   #committed = false;
 
   constructor(lesson: Lesson<O>, common: CommonOptions, options: O, chunk: number) {
@@ -65,19 +87,37 @@ class SideRuntime<O> implements Side<O> {
     this.output = common.output ?? "";
     this.chunk = chunk;
     this.timeoutMs = common.timeoutMs;
-    this.byHand = !common.events;
-    if (common.killAfter?.role === this.role) this.#killAfter = common.killAfter;
-    const logOptions = { role: this.role, trace: common.trace, quiet: common.quiet };
-    this.log = common.events ? new EventLog(logOptions) : new TerminalLog(logOptions);
+    this.#controller = abortOnStopSignals(new AbortController());
+    this.signal = this.#controller.signal;
+    this.waits = { timeout: this.timeoutMs, signal: this.signal };
+    this.byHand = !common.stamped;
+    this.tracing = common.trace;
+    const bar = this.byHand && Deno.stderr.isTerminal() && !common.quiet;
+    this.#bar = bar ? new ProgressBar() : null;
   }
 
   get bytes(): number {
     return this.#bytes;
   }
 
-  own<T extends Disposable>(resource: T): T {
-    this.#owned.push(resource);
-    return resource;
+  #print(kind: Kind, text: string): void {
+    if (!this.byHand) return writeStderr(stamped(this.role, kind, text));
+    const line = formatLine(this.role, Deno.pid, text, { color: this.#color, kind });
+    if (this.#bar) this.#bar.print(line);
+    else writeStderr(line);
+  }
+
+  say(text: string): void {
+    if (!this.#common.quiet) this.#print("say", text);
+  }
+
+  trace(text: string): void {
+    if (this.tracing) this.#print("trace", text);
+  }
+
+  error(text: string): void {
+    this.#bar?.clear();
+    this.#print("error", text);
   }
 
   openInput(): InputFile {
@@ -86,82 +126,78 @@ class SideRuntime<O> implements Side<O> {
     return input;
   }
 
-  createOutput(): OutputFile {
-    return this.own(
-      new OutputFile(this.output, {
-        force: this.#common.force,
-        via: this.#common.outputVia,
-        onCommit: () => this.#committed = true,
-      }),
-    );
+  createOutput(): Output {
+    const file = new OutputFile(this.output, {
+      force: this.#common.force,
+      via: this.#common.outputVia,
+    });
+    return {
+      path: file.path,
+      write: (data) => file.write(data),
+      commit: () => {
+        file.commit();
+        this.#committed = true;
+        return file.handedOver
+          ? `closed the copy: the runner checks it before it gets the name ${
+            JSON.stringify(file.path)
+          }`
+          : `wrote ${JSON.stringify(file.path)}`;
+      },
+      [Symbol.dispose]: () => file.discard(),
+    };
   }
 
   startClock(): void {
-    this.#startedAt = monotonicMs();
+    this.#startedAt = libc.monotonicMs();
   }
 
   stopClock(): void {
-    this.#stoppedAt = monotonicMs();
+    this.#stoppedAt = libc.monotonicMs();
   }
 
   count(bytes: number): void {
     this.#bytes += bytes;
     this.#chunks++;
-    this.log.progress(this.#bytes, this.#total);
-    if (this.#killAfter !== undefined && this.#bytes >= this.#killAfter.bytes) {
-      // --kill-after: a crash (or hang, or interruption) on purpose, to watch how the peer
-      // and the runner react. Only once: a stopped process may be continued.
-      const { signal } = this.#killAfter;
-      this.#killAfter = undefined;
-      this.log.say(`--kill-after: sending myself ${signal} after ${formatBytes(this.#bytes)}`);
-      Deno.kill(Deno.pid, signal);
-      // SIGKILL and SIGSTOP act at once, in the kernel. SIGINT and SIGTERM reach the listener
-      // below only at the event loop's next turn, milliseconds and megabytes later: do now
-      // what it will do, so that the experiment stops exactly here.
-      if (signal === "SIGINT" || signal === "SIGTERM") this.interrupt(signal);
+    if (this.#total !== undefined) this.#bar?.update(this.#bytes, this.#total);
+    const kill = this.#common.killAfter;
+    if (kill?.role !== this.role || this.#bytes < kill.bytes) return;
+    // --kill-after: a crash (or hang, or interruption) on purpose, to watch how the peer and
+    // the runner react. Only once: a stopped process may be continued.
+    this.#common.killAfter = undefined;
+    this.say(`--kill-after: sending myself ${kill.signal} after ${formatBytes(this.#bytes)}`);
+    Deno.kill(Deno.pid, kill.signal);
+    // SIGKILL and SIGSTOP act at once, in the kernel. SIGINT and SIGTERM reach the listener
+    // only at the event loop's next turn, megabytes later: abort now, so that the experiment
+    // stops exactly here.
+    if (kill.signal === "SIGINT" || kill.signal === "SIGTERM") {
+      this.#controller.abort(new Interrupted(kill.signal));
+      this.signal.throwIfAborted();
     }
-  }
-
-  /** What a stop signal does: remove what this side created, say so, and exit 128 + n. */
-  interrupt(signal: (typeof STOP_SIGNALS)[number][0]): never {
-    this.disposeOwned();
-    this.log.error(
-      `interrupted by ${signal} after ${
-        formatBytes(this.#bytes)
-      }; removed what this ${this.role} created`,
-    );
-    this.reportStats();
-    Deno.exit(STOP_SIGNALS.find(([name]) => name === signal)![1]);
   }
 
   peerCommand(options: Omit<Deno.CommandOptions, "args"> = {}): Deno.Command {
     const common = this.#common;
+    const peer: Role = this.role === "server" ? "client" : "server";
     const via = this.role === "server" ? common.outputVia : common.inputVia;
+    const file = this.role === "server" ? "output" : "input";
     const args = [
-      this.role === "server" ? "client" : "server",
+      peer,
       ...commonArgs(common, this.chunk),
-      ...(common.events ? ["--events"] : []),
+      ...(common.stamped ? ["--stamped"] : []),
       // The peer is our child: if we die, it must not carry on alone.
       `--parent=${Deno.pid}`,
-      ...killArgs(common, this.role === "server" ? "client" : "server"),
-      this.role === "server" ? `--output=${this.output}` : `--input=${this.input}`,
-      ...(via === undefined ? [] : [`--${this.role === "server" ? "output" : "input"}-via=${via}`]),
+      ...killArgs(common, peer),
+      `--${file}=${this.role === "server" ? this.output : this.input}`,
+      ...(via === undefined ? [] : [`--${file}-via=${via}`]),
       ...(common.force && this.role === "server" ? ["--force"] : []),
     ];
-    return sideCommand(this.#lesson.entry, args, options);
+    return command(denoArgv(this.#lesson.entry, args), options);
   }
 
-  /** Removes everything registered with own(), newest first; never throws. */
-  disposeOwned(): void {
-    for (const resource of this.#owned.splice(0).reverse()) {
-      try {
-        resource[Symbol.dispose]();
-      } catch { /* best effort: the process is exiting */ }
-    }
-  }
-
-  /** Sends the final measurements (to the demo runner, or clears the progress bar). */
+  /** The final measurements: the demo's last line from this side. */
   reportStats(): void {
+    this.#bar?.clear();
+    if (this.byHand) return;
     const usage = process.resourceUsage();
     const stats: SideStats = {
       bytes: this.#bytes,
@@ -173,7 +209,7 @@ class SideRuntime<O> implements Side<O> {
     if (this.#startedAt !== undefined) stats.startedAt = this.#startedAt;
     if (this.#stoppedAt !== undefined) stats.stoppedAt = this.#stoppedAt;
     if (this.#committed) stats.outputComplete = true;
-    this.log.stats(stats);
+    writeStderr(stamped(this.role, "stats", JSON.stringify(stats)));
   }
 }
 
@@ -187,22 +223,6 @@ export function peakResidentBytes(): number {
   return Number(kib ?? 0) * 1024;
 }
 
-/** The one line for an error, and the exit status it gives. */
-export function describeError(error: unknown): { message: string; status: number } {
-  if (error instanceof UsageError) return { message: error.message, status: 2 };
-  if (error instanceof LessonError) return { message: error.message, status: error.status };
-  if (
-    error instanceof LibcError ||
-    error instanceof Deno.errors.TimedOut || error instanceof Deno.errors.NotFound ||
-    error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.PermissionDenied
-  ) {
-    return { message: error.message, status: 1 };
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  if (Deno.env.get("IPC_LESSON_DEBUG") && error instanceof Error) console.error(error.stack);
-  return { message: `unexpected error: ${message}`, status: 1 };
-}
-
 /** Runs `lesson`'s server or client in this process; resolves to the exit status. */
 export async function runSide<O>(
   lesson: Lesson<O>,
@@ -211,28 +231,32 @@ export async function runSide<O>(
   chunk: number,
 ): Promise<number> {
   const side = new SideRuntime(lesson, common, options, chunk);
-  if (common.trace) traceCalls((line) => side.log.trace(line));
-
-  for (const [signal] of STOP_SIGNALS) {
-    Deno.addSignalListener(signal, () => side.interrupt(signal));
-  }
+  if (common.trace) libc.traceCalls((line) => side.trace(line));
   if (common.parent !== undefined) {
     // From now on the kernel sends SIGTERM when our starter dies. If it already has (our
     // parent is now init or a subreaper), no signal will come: stop now.
-    setParentDeathSignal(SIGTERM);
-    if (getppid() !== common.parent) {
-      side.log.error(`the process that started this ${side.role} (${common.parent}) has gone`);
+    libc.setParentDeathSignal(SIGTERM);
+    if (libc.getppid() !== common.parent) {
+      side.error(`the process that started this ${side.role} (${common.parent}) has gone`);
       return 143;
     }
   }
-
   try {
     await (side.role === "server" ? lesson.server(side) : lesson.client(side));
     return 0;
   } catch (error) {
-    side.disposeOwned();
+    // Interrupted: whatever the wait in progress threw, the signal is what happened.
+    const reason = side.signal.aborted ? side.signal.reason : error;
+    if (reason instanceof Interrupted) {
+      side.error(
+        `${reason.message} after ${
+          formatBytes(side.bytes)
+        }; removed what this ${side.role} created`,
+      );
+      return reason.status;
+    }
     const { message, status } = describeError(error);
-    side.log.error(message);
+    side.error(message);
     return status;
   } finally {
     side.reportStats();

@@ -13,13 +13,43 @@
  *     deno task clean NAME...            remove these objects, whatever their names
  *     deno task clean --dry-run NAME...  only say what would be removed
  *
+ * Where each kind of object lives is its transport's to know: every lesson's transport (see
+ * `registry.ts`) exports a `LeftoverFinder` for the objects it makes (`transports/leftovers.ts`),
+ * and this program asks each, plus the runner's own folders in TMPDIR. So a new lesson's objects
+ * are cleaned up without a line here.
+ *
  * @module
  */
 
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { findLeftovers, findNamed, type Leftover, type LeftoverKind } from "./_leftovers.ts";
+import {
+  findLeftovers as askFinders,
+  type Leftover,
+  leftoverAt,
+  LeftoverFinder,
+  type LeftoverKind,
+  type LeftoverReport,
+  loadFinders,
+  lookForHolders,
+  lstatOrNull,
+  mine,
+  namesIn,
+} from "../transports/leftovers.ts";
+import { isRunning } from "../transports/holders.ts";
+import { LESSONS } from "./registry.ts";
+
+/**
+ * The prefix of every name the lessons give a kernel object (`uniqueName` in `_lesson.ts`).
+ * Declared here too, so that cleaning up never depends on the lesson runner being importable.
+ */
+const NAME_PREFIX = "ipc-lesson-";
+
+/** The temporary folder (TMPDIR, or /tmp), where FIFOs and the runner's folders are. */
+function tempDir(): string {
+  return Deno.env.get("TMPDIR") || "/tmp";
+}
 
 const USAGE = "usage: deno task clean [--dry-run] [NAME...]";
 
@@ -42,20 +72,176 @@ is not a FIFO (a regular file is never removed), gets one error line and exit st
   --dry-run  only say what would be removed
   --help     show this help`;
 
+// ---------------------------------------------------------------------------------------------
+// What to look for: every lesson's transport, and the runner's folders
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The finders of every lesson's transport, in course order (a transport shared by two lessons
+ * is asked once).
+ */
+const TRANSPORT_FINDERS: LeftoverFinder[] = await loadFinders(
+  LESSONS.map((lesson) => new URL(`../${lesson.transport}`, import.meta.url)),
+);
+
+/** A folder of the lesson runner's, as a listing shows it. */
+const DEMO_FOLDER: LeftoverKind = {
+  label: "demo folder",
+  noun: "demo folder",
+  plural: "demo folders",
+  atAnyPath: false,
+};
+
+/**
+ * The runner's folders in TMPDIR: `ipc-lesson-lab-…` (a break-it lab's files) and
+ * `ipc-lesson-run-…` (a benchmark's, or an older demo's). Only listed, never removed by name: a
+ * folder is held while anything inside it is open or some process works in it.
+ */
+const runnerFolders = new LeftoverFinder([DEMO_FOLDER], (query, report) => {
+  if (!("prefix" in query)) return;
+  for (const file of namesIn(query.dir, query.prefix)) {
+    if (!file.startsWith(`${NAME_PREFIX}lab-`) && !file.startsWith(`${NAME_PREFIX}run-`)) continue;
+    const path = join(query.dir, file);
+    const info = lstatOrNull(path);
+    if (!info?.isDirectory || !mine(info.uid)) continue;
+    // Deno.removeSync does not follow symbolic links inside the folder.
+    const remove = () => Deno.removeSync(path, { recursive: true });
+    report.found.push(leftoverAt(DEMO_FOLDER, path, info, remove, { folder: true }));
+  }
+});
+
+/**
+ * Every object of this project (named `ipc-lesson-…`) that belongs to this user, in use or not:
+ * what each lesson's transport finds (FIFOs in `tmp`, queues, segments, semaphores) and the
+ * runner's folders in `tmp`. Each comes with the processes that hold it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { findLeftovers } from "./clean.ts";
+ * const { found } = findLeftovers({ tmp: Deno.makeTempDirSync() });
+ * assert.ok(found.every((object) => object.path.includes("ipc-lesson-")));
+ * ```
+ */
+export function findLeftovers(options: { tmp?: string } = {}): LeftoverReport {
+  const dir = options.tmp ?? tempDir();
+  return askFinders([...TRANSPORT_FINDERS, runnerFolders], { prefix: NAME_PREFIX, dir });
+}
+
+/** `a, b or c`; `a, b and c`. */
+function list(words: string[], last: "or" | "and"): string {
+  return words.length < 2
+    ? words.join("")
+    : `${words.slice(0, -1).join(", ")} ${last} ${words.at(-1)}`;
+}
+
+const KINDS = TRANSPORT_FINDERS.flatMap((finder) => finder.kinds);
+
+/** How `ls -l` would call the thing at a path that is not what a name may remove. */
+function typeOf(info: Deno.FileInfo): string {
+  if (info.isFile) return "a regular file";
+  if (info.isDirectory) return "a directory";
+  if (info.isSymlink) return "a symbolic link";
+  if (info.isSocket) return "a socket";
+  if (info.isCharDevice) return "a character device";
+  if (info.isBlockDevice) return "a block device";
+  if (info.isFifo) return "a FIFO";
+  return "something else";
+}
+
+/**
+ * Finds the objects that each of `names` names, whatever the names are, and whoever owns them:
+ * every lesson's transport is asked. A path (absolute, or relative to `cwd`) names the FIFO
+ * there, or the segment, semaphore or queue that a path in `/dev/shm` or `/dev/mqueue` shows; a
+ * POSIX name, `/x` (or `x`), names the queue `/x`, the segment `/dev/shm/x` and the semaphore
+ * `/dev/shm/sem.x`: each that exists.
+ *
+ * A name that names none of these, or only something that may not be removed (a regular file,
+ * a directory, a symbolic link), gets a problem; such a thing is never among `found`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { findNamed } from "./clean.ts";
+ * const { found, problems } = findNamed([`/no-such-queue-${Deno.pid}`]);
+ * assert.deepEqual(found, []);
+ * assert.match(problems[0]!, /^no FIFO, message queue, .* is named/);
+ * ```
+ */
+export function findNamed(names: string[], options: { cwd?: string } = {}): LeftoverReport {
+  const cwd = options.cwd ?? Deno.cwd();
+  const found = new Map<string, Leftover>(); // one named twice is removed once
+  const problems: string[] = [];
+  const notes: string[] = [];
+  const removable = `(deno task clean removes only ${
+    list(KINDS.map((kind) => kind.plural), "and")
+  })`;
+  const pathKinds = list(KINDS.filter((kind) => kind.atAnyPath).map((kind) => kind.noun), "or");
+
+  for (const name of names) {
+    const report: LeftoverReport = { found: [], notes, problems: [] };
+    let notRemovable: string | null = null;
+    try {
+      for (const finder of TRANSPORT_FINDERS) finder.find({ name, cwd }, report);
+      // Something is at the path, but no transport made it: it is left alone, and said so.
+      const path = resolve(cwd, name);
+      const info = name === "" ? null : lstatOrNull(path);
+      if (info && !report.found.some((object) => object.path === path)) {
+        notRemovable = `${path} is ${typeOf(info)}, not a ${pathKinds}: left alone ${removable}`;
+      }
+    } catch (error) {
+      problems.push(`cannot look for ${JSON.stringify(name)}: ${(error as Error).message}`);
+      continue;
+    }
+    problems.push(...report.problems);
+    for (const object of report.found) found.set(`${object.kind} ${object.path}`, object);
+    if (report.found.length > 0) {
+      if (notRemovable) notes.push(notRemovable);
+    } else if (report.problems.length > 0) {
+      continue; // said why
+    } else if (notRemovable) {
+      problems.push(notRemovable);
+    } else {
+      problems.push(
+        `no ${list(KINDS.map((kind) => kind.noun), "or")} is named ${JSON.stringify(name)}`,
+      );
+    }
+  }
+  const objects = [...found.values()];
+  lookForHolders(objects, notes);
+  return { found: objects, problems, notes };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saying and removing
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The pid in a name such as `ipc-lesson-fifo-4711-3f9a2c` or `ipc-lesson-unix-socket-4711-…`
+ * (see `uniqueName` in `_lesson.ts`): the first part made only of digits, after a method name of
+ * one or more words. Null if the name has none (`ipc-lesson-shm-lab`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pidInName } from "./clean.ts";
+ * assert.equal(pidInName("ipc-lesson-sysv-mq-4711-3f9a2c"), 4711);
+ * assert.equal(pidInName("ipc-lesson-shm-lab"), null);
+ * ```
+ */
+export function pidInName(name: string): number | null {
+  const match = name.match(/^ipc-lesson-(?:[a-z0-9]*[a-z][a-z0-9]*-)+?(\d+)(?=[-.]|$)/);
+  const pid = Number(match?.[1]);
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+}
+
 /** `the FIFO /tmp/x`, `the message queue /x`: how a sentence names an object. */
 function describe(object: Leftover): string {
-  const noun: Record<LeftoverKind, string> = {
-    "FIFO": "FIFO",
-    "shared memory": "shared-memory segment",
-    "semaphore": "semaphore",
-    "message queue": "message queue",
-    "demo folder": "demo folder",
-  };
-  return `the ${noun[object.kind]} ${object.name ?? object.path}`;
+  return `the ${object.noun} ${object.name ?? object.path}`;
 }
 
 /** `process 4711`, `processes 4711, 4712`. */
-function processes(pids: number[]): string {
+function processes(pids: readonly number[]): string {
   return `process${pids.length === 1 ? "" : "es"} ${pids.join(", ")}`;
 }
 
@@ -66,12 +252,14 @@ function line(verb: string, object: Leftover, note = ""): string {
 
 /**
  * A note on an unused object whose name carries the pid of a process that still runs: that
- * process made it but no longer holds it (or the pid has been given to another process).
+ * process made it but no longer holds it (or the pid has been given to another process). The
+ * pid in a name is only shown, never trusted.
  */
 function creatorNote(object: Leftover): string {
-  return object.runningPid === null
+  const pid = pidInName(object.path.slice(object.path.lastIndexOf("/") + 1).replace(/^sem\./, ""));
+  return pid === null || pid === Deno.pid || !isRunning(pid)
     ? ""
-    : `nobody holds it, though process ${object.runningPid}, whose pid is in its name, runs`;
+    : `nobody holds it, though process ${pid}, whose pid is in its name, runs`;
 }
 
 /**

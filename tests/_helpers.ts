@@ -9,24 +9,55 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { findLeftovers } from "../lessons/_leftovers.ts";
-import type { DemoResult } from "../lessons/_demo.ts";
+import { findLeftovers } from "../lessons/clean.ts";
 
 /** The project's root directory. */
 export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
 
 /**
- * The temporary directory the lessons use during the suite (their TMPDIR). Every test module
- * runs in the same `deno test` process, so the pid names one folder for the whole suite.
+ * The temporary directory the lessons use during the suite (their TMPDIR): the one
+ * `deno task test` made (tests/run.ts checks at the end that it is empty), or, under a plain
+ * `deno test`, one named after the `deno test` process (every test module runs in it).
  */
-export const TMP: string = join(Deno.env.get("TMPDIR") || "/tmp", `ipc-tests-${Deno.pid}`);
+export const TMP: string = Deno.env.get("IPC_TESTS_TMP") ||
+  join(Deno.env.get("TMPDIR") || "/tmp", `ipc-tests-${Deno.pid}`);
 Deno.mkdirSync(TMP, { recursive: true });
-// When a test file runs on its own, remove the folder at the end if the tests left it empty.
-globalThis.addEventListener("unload", () => {
-  try {
-    Deno.removeSync(TMP);
-  } catch { /* not empty (another file still uses it), or gone */ }
-});
+if (!Deno.env.get("IPC_TESTS_TMP")) {
+  // Under a plain `deno test`, remove the folder at the end if the tests left it empty.
+  globalThis.addEventListener("unload", () => {
+    try {
+      Deno.removeSync(TMP);
+    } catch { /* not empty, or gone */ }
+  });
+}
+
+/** What a demo run with `--json` prints: one JSON object (a public interface: scripts read it). */
+export interface DemoResult {
+  method: string;
+  bytes: number;
+  chunks: number;
+  chunkBytes: number;
+  seconds: number | null;
+  mibPerSecond: number | null;
+  inputSha256: string | null;
+  outputSha256: string | null;
+  byteExact: boolean;
+  server: SideResult | null;
+  client: SideResult | null;
+  error?: string;
+}
+
+/** One side's process in a {@linkcode DemoResult}. */
+export interface SideResult {
+  pid: number;
+  /** Exit code, or null when a signal ended the process. */
+  exitCode: number | null;
+  /** The signal that ended the process, if one did. */
+  signal: string | null;
+  peakRssBytes: number | null;
+  userSeconds: number | null;
+  systemSeconds: number | null;
+}
 
 /** The outcome of running a command. */
 export interface Run {

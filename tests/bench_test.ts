@@ -1,11 +1,12 @@
 /**
- * The benchmark harness works end to end: a tiny --quick run of every method, in both modes,
+ * The benchmark harness works end to end: a tiny --quick run of every lesson in the registry, in both modes,
  * with latency, as JSON, plus the Markdown report and the SVG chart. (Speed is never asserted:
  * the numbers are for reading, not for a test on a shared machine.)
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { METHODS } from "../lessons/registry.ts";
 import { assertNothingLeftBehind, ROOT, testDir, TMP } from "./_helpers.ts";
 
 Deno.test("bench: a tiny --quick run produces every row, a report and a chart", async () => {
@@ -36,7 +37,7 @@ Deno.test("bench: a tiny --quick run produces every row, a report and a chart", 
   for (const key of ["cpu", "kernel", "deno", "mqMsgMax", "mqMsgsizeMax", "pipeMaxSize"]) {
     assert.ok(key in report.machine, `machine.${key}`);
   }
-  for (const method of ["pipe", "fifo", "mq", "shm"]) {
+  for (const method of METHODS) {
     for (const mode of ["channel", "file"]) {
       const row = report.throughput.find((r: { method: string; mode: string }) =>
         r.method === method && r.mode === mode

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as libc from "../transports/libc.ts";
-import { pidInName } from "../lessons/_leftovers.ts";
+import { pidInName } from "../lessons/clean.ts";
 import { assertNothingLeftBehind, finishSide, ROOT, startSide, testDir, TMP } from "./_helpers.ts";
 
 interface Outcome {

@@ -1,12 +1,13 @@
 /**
- * Eight demos of the same lesson at the same time: every one byte-exact, with no name
+ * Eight demos of the same lesson at the same time, for every lesson: every one byte-exact, with no name
  * colliding with another's, and nothing left behind.
  */
 
 import assert from "node:assert/strict";
+import { METHODS } from "../lessons/registry.ts";
 import { assertNothingLeftBehind, runDemoJson } from "./_helpers.ts";
 
-for (const method of ["pipe", "fifo", "mq", "shm"]) {
+for (const method of METHODS) {
   Deno.test(`${method}: 8 demos at once`, async () => {
     const runs = await Promise.all(
       Array.from({ length: 8 }, () => runDemoJson(method, ["--size", "2M", "--timeout", "30"])),

@@ -7,9 +7,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { COMMON_OPTIONS, parseCommandLine } from "../lessons/_cli.ts";
-import { commonArgs } from "../lessons/_lesson.ts";
-import { UsageError } from "../lessons/_files.ts";
+import { METHODS } from "../lessons/registry.ts";
 import { isRunning } from "../transports/holders.ts";
 import {
   assertNoStackTrace,
@@ -26,8 +24,6 @@ import {
   testDir,
   textReader,
 } from "./_helpers.ts";
-
-const METHODS = ["pipe", "fifo", "mq", "shm"];
 
 /** The pids of the sides named in what a run said. */
 function sidePids(said: string): number[] {
@@ -150,7 +146,7 @@ Deno.test("input: a FIFO with no writer is refused at once, never waited for", a
   new Deno.Command("mkfifo", { args: ["-m", "600", fifo] }).outputSync();
   // In a child process, so that a regression (an open that blocks) cannot hang the suite.
   const code = `
-    import { InputFile } from ${JSON.stringify(join(ROOT, "lessons", "_files.ts"))};
+    import { InputFile } from ${JSON.stringify(join(ROOT, "transports", "files.ts"))};
     try { new InputFile(Deno.args[0]); console.log("opened"); }
     catch (error) { console.log(error.name + ": " + error.message); }`;
   const child = new Deno.Command(Deno.execPath(), {
@@ -164,7 +160,7 @@ Deno.test("input: a FIFO with no writer is refused at once, never waited for", a
   assert.equal(output.signal, null, "the open of a FIFO with no writer did not return");
   assert.match(
     new TextDecoder().decode(output.stdout),
-    /LessonError: cannot open input ".*input\.fifo": it is a FIFO, not a regular file/,
+    /FileError: cannot open input ".*input\.fifo": it is a FIFO, not a regular file/,
   );
   for (const method of METHODS) {
     for (const args of [["server", "--input", fifo], ["--input", fifo]]) {
@@ -249,42 +245,13 @@ Deno.test("demo: values starting with a dash reach the sides intact", async () =
   assertNothingLeftBehind();
 });
 
-Deno.test("demo: the sides accept every --timeout the runner accepts", async () => {
-  // The round trip: what the runner sends, a side parses back to the same value.
-  for (const text of ["0.0000001", "0.5", "10", "86400", "0.000000000001"]) {
-    const runner = parseCommandLine(["--timeout", text], {}).common;
-    const sent = commonArgs(runner, 4096);
-    assert.ok(sent.every((arg) => !/e[+-]?\d/.test(arg)), sent.join(" "));
-    const side = parseCommandLine(["server", ...sent], {}).common;
-    assert.equal(side.timeoutMs, runner.timeoutMs, text);
-  }
-  // And for real: the sides start, and fail only for lack of time, never on the value.
+Deno.test("demo: the sides accept a --timeout in the runner's smallest form", async () => {
+  // The round trip of every value is in lessons/_cli_test.ts; here, for real: the sides start,
+  // and fail only for lack of time, never on the value.
   const run = await runLesson("fifo", ["--timeout", "0.0000001", "--quiet"]);
   assert.doesNotMatch(run.stderr, /--timeout must be|see --help/);
   assert.ok(run.code === 0 || run.code === 1, run.stderr);
   assertNothingLeftBehind();
-});
-
-Deno.test("command line: an option's value may start with a dash; a missing one is named", () => {
-  const parse = (args: string[]) => parseCommandLine(args, {}).common;
-  assert.equal(parse(["--input", "-x.txt"]).input, "-x.txt");
-  assert.equal(parse(["--input=-x.txt"]).input, "-x.txt");
-  assert.equal(parse(["client", "--output", "-", "--force"]).output, "-");
-  assert.equal(parse(["client", "--output", "-", "--force"]).force, true);
-  assert.throws(() => parse(["--input", "--quiet"]), (error: unknown) => {
-    assert.ok(error instanceof UsageError);
-    assert.match(error.message, /option --input needs a value/);
-    return true;
-  });
-  assert.throws(() => parse(["--input"]), /option --input needs a value/);
-  // --force belongs to whoever writes the output.
-  assert.throws(() => parse(["server", "--force"]), /--force is not an option of the server/);
-  assert.equal(
-    parseCommandLine(["server", "--output", "o", "--force"], {}, { serverTakesOutput: true })
-      .common.force,
-    true,
-  );
-  assert.ok("force" in COMMON_OPTIONS);
 });
 
 Deno.test("SIGHUP: the runner and a side by hand exit with 129 and one line", async (t) => {

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { METHODS } from "../lessons/registry.ts";
 import {
   assertNoStackTrace,
   assertNothingLeftBehind,
@@ -16,9 +17,6 @@ import {
   testDir,
   textReader,
 } from "./_helpers.ts";
-
-/** The lessons, all of which must survive the same faults. */
-export const FAULT_METHODS = ["pipe", "fifo", "mq", "shm"];
 
 interface Fault {
   name: string;
@@ -56,7 +54,8 @@ const FAULTS: Fault[] = [
   },
 ];
 
-for (const method of FAULT_METHODS) {
+// Every lesson must survive the same faults.
+for (const method of METHODS) {
   Deno.test(`${method}: faults in the middle of a transfer`, async (t) => {
     for (const fault of FAULTS) {
       await t.step(fault.name, async () => {

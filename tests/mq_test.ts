@@ -1,7 +1,7 @@
 /**
  * The message-queue lesson: byte-exact copies around the message size, both sides by hand in
  * both start orders, a foreign peer, bad input, a name that is taken, and peers that never come
- * or die in the middle. After each test no queue is left.
+ * or die in the middle, and its break-it labs. After each test no queue is left.
  */
 
 import assert from "node:assert/strict";
@@ -9,6 +9,7 @@ import { join } from "node:path";
 import * as libc from "../transports/libc.ts";
 import { MessageQueue, queueExists, removeQueue } from "../transports/mq.ts";
 import { commonBadCases, testBadInputs } from "./_bad_input.ts";
+import { testLabs } from "./_labs.ts";
 import {
   assertNoStackTrace,
   assertNothingLeftBehind,
@@ -344,4 +345,11 @@ Deno.test("mq: removeQueue and queueExists on a queue of our own", () => {
   assert.equal(queueExists(name), true);
   assert.equal(removeQueue(name), true);
   assert.equal(queueExists(name), false);
+});
+
+testLabs("mq", {
+  "small-buffer":
+    /SYMPTOM: mq_receive\(\) into a 64-byte buffer failed with EMSGSIZE .*only 13 bytes; the queue still holds 1 message/,
+  "no-end-marker":
+    /SYMPTOM: the client received 3 messages, then waited 2 s for more and gave up: "no message came through the queue \/ipc-lesson-mq-[\w-]+ for 2 s, after 34 bytes: the server is stuck, or never sent the empty end-of-file message", with exit status 1 and no output file/,
 });

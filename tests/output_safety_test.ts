@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { METHODS } from "../lessons/registry.ts";
 import {
   assertNothingLeftBehind,
   assertOneError,
@@ -21,8 +22,6 @@ import {
   testDir,
   TMP,
 } from "./_helpers.ts";
-
-const METHODS = ["pipe", "fifo", "mq", "shm"];
 
 /** The identity of what is at `path`, without following a link: kind, device, inode. */
 function identity(path: string): string {

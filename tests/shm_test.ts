@@ -1,7 +1,8 @@
 /**
  * The shared-memory lesson: the transports (SharedMemory, Semaphore), byte-exact copies through
  * rings of several shapes, the by-hand mode in both start orders, bad input, names that are
- * taken, and peers that never come, hang or die. Nothing may be left in /dev/shm.
+ * taken, peers that never come, hang or die, and its break-it labs. Nothing may be left in
+ * /dev/shm.
  */
 
 import assert from "node:assert/strict";
@@ -9,8 +10,9 @@ import { join } from "node:path";
 import { LibcError } from "../transports/libc.ts";
 import { Semaphore, semaphorePath } from "../transports/semaphore.ts";
 import { SharedMemory, shmPath } from "../transports/shm.ts";
-import { ringNames } from "../lessons/shm/ring_buffer.ts";
+import { ringNames } from "../transports/ring_buffer.ts";
 import { commonBadCases, testBadInputs } from "./_bad_input.ts";
+import { testLabs } from "./_labs.ts";
 import {
   assertNoStackTrace,
   assertNothingLeftBehind,
@@ -28,7 +30,7 @@ import {
   testDir,
 } from "./_helpers.ts";
 import { testTransfers, type TransferCase } from "./_transfers.ts";
-import { pathExists } from "../lessons/_files.ts";
+import { pathExists } from "../transports/files.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -670,4 +672,13 @@ Deno.test({
     Deno.removeSync(dir, { recursive: true });
     assertNothingLeftBehind();
   },
+});
+
+testLabs("shm", {
+  "no-sync":
+    /SYMPTOM: the copy is corrupted: the output's SHA-256 [0-9a-f]{12}… differs from the input's [0-9a-f]{12}…, yet it has the right size \(4\.00 MiB\); only \d+ of 1024 chunks arrived intact/,
+  "no-ftruncate":
+    /SYMPTOM: the child, process \d+, was killed by SIGBUS at its first store into the mapping .*exit status 135/,
+  "stale-segment":
+    /SYMPTOM: the restarted server refused to start \(exit status 1\): its names already exist: .*a killed run left them behind \(deno task clean removes what killed runs left\)/,
 });

@@ -13,7 +13,7 @@ import { holdersOfPath } from "../transports/holders.ts";
 import { MessageQueue, queueExists, removeQueue } from "../transports/mq.ts";
 import { Semaphore, semaphorePath } from "../transports/semaphore.ts";
 import { SharedMemory, shmPath } from "../transports/shm.ts";
-import { ringNames } from "../lessons/shm/ring_buffer.ts";
+import { ringNames } from "../transports/ring_buffer.ts";
 import {
   assertNothingLeftBehind,
   assertOneError,

@@ -21,9 +21,10 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { posixNameProblem } from "./_names.ts";
- * posixNameProblem("/ring", 255); // null
- * posixNameProblem("ring", 255); // "must start with a slash, like /ring"
+ * assert.equal(posixNameProblem("/ring", 255), null);
+ * assert.equal(posixNameProblem("ring", 255), "must start with a slash, like /ring");
  * ```
  */
 export function posixNameProblem(name: string, maxBytes: number): string | null {

@@ -23,16 +23,27 @@
  * @module
  */
 
-import { dirname } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import * as libc from "./libc.ts";
 import { otherHolders } from "./holders.ts";
-import { PipeEnd, pipeUsers } from "./pipe.ts";
+import { PipeEnd, pipeSink, pipeSource, pipeUsers } from "./pipe.ts";
+import type { NamedChannel, NamedEndOptions } from "./channel.ts";
 import { PARK_SLICE_MS, seconds, sleep } from "./wait.ts";
+import {
+  leftoverAt,
+  LeftoverFinder,
+  type LeftoverKind,
+  lstatOrNull,
+  mine,
+  namesIn,
+} from "./leftovers.ts";
 
 /** Options for {@linkcode Fifo.open}. */
 export interface FifoOpenOptions {
   /** How long to wait for the other end, and later for data or room, in ms (default: for ever). */
   timeout?: number;
+  /** Once this is aborted, the wait (and later reads and writes) rejects with its reason. */
+  signal?: AbortSignal;
   /**
    * For a reader: wait until a writer has connected (the default). Without it, the read end is
    * returned at once, and a read() before any writer has connected returns 0 as if at
@@ -48,13 +59,17 @@ export interface FifoOpenOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makeFifo } from "./fifo.ts";
- * using fifo = makeFifo("/tmp/example.fifo");
- * const reading = fifo.open("read", { timeout: 5000 });
- * using writer = await fifo.open("write", { timeout: 5000 });
+ * using fifo = makeFifo(`/tmp/example-${Deno.pid}.fifo`);
+ * const reading = fifo.open("read", { timeout: 5000 }); // waits for a writer to connect
+ * using writer = await fifo.open("write", { timeout: 5000 }); // a reader is there: at once
+ * await writer.write(new TextEncoder().encode("hi")); // now the reader's wait ends
  * using reader = await reading;
  * fifo.unlink(); // both ends are open: the name has done its job
- * await writer.write(new TextEncoder().encode("hi"));
+ * const buffer = new Uint8Array(16);
+ * const n = await reader.read(buffer);
+ * assert.equal(new TextDecoder().decode(buffer.subarray(0, n)), "hi");
  * ```
  */
 export class Fifo implements Disposable {
@@ -117,11 +132,11 @@ export class Fifo implements Disposable {
             `no reader opened the FIFO ${this.path} within ${seconds(timeoutMs)}`,
           );
         }
-        await sleep(Math.min(pause, left));
+        await sleep(Math.min(pause, left), options.signal);
       }
     }
 
-    const end = new PipeEnd(fd, { timeout: timeoutMs });
+    const end = new PipeEnd(fd, { timeout: timeoutMs, signal: options.signal });
     try {
       checkIsOwnFifo(this.path, fd);
       // The name must still lead to the FIFO that was checked when it was made or found.
@@ -131,7 +146,7 @@ export class Fifo implements Disposable {
         );
       }
       if (access === "read" && options.waitForWriter !== false) {
-        await waitForWriter(end, this.path, deadline, timeoutMs);
+        await waitForWriter(end, this.path, deadline, timeoutMs, options.signal);
       }
       return end;
     } catch (error) {
@@ -179,9 +194,14 @@ export class Fifo implements Disposable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makeFifo } from "./fifo.ts";
- * using fifo = makeFifo("/tmp/example.fifo");
- * console.log(fifo.created ? "I made it" : "it was already there");
+ * const path = `/tmp/example-${Deno.pid}.fifo`;
+ * using fifo = makeFifo(path);
+ * assert.equal(fifo.created, true); // nothing was there: this process made it
+ * assert.equal(Deno.lstatSync(path).isFifo, true);
+ * using again = makeFifo(path); // as the peer would: the FIFO is already there
+ * assert.equal(again.created, false);
  * ```
  */
 export function makeFifo(path: string, options: { mode?: number } = {}): Fifo {
@@ -226,8 +246,10 @@ export function makeFifo(path: string, options: { mode?: number } = {}): Fifo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkFifoPath } from "./fifo.ts";
- * checkFifoPath("/tmp/example.fifo"); // fine: nothing there yet
+ * checkFifoPath(`/tmp/example-${Deno.pid}.fifo`); // fine: nothing there yet
+ * assert.throws(() => checkFifoPath("/etc/hostname"), Deno.errors.AlreadyExists); // a file
  * ```
  */
 export function checkFifoPath(path: string): void {
@@ -319,8 +341,15 @@ const WRITER_LOOK_EVERY_MS = 250;
  * opened its end but not written yet raises neither; now and then, and once more before
  * giving up, the reader looks in /proc for a descriptor open for writing on this FIFO.
  */
-async function waitForWriter(end: PipeEnd, path: string, deadline: number, timeoutMs: number) {
+async function waitForWriter(
+  end: PipeEnd,
+  path: string,
+  deadline: number,
+  timeoutMs: number,
+  signal?: AbortSignal,
+) {
   for (let lookAt = performance.now() + WRITER_LOOK_EVERY_MS;;) {
+    signal?.throwIfAborted();
     const left = deadline - performance.now();
     const ready = left > 0
       ? await libc.pollPark(end.fd, libc.POLL.IN, Math.min(left, PARK_SLICE_MS))
@@ -338,3 +367,97 @@ async function waitForWriter(end: PipeEnd, path: string, deadline: number, timeo
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Leftovers: FIFOs that killed runs left behind (for `deno task clean`)
+// ---------------------------------------------------------------------------------------------
+
+/** A FIFO, as `deno task clean` lists and names it. */
+export const FIFO_KIND: LeftoverKind = {
+  label: "FIFO",
+  noun: "FIFO",
+  plural: "FIFOs",
+  atAnyPath: true,
+};
+
+/**
+ * Finds FIFOs: for `{ prefix, dir }`, this user's FIFOs in the folder `dir` whose names start
+ * with `prefix`; for `{ name, cwd }`, the FIFO at the path `name` (relative to `cwd`), whoever
+ * owns it. A FIFO lives in a folder like any file, so nothing but a path finds it; what the
+ * path leads to is looked at without following a symbolic link. `unlink(2)` removes it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fifoLeftovers, makeFifo } from "./fifo.ts";
+ * import { findLeftovers } from "./leftovers.ts";
+ *
+ * const dir = Deno.makeTempDirSync();
+ * using fifo = makeFifo(`${dir}/my.fifo`); // held (O_PATH) until the end of this block
+ * const { found } = findLeftovers([fifoLeftovers], { name: "my.fifo", cwd: dir });
+ * assert.deepEqual(found.map((object) => object.holders), [[Deno.pid]]);
+ * fifo.unlink();
+ * Deno.removeSync(dir);
+ * ```
+ */
+export const fifoLeftovers: LeftoverFinder = new LeftoverFinder([FIFO_KIND], (query, report) => {
+  const leftover = (path: string, info: Deno.FileInfo) =>
+    leftoverAt(FIFO_KIND, path, info, () => libc.unlink(path));
+  if ("prefix" in query) {
+    for (const file of namesIn(query.dir, query.prefix)) {
+      const path = join(query.dir, file);
+      const info = lstatOrNull(path); // null: removed while we looked (a run finishing)
+      if (info?.isFifo && mine(info.uid)) report.found.push(leftover(path, info));
+    }
+    return;
+  }
+  const path = resolve(query.cwd, query.name);
+  const info = query.name === "" ? null : lstatOrNull(path);
+  if (info?.isFifo) report.found.push(leftover(path, info));
+});
+
+// ---------------------------------------------------------------------------------------------
+// The FIFO as a channel of pieces (see channel.ts): what the benchmark measures
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The FIFO as a named channel, opened as the FIFO lesson opens it: `word` becomes a FIFO in
+ * `dir`; the reader waits for a writer, the writer for a reader, and once both ends are open
+ * the name has done its job and goes. In a pair (one FIFO each way) the read end opens at once
+ * and the names go with the stack.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { channel } from "./fifo.ts";
+ * using stack = new DisposableStack();
+ * const dir = Deno.makeTempDirSync();
+ * const options = { piece: 64, capacity: 0, timeout: 5000, stack, dir };
+ * // One process holds both ends here, so the reader must not wait for a writer: `pair`.
+ * const source = await channel.openSource("example", { ...options, pair: true });
+ * const sink = await channel.openSink("example", options);
+ * await sink.send(new Uint8Array([1, 2, 3]));
+ * await sink.end();
+ * assert.deepEqual([...await source.receive()], [1, 2, 3]);
+ * stack.dispose(); // closes both ends and removes the FIFO
+ * Deno.removeSync(dir);
+ * ```
+ */
+export const channel: NamedChannel = {
+  kind: "named",
+  refbench: "fifo",
+  async openSink(word: string, { dir, timeout, stack }: NamedEndOptions) {
+    const fifo = stack.use(makeFifo(join(dir, word)));
+    const end = stack.use(await fifo.open("write", { timeout }));
+    fifo.unlink();
+    return pipeSink(end);
+  },
+  async openSource(word: string, { dir, piece, timeout, stack, pair }: NamedEndOptions) {
+    const fifo = stack.use(makeFifo(join(dir, word)));
+    const end = stack.use(await fifo.open("read", { timeout, waitForWriter: !pair }));
+    // Once a writer is connected the name has done its job; in a pair the writer may still
+    // need it, and it goes at the end (the stack disposes of the Fifo).
+    if (!pair) fifo.unlink();
+    return pipeSource(end, piece);
+  },
+};

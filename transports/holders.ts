@@ -34,8 +34,11 @@ export type Identity = string;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { identityOf } from "./holders.ts";
- * console.log(identityOf(Deno.statSync("/tmp"))); // e.g. "65024:1310721"
+ * assert.match(identityOf(Deno.statSync("/tmp")), /^\d+:\d+$/); // e.g. "65024:1310721"
+ * // The same object by another path: /proc/self/cwd leads to the working directory.
+ * assert.equal(identityOf(Deno.statSync("/proc/self/cwd")), identityOf(Deno.statSync(".")));
  * ```
  */
 export function identityOf(info: Deno.FileInfo): Identity {
@@ -55,9 +58,15 @@ function identity(pid: number | "self", fd: number | string): Identity | null {
  * The pids of the other processes that have the same object open as our descriptor `fd`.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { otherHolders } from "./holders.ts";
- * if (otherHolders(queueFd).length === 0) console.log("the peer has gone");
+ * import * as libc from "./libc.ts";
+ * const path = Deno.makeTempFileSync();
+ * const fd = libc.open(path, libc.O.RDONLY | libc.O.CLOEXEC);
+ * assert.deepEqual(otherHolders(fd), []); // only this process has it open
+ * libc.close(fd);
+ * Deno.removeSync(path);
  * ```
  */
 export function otherHolders(fd: number): number[] {
@@ -92,8 +101,10 @@ export function otherHolders(fd: number): number[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isRunning } from "./holders.ts";
- * console.log(isRunning(Deno.pid)); // true
+ * assert.equal(isRunning(Deno.pid), true);
+ * assert.equal(isRunning(0), false); // not a process id
  * ```
  */
 export function isRunning(pid: number): boolean {
@@ -182,9 +193,13 @@ function readProcess(pid: number): { identities: Set<Identity>; paths: string[] 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { identityOf, readProcessTable } from "./holders.ts";
+ * const path = Deno.makeTempFileSync();
+ * using file = Deno.openSync(path); // held by this process while it is open
  * const table = readProcessTable();
- * console.log(table.holdersOf(identityOf(Deno.statSync("/dev/null")))); // e.g. [1, 4711]
+ * assert.deepEqual(table.holdersOf(identityOf(Deno.statSync(path))), [Deno.pid]);
+ * Deno.removeSync(path);
  * ```
  */
 export function readProcessTable(): ProcessTable {
@@ -228,10 +243,14 @@ export function readProcessTable(): ProcessTable {
  * `Deno.errors.NotFound` if nothing is at `path`.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { holdersOfPath } from "./holders.ts";
- * const pids = holdersOfPath("/tmp/my.fifo");
- * console.log(pids.length === 0 ? "nobody uses it" : `in use by ${pids.join(", ")}`);
+ * const path = Deno.makeTempFileSync();
+ * assert.deepEqual(holdersOfPath(path), []); // nobody uses it
+ * using file = Deno.openSync(path);
+ * assert.deepEqual(holdersOfPath(path), [Deno.pid]);
+ * Deno.removeSync(path);
  * ```
  */
 export function holdersOfPath(path: string): number[] {
@@ -246,9 +265,14 @@ export function holdersOfPath(path: string): number[] {
  * `/proc/self/fd`, closes it, then asks {@linkcode readProcessTable}.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { holdersOfQueue } from "./holders.ts";
- * console.log(holdersOfQueue("/my-queue")); // null, or e.g. [4711]
+ * import { MessageQueue } from "./mq.ts";
+ * const name = `/my-queue-${Deno.pid}`;
+ * assert.equal(holdersOfQueue(name), null); // no such queue
+ * using queue = MessageQueue.create(name, { maxmsg: 1, msgsize: 16 });
+ * assert.deepEqual(holdersOfQueue(name), [Deno.pid]);
  * ```
  */
 export function holdersOfQueue(name: string): number[] | null {
@@ -262,9 +286,14 @@ export function holdersOfQueue(name: string): number[] | null {
  * name. Throws a `LibcError` (EACCES) if this user may not open it.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { queueIdentity } from "./holders.ts";
- * console.log(queueIdentity("/my-queue")); // null, or e.g. { identity: "20:35587", uid: 1000 }
+ * import { MessageQueue } from "./mq.ts";
+ * const name = `/my-queue-${Deno.pid}`;
+ * assert.equal(queueIdentity(name), null);
+ * using queue = MessageQueue.create(name, { maxmsg: 1, msgsize: 16 });
+ * assert.equal(queueIdentity(name)?.uid, Deno.uid()); // and an identity such as "20:35587"
  * ```
  */
 export function queueIdentity(name: string): { identity: Identity; uid: number | null } | null {

@@ -20,10 +20,29 @@
  * @module
  */
 
+import { basename, dirname, resolve } from "node:path";
 import * as libc from "./libc.ts";
-import { otherHolders } from "./holders.ts";
+import type { NamedChannel, NamedEndOptions } from "./channel.ts";
+import { type Identity, identityOf, otherHolders, queueIdentity } from "./holders.ts";
+import {
+  Leftover,
+  LeftoverFinder,
+  type LeftoverKind,
+  lstatOrNull,
+  mine,
+  namesIn,
+  posixPart,
+} from "./leftovers.ts";
 import { NAME_MAX, posixNameProblem } from "./_names.ts";
-import { ready, seconds, sleep, SPIN_US, untilReady, type Waits } from "./wait.ts";
+import {
+  ready,
+  seconds,
+  sleep,
+  SPIN_US,
+  untilReady,
+  type UntilReadyOptions,
+  type Waits,
+} from "./wait.ts";
 
 export type { MqAttr } from "./libc.ts";
 
@@ -33,8 +52,9 @@ export type { MqAttr } from "./libc.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MQ_LIMIT_FILES } from "./mq.ts";
- * console.log(Deno.readTextFileSync(MQ_LIMIT_FILES.msgsize)); // "8192"
+ * assert.match(Deno.readTextFileSync(MQ_LIMIT_FILES.msgsize), /^\d+\n$/); // "8192\n" by default
  * ```
  */
 export const MQ_LIMIT_FILES = {
@@ -48,9 +68,10 @@ export const MQ_LIMIT_FILES = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { queueLimits } from "./mq.ts";
  * const { maxmsg, msgsize } = queueLimits(); // 10 and 8192 by default
- * console.log(`at most ${maxmsg} messages of ${msgsize} bytes`);
+ * assert.ok(maxmsg >= 1 && msgsize >= 128); // at most maxmsg messages of msgsize bytes
  * ```
  */
 export function queueLimits(): { maxmsg: number; msgsize: number } {
@@ -65,9 +86,10 @@ export function queueLimits(): { maxmsg: number; msgsize: number } {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { queueNameProblem } from "./mq.ts";
- * queueNameProblem("/my-queue"); // null: fine
- * queueNameProblem("my-queue"); // "must start with a slash, like /my-queue"
+ * assert.equal(queueNameProblem("/my-queue"), null); // fine
+ * assert.equal(queueNameProblem("my-queue"), "must start with a slash, like /my-queue");
  * ```
  */
 export function queueNameProblem(name: string): string | null {
@@ -87,8 +109,9 @@ function checkName(name: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { queueExists } from "./mq.ts";
- * console.log(queueExists("/no-such-queue")); // false
+ * assert.equal(queueExists("/no-such-queue"), false);
  * ```
  */
 export function queueExists(name: string): boolean {
@@ -110,9 +133,11 @@ export function queueExists(name: string): boolean {
  *
  * @example
  * ```ts
- * import { queueUsers } from "./mq.ts";
- * const users = queueUsers("/some-queue");
- * if (users?.length) console.log(`in use by process ${users.join(", ")}`);
+ * import assert from "node:assert/strict";
+ * import { MessageQueue, queueUsers } from "./mq.ts";
+ * assert.equal(queueUsers("/no-such-queue"), null);
+ * using queue = MessageQueue.create(`/example-${Deno.pid}`, { maxmsg: 1, msgsize: 16 });
+ * assert.deepEqual(queueUsers(queue.name), []); // no other process has it open
  * ```
  */
 export function queueUsers(name: string): number[] | null {
@@ -137,8 +162,9 @@ export function queueUsers(name: string): number[] | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { removeQueue } from "./mq.ts";
- * removeQueue("/no-such-queue"); // false
+ * assert.equal(removeQueue("/no-such-queue"), false);
  * ```
  */
 export function removeQueue(name: string): boolean {
@@ -192,8 +218,9 @@ function describeOpenError(error: unknown, name: string): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { queueMemory } from "./mq.ts";
- * queueMemory(10, 8192); // 82880: about 9 such queues fit in the default 800 KiB
+ * assert.equal(queueMemory(10, 8192), 82880); // about 9 such queues fit in the default 800 KiB
  * ```
  */
 export function queueMemory(maxmsg: number, msgsize: number): number {
@@ -206,8 +233,10 @@ export function queueMemory(maxmsg: number, msgsize: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { queueMemoryLimit } from "./mq.ts";
- * console.log(queueMemoryLimit()); // 819200 by default
+ * const limit = queueMemoryLimit(); // 819200 by default; null: no limit
+ * assert.ok(limit === null || limit > 0);
  * ```
  */
 export function queueMemoryLimit(): number | null {
@@ -234,6 +263,8 @@ export interface QueueOptions {
    * Infinity (the default) waits for ever.
    */
   timeout?: number;
+  /** Once this is aborted, a waiting send or receive rejects with its reason (Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 /** Options for {@linkcode MessageQueue.create}. */
@@ -265,12 +296,13 @@ const PEER_CHECK_EVERY_MS = 500;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MessageQueue } from "./mq.ts";
  *
- * using queue = MessageQueue.create("/example-queue", { maxmsg: 10, msgsize: 8192 });
+ * using queue = MessageQueue.create(`/example-${Deno.pid}`, { maxmsg: 10, msgsize: 8192 });
  * await queue.send(new TextEncoder().encode("hello, queue"));
  * const message = await queue.receive(); // exactly one whole message
- * console.log(new TextDecoder().decode(message)); // "hello, queue"
+ * assert.equal(new TextDecoder().decode(message), "hello, queue");
  * // The end of the `using` block closes the queue and, since we created it, removes its name.
  * ```
  */
@@ -285,15 +317,18 @@ export class MessageQueue implements Disposable {
   readonly msgsize: number;
   #fd: number;
   #timeoutMs: number;
+  #signal: AbortSignal | undefined;
   #buffer: Uint8Array | null = null;
   #closed = false;
 
-  private constructor(name: string, fd: number, created: boolean, timeoutMs: number) {
+  private constructor(name: string, fd: number, created: boolean, options: QueueOptions) {
     this.name = name;
     this.#fd = fd;
     this.created = created;
-    this.#timeoutMs = timeoutMs;
-    this.#sendOptions.timeoutMs = this.#receiveOptions.timeoutMs = timeoutMs;
+    this.#timeoutMs = options.timeout ?? Infinity;
+    this.#signal = options.signal;
+    this.#sendOptions.timeoutMs = this.#receiveOptions.timeoutMs = this.#timeoutMs;
+    this.#sendOptions.signal = this.#receiveOptions.signal = options.signal;
     const { maxmsg, msgsize } = libc.mq_getattr(fd);
     this.maxmsg = maxmsg;
     this.msgsize = msgsize;
@@ -318,7 +353,7 @@ export class MessageQueue implements Disposable {
     } catch (error) {
       throw naming(error, name);
     }
-    return new MessageQueue(name, fd, true, options.timeout ?? Infinity);
+    return new MessageQueue(name, fd, true, options);
   }
 
   /**
@@ -348,10 +383,10 @@ export class MessageQueue implements Disposable {
             `no queue named ${name} appeared within ${seconds(waitMs)}`,
           );
         }
-        await sleep(Math.min(pause, left));
+        await sleep(Math.min(pause, left), options.signal);
       }
     }
-    const queue = new MessageQueue(name, fd, false, options.timeout ?? Infinity);
+    const queue = new MessageQueue(name, fd, false, options);
     const owner = Deno.statSync(queue.#procPath).uid;
     if (Deno.uid() !== null && owner !== Deno.uid()) {
       queue.close();
@@ -410,7 +445,7 @@ export class MessageQueue implements Disposable {
    */
   send(message: Uint8Array): Promise<void> {
     // The common case first: there is room, and nothing needs to be made to wait for it.
-    if (libc.mq_send(this.#fd, message) !== libc.WOULD_BLOCK) return ready(undefined);
+    if (libc.mq_send(this.#fd, message) !== libc.WOULD_BLOCK) return ready(undefined, this.#signal);
     const park = async (ms: number) =>
       await libc.mq_timedsendPark(this.#fd, message, ms) ? 0 : libc.WOULD_BLOCK;
     return untilReady(
@@ -431,7 +466,7 @@ export class MessageQueue implements Disposable {
   receive(buffer: Uint8Array = this.#receiveBuffer()): Promise<Uint8Array> {
     // The common case first: a message is waiting.
     const length = libc.mq_receive(this.#fd, buffer);
-    if (length !== libc.WOULD_BLOCK) return ready(buffer.subarray(0, length));
+    if (length !== libc.WOULD_BLOCK) return ready(buffer.subarray(0, length), this.#signal);
     const park = async (ms: number) =>
       await libc.mq_timedreceivePark(this.#fd, buffer, ms) ?? libc.WOULD_BLOCK;
     return untilReady(
@@ -463,7 +498,7 @@ export class MessageQueue implements Disposable {
             `after ${seconds(this.#timeoutMs)}: nobody took ${left === 1 ? "it" : "them"}`,
         );
       }
-      await sleep(pause);
+      await sleep(pause, this.#signal);
       watch.look();
     }
   }
@@ -507,11 +542,11 @@ export class MessageQueue implements Disposable {
   }
 
   // Made once, not on every send and receive.
-  #sendOptions = {
+  #sendOptions: UntilReadyOptions = {
     timeoutMs: Infinity,
     timeoutMessage: () => `the queue ${this.name} stayed full for ${seconds(this.#timeoutMs)}`,
   };
-  #receiveOptions = {
+  #receiveOptions: UntilReadyOptions = {
     timeoutMs: Infinity,
     timeoutMessage: () =>
       `no message came through the queue ${this.name} for ${seconds(this.#timeoutMs)}`,
@@ -583,3 +618,212 @@ class PeerWatch {
     );
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Leftovers: queues that killed runs left behind (for `deno task clean`)
+// ---------------------------------------------------------------------------------------------
+
+/** A POSIX message queue, as `deno task clean` lists and names it. */
+export const QUEUE_KIND: LeftoverKind = {
+  label: "message queue",
+  noun: "message queue",
+  plural: "message queues",
+  atAnyPath: false,
+};
+
+/** Whether the `mqueue` file system is mounted at `/dev/mqueue`, where `ls` shows the queues. */
+function mqueueMounted(): boolean {
+  try {
+    return Deno.readTextFileSync("/proc/self/mounts").split("\n")
+      .some((line) => line.split(" ")[1] === "/dev/mqueue" && line.split(" ")[2] === "mqueue");
+  } catch {
+    return false;
+  }
+}
+
+/** The queue `name`, found with the device and inode `identity`. */
+function queueLeftover(name: string, identity: Identity, uid: number | null): Leftover {
+  const path = `/dev/mqueue${name}`;
+  const mounted = mqueueMounted();
+  return new Leftover({
+    kind: QUEUE_KIND,
+    path,
+    name,
+    uid,
+    identity,
+    identityNow: () => {
+      if (mounted) {
+        const info = lstatOrNull(path);
+        return info === null ? null : identityOf(info);
+      }
+      try {
+        return queueIdentity(name)?.identity ?? null;
+      } catch {
+        return null; // cannot open it any more: not the queue we found
+      }
+    },
+    remove: () => libc.mq_unlink(name),
+  });
+}
+
+/**
+ * Every queue of the IPC namespace with its identity and owner, or null if they cannot be
+ * listed (then a note says why). Where `/dev/mqueue` is not mounted, root lists them through a
+ * private mount (`unshare -m`): the queues belong to the IPC namespace, not to a mount, so
+ * every mount of the `mqueue` file system shows the same ones, with the same device and inode.
+ * We do not mount `/dev/mqueue` for everybody: a cleanup tool should not change the machine's
+ * mounts, and the private mount goes with its process.
+ */
+function listQueues(notes: string[]): { name: string; identity: Identity; uid: number }[] | null {
+  if (mqueueMounted()) {
+    return namesIn("/dev/mqueue", "").flatMap((file) => {
+      const info = lstatOrNull(`/dev/mqueue/${file}`);
+      return info ? [{ name: `/${file}`, identity: identityOf(info), uid: info.uid ?? -1 }] : [];
+    });
+  }
+  if (Deno.uid() === 0) {
+    // `find` prints device, inode, owner and name of each, ended by NUL (a name may hold a
+    // newline).
+    try {
+      const output = new Deno.Command("unshare", {
+        args: [
+          "-m",
+          "sh",
+          "-c",
+          'd=$(mktemp -d) || exit 1; mount -t mqueue none "$d" && ' +
+          `find "$d" -mindepth 1 -maxdepth 1 -printf '%D %i %U %f\\0'; s=$?; ` +
+          'umount "$d"; rmdir "$d"; exit $s',
+        ],
+        stdout: "piped",
+        stderr: "null",
+      }).outputSync();
+      if (output.success) {
+        return new TextDecoder().decode(output.stdout).split("\0").filter(Boolean).map(
+          (entry) => {
+            const [dev, ino, uid, ...rest] = entry.split(" ");
+            return { name: `/${rest.join(" ")}`, identity: `${dev}:${ino}`, uid: Number(uid) };
+          },
+        );
+      }
+    } catch { /* no unshare */ }
+  }
+  notes.push(
+    "message queues: /dev/mqueue is not mounted, so they cannot be listed " +
+      "(as root: mount -t mqueue none /dev/mqueue); deno task clean /NAME still removes one by name",
+  );
+  return null;
+}
+
+/**
+ * The queue `name`, or null if there is none. A queue given by name needs no mount: where
+ * `/dev/mqueue` is not mounted, opening it for a moment shows its identity. A queue this user
+ * may not open (another user's) is a problem: who holds it cannot be seen.
+ */
+function queueNamed(name: string, problems: string[]): Leftover | null {
+  if (mqueueMounted()) {
+    const info = lstatOrNull(`/dev/mqueue${name}`);
+    return info === null ? null : queueLeftover(name, identityOf(info), info.uid);
+  }
+  try {
+    const found = queueIdentity(name);
+    return found === null ? null : queueLeftover(name, found.identity, found.uid);
+  } catch (error) {
+    if (!(error instanceof libc.LibcError)) throw error;
+    if (error.code === "EACCES") {
+      problems.push(
+        `the message queue ${name} exists, but this user may not open it to see who holds it ` +
+          "(it is another user's): left alone",
+      );
+      return null;
+    }
+    if (error.code === "EINVAL" || error.code === "ENAMETOOLONG") return null; // not a queue name
+    throw error;
+  }
+}
+
+/**
+ * Finds message queues: for `{ prefix, dir }`, this user's queues whose names start with
+ * `/PREFIX`; for `{ name, cwd }`, the queue that `name` names: a POSIX name (`/my-queue`, or
+ * `my-queue`), or a path in `/dev/mqueue`. `mq_unlink(3)` removes it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { findLeftovers } from "./leftovers.ts";
+ * import { MessageQueue, queueLeftovers } from "./mq.ts";
+ *
+ * const name = `/my-app-${Deno.pid}`;
+ * using queue = MessageQueue.create(name, { maxmsg: 1, msgsize: 16 }); // open here: in use
+ * const { found } = findLeftovers([queueLeftovers], { name, cwd: "/" });
+ * assert.deepEqual(found.map((object) => [object.name, object.holders]), [[name, [Deno.pid]]]);
+ * ```
+ */
+export const queueLeftovers: LeftoverFinder = new LeftoverFinder([QUEUE_KIND], (query, report) => {
+  if ("prefix" in query) {
+    for (const { name, identity, uid } of listQueues(report.notes) ?? []) {
+      if (name.startsWith(`/${query.prefix}`) && mine(uid)) {
+        report.found.push(queueLeftover(name, identity, uid));
+      }
+    }
+    return;
+  }
+  // As a path in /dev/mqueue (mounted or not), and as a POSIX name: often the same queue.
+  const parts = new Set<string>();
+  const path = resolve(query.cwd, query.name);
+  if (dirname(path) === "/dev/mqueue" && posixPart(basename(path)) !== null) {
+    parts.add(basename(path));
+  }
+  const part = posixPart(query.name);
+  if (part !== null) parts.add(part);
+  for (const part of parts) {
+    const queue = queueNamed(`/${part}`, report.problems);
+    if (queue) report.found.push(queue);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// The queue as a channel of pieces (see channel.ts): what the benchmark measures
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The message queue as a named channel, opened as the queue lesson opens it: the sender
+ * creates `/word` (10 messages of `piece` bytes, mode 0600, exclusively), the receiver waits
+ * for it to appear and removes the name once it has it open. A message of 0 bytes ends the
+ * stream. A piece is a message, so it can be no larger than `msgsize_max`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { channel } from "./mq.ts";
+ * using stack = new DisposableStack();
+ * const options = { piece: 64, capacity: 0, timeout: 5000, stack, dir: "/tmp" };
+ * const word = `ipc-lesson-example-${Deno.pid}`;
+ * const sink = await channel.openSink(word, options);
+ * const source = await channel.openSource(word, options);
+ * await sink.send(new Uint8Array([1, 2, 3]));
+ * await sink.end();
+ * assert.deepEqual([...await source.receive()], [1, 2, 3]);
+ * assert.equal((await source.receive()).length, 0); // the end marker
+ * ```
+ */
+export const channel: NamedChannel = {
+  kind: "named",
+  refbench: "pmq",
+  maxPiece: () => queueLimits().msgsize,
+  openSink(word: string, { piece, timeout, stack }: NamedEndOptions) {
+    const queue = stack.use(
+      MessageQueue.create(`/${word}`, { maxmsg: 10, msgsize: piece, access: "send", timeout }),
+    );
+    return Promise.resolve({
+      send: (data: Uint8Array) => queue.send(data),
+      end: () => queue.send(new Uint8Array(0)),
+    });
+  },
+  async openSource(word: string, { timeout, stack }: NamedEndOptions) {
+    const queue = stack.use(
+      await MessageQueue.open(`/${word}`, { access: "receive", wait: timeout, timeout }),
+    );
+    queue.unlink();
+    return { receive: () => queue.receive() };
+  },
+};

@@ -13,7 +13,9 @@
  */
 
 import * as libc from "./libc.ts";
-import { ready, seconds, SPIN_US, untilReady, type Waits } from "./wait.ts";
+import type { EndOptions, InheritedChannel, Sink, Source } from "./channel.ts";
+import { ChannelError } from "./errors.ts";
+import { ready, seconds, SPIN_US, untilReady, type UntilReadyOptions, type Waits } from "./wait.ts";
 
 /** Options for a {@linkcode PipeEnd}. */
 export interface PipeEndOptions {
@@ -22,6 +24,8 @@ export interface PipeEndOptions {
    * default) waits for ever.
    */
   timeout?: number;
+  /** Once this is aborted, a waiting read or write rejects with its reason (Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -52,6 +56,7 @@ export class PipeEnd implements Disposable {
     this.#fd = fd;
     this.#timeoutMs = options.timeout ?? Infinity;
     this.#readOptions.timeoutMs = this.#writeOptions.timeoutMs = this.#timeoutMs;
+    this.#readOptions.signal = this.#writeOptions.signal = options.signal;
     libc.setNonBlocking(fd);
   }
 
@@ -106,7 +111,7 @@ export class PipeEnd implements Disposable {
   read(buf: Uint8Array): Promise<number> {
     // The common case first: there is data, and nothing needs to be made to wait for it.
     const n = this.#readOnce(buf);
-    if (n !== libc.WOULD_BLOCK) return ready(n);
+    if (n !== libc.WOULD_BLOCK) return ready(n, this.#readOptions.signal);
     return untilReady(() => this.#readOnce(buf), this.#waitToRead, this.#readOptions);
   }
 
@@ -127,7 +132,7 @@ export class PipeEnd implements Disposable {
   write(data: Uint8Array): Promise<void> {
     // The common case first: the pipe takes it all at once.
     const n = data.length === 0 ? 0 : libc.write(this.#fd, data);
-    if (n === data.length) return ready(undefined);
+    if (n === data.length) return ready(undefined, this.#writeOptions.signal);
     return this.#writeRest(data, n === libc.WOULD_BLOCK ? 0 : n);
   }
 
@@ -161,14 +166,14 @@ export class PipeEnd implements Disposable {
   // Made once, not on every read and write.
   #waitToRead = this.#waitsFor(libc.POLL.IN);
   #waitToWrite = this.#waitsFor(libc.POLL.OUT);
-  #readOptions = {
+  #readOptions: UntilReadyOptions = {
     timeoutMs: Infinity,
     timeoutMessage: () =>
       `no data came through the pipe for ${
         seconds(this.#timeoutMs)
       }, and the writer has not closed its end`,
   };
-  #writeOptions = {
+  #writeOptions: UntilReadyOptions = {
     timeoutMs: Infinity,
     timeoutMessage: () =>
       `the pipe stayed full for ${seconds(this.#timeoutMs)}: the reader took no data`,
@@ -245,7 +250,10 @@ export function createPipe(options: PipeEndOptions = {}): {
  * await child.status; // wc prints 1000
  * ```
  */
-export function spawnWithStdin(command: Deno.Command, readEnd: PipeEnd): Deno.ChildProcess {
+export function spawnWithStdin(
+  command: Deno.Command,
+  readEnd: { readonly fd: number },
+): Deno.ChildProcess {
   // O_NONBLOCK belongs to the open pipe, not to one descriptor, so the child would inherit it;
   // a program reading its stdin expects the normal, blocking behaviour. (This works for stdin
   // only: for "inherit" stdout and stderr, Deno hands the child its own saved handles.)
@@ -359,3 +367,77 @@ function openFlags(pid: number, fd: string): number | null {
     return null; // closed meanwhile
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The pipe as a channel of pieces (see channel.ts): what the benchmark measures
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A pipe's or FIFO's write end as a {@linkcode Sink}, raised to pipe-max-size as the lessons
+ * raise theirs. Its end is the end of the stream: closing the last write end gives the reader
+ * end-of-file.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createPipe, pipeSink, pipeSource } from "./pipe.ts";
+ * using pipe = createPipe({ timeout: 5000 });
+ * const sink = pipeSink(pipe.writeEnd);
+ * const source = pipeSource(pipe.readEnd, 16);
+ * await sink.send(new TextEncoder().encode("hi"));
+ * await sink.end();
+ * assert.equal(new TextDecoder().decode(await source.receive()), "hi");
+ * assert.equal((await source.receive()).length, 0); // end-of-file
+ * ```
+ */
+export function pipeSink(end: PipeEnd): Sink {
+  end.resize(pipeMaxSize());
+  return { send: (data) => end.write(data), end: () => Promise.resolve(end.close()) };
+}
+
+/**
+ * A pipe's or FIFO's read end as a {@linkcode Source}: each piece is one `read(2)` of up to
+ * `bufferSize` bytes into the same buffer; an empty piece is end-of-file.
+ */
+export function pipeSource(end: PipeEnd, bufferSize: number): Source {
+  const buf = new Uint8Array(bufferSize);
+  return { receive: async () => buf.subarray(0, await end.read(buf)) };
+}
+
+/**
+ * The pipe as an inherited channel, opened as the pipe lesson opens it: the creator makes the
+ * pipe with `pipe2(2)` and starts its peer with the other end inherited (on its stdin).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { channel, spawnWithStdin } from "./pipe.ts";
+ * using stack = new DisposableStack();
+ * const { mine, theirs } = channel.createSink({ piece: 64, capacity: 0, timeout: 5000, stack });
+ * const wc = spawnWithStdin(new Deno.Command("wc", { args: ["-c"], stdout: "piped" }), theirs);
+ * theirs.close(); // the child has its copy
+ * await mine.send(new Uint8Array(1000));
+ * await mine.end();
+ * const { stdout } = await wc.output();
+ * assert.equal(new TextDecoder().decode(stdout).trim(), "1000");
+ * ```
+ */
+export const channel: InheritedChannel = {
+  kind: "inherited",
+  refbench: "pipe",
+  createSink({ timeout, stack }: EndOptions) {
+    const pipe = stack.use(createPipe({ timeout }));
+    return { mine: pipeSink(pipe.writeEnd), theirs: pipe.readEnd };
+  },
+  createSource({ piece, timeout, stack }: EndOptions) {
+    const pipe = stack.use(createPipe({ timeout }));
+    return { mine: pipeSource(pipe.readEnd, piece), theirs: pipe.writeEnd };
+  },
+  adoptSink(fd: number, { timeout, stack }: EndOptions) {
+    return pipeSink(stack.use(new PipeEnd(fd, { timeout })));
+  },
+  adoptSource(fd: number, { piece, timeout, stack }: EndOptions) {
+    if (!isPipe(fd)) throw new ChannelError(`descriptor ${fd} is not a pipe`);
+    return pipeSource(stack.use(new PipeEnd(fd, { timeout })), piece);
+  },
+};

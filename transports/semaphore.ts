@@ -15,7 +15,17 @@
  * @module
  */
 
+import { basename, dirname, resolve } from "node:path";
 import * as libc from "./libc.ts";
+import {
+  leftoverAt,
+  LeftoverFinder,
+  type LeftoverKind,
+  lstatOrNull,
+  mine,
+  namesIn,
+  posixPart,
+} from "./leftovers.ts";
 import { NAME_MAX, posixNameProblem } from "./_names.ts";
 import { seconds, SPIN_US, takeTurn, turnIsDue, untilReady } from "./wait.ts";
 
@@ -23,6 +33,8 @@ import { seconds, SPIN_US, takeTurn, turnIsDue, untilReady } from "./wait.ts";
 export interface SemaphoreOptions {
   /** How long {@linkcode Semaphore.wait} may wait, in ms (default: for ever). */
   timeout?: number;
+  /** Once this is aborted, a waiting {@linkcode Semaphore.wait} rejects with its reason. */
+  signal?: AbortSignal;
   /** Permission bits of a new semaphore (default 0o600: only this user may open it). */
   mode?: number;
 }
@@ -31,6 +43,8 @@ export interface SemaphoreOptions {
 export interface SemaphoreWaitOptions {
   /** How long to wait, in ms (default: the semaphore's `timeout`). */
   timeout?: number;
+  /** Give up once this is aborted, with its reason (default: the semaphore's `signal`). */
+  signal?: AbortSignal;
   /** The message of the `Deno.errors.TimedOut` thrown when the time runs out. */
   timeoutMessage?: () => string;
   /**
@@ -57,9 +71,10 @@ export const SEM_VALUE_MAX = 2 ** 31 - 1;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { semaphoreNameProblem } from "./semaphore.ts";
- * semaphoreNameProblem("/ipc-lesson-free"); // null
- * semaphoreNameProblem("/" + "x".repeat(252)); // "is too long: …"
+ * assert.equal(semaphoreNameProblem("/ipc-lesson-free"), null);
+ * assert.match(semaphoreNameProblem("/" + "x".repeat(252))!, /^is too long: 252 bytes/);
  * ```
  */
 export function semaphoreNameProblem(name: string): string | null {
@@ -74,8 +89,9 @@ export function semaphoreNameProblem(name: string): string | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { semaphorePath } from "./semaphore.ts";
- * semaphorePath("/ipc-lesson-free"); // "/dev/shm/sem.ipc-lesson-free"
+ * assert.equal(semaphorePath("/ipc-lesson-free"), "/dev/shm/sem.ipc-lesson-free");
  * ```
  */
 export function semaphorePath(name: string): string {
@@ -106,12 +122,13 @@ function checkName(name: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Semaphore } from "./semaphore.ts";
  * using items = Semaphore.create("/ipc-lesson-example-items", 0, { timeout: 5000 });
  * using same = Semaphore.open("/ipc-lesson-example-items"); // as another process would
  * same.post();
  * await items.wait(); // the count was 1: it returns at once
- * console.log(items.value); // 0
+ * assert.equal(items.value, 0);
  * ```
  */
 export class Semaphore implements Disposable {
@@ -121,6 +138,7 @@ export class Semaphore implements Disposable {
   readonly created: boolean;
   #sem: Deno.PointerObject;
   #timeoutMs: number;
+  #signal: AbortSignal | undefined;
   #closed = false;
   #unlinked = false;
   /** How many parked waits are running on worker threads now. */
@@ -128,11 +146,17 @@ export class Semaphore implements Disposable {
   /** close() was called while a wait was parked: sem_close once it returns. */
   #closeWhenUnparked = false;
 
-  private constructor(name: string, created: boolean, sem: Deno.PointerObject, timeoutMs: number) {
+  private constructor(
+    name: string,
+    created: boolean,
+    sem: Deno.PointerObject,
+    options: SemaphoreOptions,
+  ) {
     this.name = name;
     this.created = created;
     this.#sem = sem;
-    this.#timeoutMs = timeoutMs;
+    this.#timeoutMs = options.timeout ?? Infinity;
+    this.#signal = options.signal;
   }
 
   /**
@@ -142,9 +166,11 @@ export class Semaphore implements Disposable {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Semaphore } from "./semaphore.ts";
    * using free = Semaphore.create("/ipc-lesson-example-free", 16);
-   * console.log(free.path, free.value); // /dev/shm/sem.ipc-lesson-example-free 16
+   * assert.equal(free.path, "/dev/shm/sem.ipc-lesson-example-free");
+   * assert.equal(free.value, 16);
    * ```
    */
   static create(name: string, value: number, options: SemaphoreOptions = {}): Semaphore {
@@ -160,7 +186,7 @@ export class Semaphore implements Disposable {
     } catch (error) {
       throw naming(error, name);
     }
-    return new Semaphore(name, true, sem, options.timeout ?? Infinity);
+    return new Semaphore(name, true, sem, options);
   }
 
   /**
@@ -170,10 +196,12 @@ export class Semaphore implements Disposable {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Semaphore } from "./semaphore.ts";
    * using created = Semaphore.create("/ipc-lesson-example-open", 3);
    * using opened = Semaphore.open("/ipc-lesson-example-open");
-   * console.log(opened.value, opened.created); // 3 false
+   * assert.equal(opened.value, 3); // the count its creator gave it
+   * assert.equal(opened.created, false);
    * ```
    */
   static open(name: string, options: Omit<SemaphoreOptions, "mode"> = {}): Semaphore {
@@ -200,7 +228,7 @@ export class Semaphore implements Disposable {
       }
       throw naming(error, name);
     }
-    return new Semaphore(name, false, sem, options.timeout ?? Infinity);
+    return new Semaphore(name, false, sem, options);
   }
 
   /** Where Linux shows the semaphore: `/dev/shm/sem.NAME`. */
@@ -246,8 +274,10 @@ export class Semaphore implements Disposable {
    */
   wait(options: SemaphoreWaitOptions = {}): Promise<void> {
     // The common case, with nothing to allocate: the count is above zero.
-    if (this.tryWait()) return turnIsDue() ? takeTurn() : DONE;
-    return this.#waitLonger(options);
+    if (!this.tryWait()) return this.#waitLonger(options);
+    if (!turnIsDue()) return DONE;
+    const signal = options.signal ?? this.#signal;
+    return takeTurn().then(() => signal?.throwIfAborted());
   }
 
   /** The count was zero: a short wait on this thread, then parks (the pattern of _wait.ts). */
@@ -282,6 +312,7 @@ export class Semaphore implements Disposable {
       },
       {
         timeoutMs,
+        signal: options.signal ?? this.#signal,
         timeoutMessage: options.timeoutMessage ??
           (() => `the semaphore ${this.name} stayed at 0 for ${seconds(timeoutMs)}`),
       },
@@ -361,3 +392,61 @@ export class Semaphore implements Disposable {
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Leftovers: semaphores that killed runs left behind (for `deno task clean`)
+// ---------------------------------------------------------------------------------------------
+
+/** A named POSIX semaphore, as `deno task clean` lists and names it. */
+export const SEMAPHORE_KIND: LeftoverKind = {
+  label: "semaphore",
+  noun: "semaphore",
+  plural: "semaphores",
+  atAnyPath: false,
+};
+
+/**
+ * Finds named semaphores, the files `/dev/shm/sem.NAME` (see {@linkcode semaphorePath}): for
+ * `{ prefix, dir }`, this user's semaphores whose names start with `/PREFIX`; for
+ * `{ name, cwd }`, the semaphore that `name` names: a POSIX name (`/my-sem`, or `my-sem`), or a
+ * path `/dev/shm/sem.NAME`. `sem_unlink(3)` removes it; a process that has it open keeps it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { findLeftovers } from "./leftovers.ts";
+ * import { Semaphore, semaphoreLeftovers } from "./semaphore.ts";
+ *
+ * const name = `/my-app-${Deno.pid}`;
+ * using semaphore = Semaphore.create(name, 0); // open (mapped) here: in use
+ * const { found } = findLeftovers([semaphoreLeftovers], { name, cwd: "/" });
+ * assert.deepEqual(found.map((object) => [object.path, object.holders]), [
+ *   [`/dev/shm/sem.${name.slice(1)}`, [Deno.pid]],
+ * ]);
+ * ```
+ */
+export const semaphoreLeftovers: LeftoverFinder = new LeftoverFinder(
+  [SEMAPHORE_KIND],
+  (query, report) => {
+    const files = new Set<string>();
+    if ("prefix" in query) {
+      for (const file of namesIn("/dev/shm", `sem.${query.prefix}`)) files.add(file);
+    } else {
+      // As a path /dev/shm/sem.NAME, and as a POSIX name NAME (or sem.NAME, its file's name).
+      const path = resolve(query.cwd, query.name);
+      if (dirname(path) === "/dev/shm") files.add(basename(path));
+      const part = posixPart(query.name);
+      if (part !== null) files.add(part).add(`sem.${part}`);
+    }
+    for (const file of files) {
+      if (!file.startsWith("sem.") || file === "sem." || posixPart(file) === null) continue;
+      const path = `/dev/shm/${file}`;
+      const info = lstatOrNull(path);
+      if (!info?.isFile || ("prefix" in query && !mine(info.uid))) continue;
+      const name = `/${file.slice("sem.".length)}`;
+      report.found.push(
+        leftoverAt(SEMAPHORE_KIND, path, info, () => libc.sem_unlink(name), { name }),
+      );
+    }
+  },
+);

@@ -22,7 +22,17 @@
  * @module
  */
 
+import { basename, dirname, resolve } from "node:path";
 import * as libc from "./libc.ts";
+import {
+  leftoverAt,
+  LeftoverFinder,
+  type LeftoverKind,
+  lstatOrNull,
+  mine,
+  namesIn,
+  posixPart,
+} from "./leftovers.ts";
 import { NAME_MAX, posixNameProblem } from "./_names.ts";
 
 /** Options for {@linkcode SharedMemory.create}. */
@@ -37,9 +47,10 @@ export interface SharedMemoryOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { shmNameProblem } from "./shm.ts";
- * shmNameProblem("/ipc-lesson-demo"); // null
- * shmNameProblem("/a/b"); // "must not contain a second slash: …"
+ * assert.equal(shmNameProblem("/ipc-lesson-demo"), null);
+ * assert.match(shmNameProblem("/a/b")!, /^must not contain a second slash/);
  * ```
  */
 export function shmNameProblem(name: string): string | null {
@@ -51,8 +62,9 @@ export function shmNameProblem(name: string): string | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { shmPath } from "./shm.ts";
- * shmPath("/ipc-lesson-demo"); // "/dev/shm/ipc-lesson-demo"
+ * assert.equal(shmPath("/ipc-lesson-demo"), "/dev/shm/ipc-lesson-demo");
  * ```
  */
 export function shmPath(name: string): string {
@@ -76,11 +88,12 @@ function checkName(name: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SharedMemory } from "./shm.ts";
  * using created = SharedMemory.create("/ipc-lesson-example", 4096);
  * using opened = SharedMemory.open("/ipc-lesson-example"); // as another process would
  * created.bytes[0] = 42;
- * console.log(opened.bytes[0]); // 42: the same memory, mapped twice
+ * assert.equal(opened.bytes[0], 42); // the same memory, mapped twice
  * ```
  */
 export class SharedMemory implements Disposable {
@@ -121,9 +134,11 @@ export class SharedMemory implements Disposable {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { SharedMemory } from "./shm.ts";
    * using segment = SharedMemory.create("/ipc-lesson-example", 65536);
-   * console.log(segment.path, segment.size); // /dev/shm/ipc-lesson-example 65536
+   * assert.equal(segment.path, "/dev/shm/ipc-lesson-example");
+   * assert.equal(Deno.statSync(segment.path).size, 65536);
    * ```
    */
   static create(name: string, size: number, options: SharedMemoryOptions = {}): SharedMemory {
@@ -162,10 +177,12 @@ export class SharedMemory implements Disposable {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { SharedMemory } from "./shm.ts";
    * using created = SharedMemory.create("/ipc-lesson-example", 4096);
    * using opened = SharedMemory.open("/ipc-lesson-example");
-   * console.log(opened.size, opened.created); // 4096 false
+   * assert.equal(opened.size, 4096); // the size its creator gave it
+   * assert.equal(opened.created, false);
    * ```
    */
   static open(name: string): SharedMemory {
@@ -295,3 +312,61 @@ function naming(error: unknown, name: string): unknown {
   }
   return error;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Leftovers: segments that killed runs left behind (for `deno task clean`)
+// ---------------------------------------------------------------------------------------------
+
+/** A POSIX shared-memory segment, as `deno task clean` lists and names it. */
+export const SEGMENT_KIND: LeftoverKind = {
+  label: "shared memory",
+  noun: "shared-memory segment",
+  plural: "shared memory",
+  atAnyPath: false,
+};
+
+/**
+ * Finds shared-memory segments, the files of `/dev/shm` (but `sem.NAME`, glibc's name for a
+ * semaphore): for `{ prefix, dir }`, this user's segments whose names start with `/PREFIX`;
+ * for `{ name, cwd }`, the segment that `name` names: a POSIX name (`/my-shm`, or `my-shm`),
+ * or a path in `/dev/shm`. `shm_unlink(3)` removes it; a process that has it mapped keeps it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { findLeftovers } from "./leftovers.ts";
+ * import { segmentLeftovers, SharedMemory } from "./shm.ts";
+ *
+ * const name = `/my-app-${Deno.pid}`;
+ * using segment = SharedMemory.create(name, 4096); // mapped here: in use
+ * const { found } = findLeftovers([segmentLeftovers], { name, cwd: "/" });
+ * assert.deepEqual(found.map((object) => [object.path, object.holders]), [
+ *   [`/dev/shm${name}`, [Deno.pid]],
+ * ]);
+ * ```
+ */
+export const segmentLeftovers: LeftoverFinder = new LeftoverFinder(
+  [SEGMENT_KIND],
+  (query, report) => {
+    const files = new Set<string>();
+    if ("prefix" in query) {
+      for (const file of namesIn("/dev/shm", query.prefix)) files.add(file);
+    } else {
+      // As a path in /dev/shm, and as a POSIX name: often the same segment.
+      const path = resolve(query.cwd, query.name);
+      if (dirname(path) === "/dev/shm") files.add(basename(path));
+      const part = posixPart(query.name);
+      if (part !== null) files.add(part);
+    }
+    for (const file of files) {
+      if (file.startsWith("sem.")) continue; // a semaphore
+      const path = `/dev/shm/${file}`;
+      const info = lstatOrNull(path);
+      if (!info?.isFile || ("prefix" in query && !mine(info.uid))) continue;
+      const name = `/${file}`;
+      report.found.push(
+        leftoverAt(SEGMENT_KIND, path, info, () => libc.shm_unlink(name), { name }),
+      );
+    }
+  },
+);

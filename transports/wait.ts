@@ -9,9 +9,14 @@
  *    (at most {@linkcode PARK_SLICE_MS}) and repeated.
  * 3. Try again synchronously, where errno can be read, until it works or the deadline passes.
  *
+ * Every wait also takes an `AbortSignal`: once it is aborted, the wait rejects with the
+ * signal's reason at its next turn. {@linkcode abortOnStopSignals} aborts one on Ctrl-C,
+ * SIGTERM and SIGHUP, the C idiom: the handler only sets a flag, the main code cleans up.
+ *
  * @module
  */
 
+import { Interrupted, STOP_SIGNALS, type StopSignal } from "./errors.ts";
 import { WOULD_BLOCK, yieldToEventLoop } from "./libc.ts";
 
 /** The longest single park. Short, so that a process that wants to exit never waits long. */
@@ -35,9 +40,53 @@ export async function takeTurn(): Promise<void> {
   await yieldToEventLoop();
 }
 
-/** Resolves after `ms` milliseconds. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Resolves after `ms` milliseconds; rejects with `signal.reason` as soon as `signal` is aborted.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sleep } from "./wait.ts";
+ * const controller = new AbortController();
+ * const nap = sleep(60_000, controller.signal);
+ * controller.abort(new Error("stop"));
+ * await assert.rejects(nap, /stop/);
+ * ```
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const abort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", abort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", abort, { once: true });
+  });
+}
+
+/**
+ * Makes Ctrl-C, SIGTERM and SIGHUP abort `controller` with an {@linkcode Interrupted}: the one
+ * signal listener of a process. Every wait given `controller.signal` then rejects with it, and
+ * the `using` declarations on the way out clean up. Returns `controller`.
+ *
+ * @example
+ * ```ts ignore
+ * import { createPipe } from "./pipe.ts";
+ * import { abortOnStopSignals } from "./wait.ts";
+ * const { signal } = abortOnStopSignals(new AbortController());
+ * using pipe = createPipe({ signal });
+ * await pipe.readEnd.read(new Uint8Array(16)); // on Ctrl-C: rejects with Interrupted("SIGINT")
+ * ```
+ */
+export function abortOnStopSignals(controller: AbortController): AbortController {
+  for (const name of Object.keys(STOP_SIGNALS) as StopSignal[]) {
+    Deno.addSignalListener(name, () => controller.abort(new Interrupted(name)));
+  }
+  return controller;
 }
 
 /**
@@ -63,6 +112,8 @@ export interface UntilReadyOptions {
   timeoutMs: number;
   /** The message of the `Deno.errors.TimedOut` thrown when time runs out. */
   timeoutMessage: () => string;
+  /** Give up, with its reason, once this is aborted. */
+  signal?: AbortSignal;
 }
 
 /** How to wait for an operation that would block. */
@@ -88,15 +139,22 @@ export function untilReady<T>(
   options: UntilReadyOptions,
 ): Promise<T> {
   const outcome = attempt();
-  return outcome === WOULD_BLOCK ? waitThenRetry(attempt, waits, options) : ready(outcome);
+  return outcome === WOULD_BLOCK
+    ? waitThenRetry(attempt, waits, options)
+    : ready(outcome, options.signal);
 }
 
 /**
  * A result that is there at once, as a promise, without the cost of an async function: the
- * fast path of every transport. The event loop gets its turn when one is due.
+ * fast path of every transport. The event loop gets its turn when one is due; if `signal` was
+ * aborted meanwhile (a signal listener ran), it rejects with the signal's reason.
  */
-export function ready<T>(value: T): Promise<T> {
-  return turnIsDue() ? takeTurn().then(() => value) : Promise.resolve(value);
+export function ready<T>(value: T, signal?: AbortSignal): Promise<T> {
+  if (!turnIsDue()) return Promise.resolve(value);
+  return takeTurn().then(() => {
+    signal?.throwIfAborted();
+    return value;
+  });
 }
 
 async function waitThenRetry<T>(
@@ -106,9 +164,10 @@ async function waitThenRetry<T>(
 ): Promise<T> {
   let outcome = waits.wait(Math.min(SPIN_MS, options.timeoutMs));
   if (outcome === WOULD_BLOCK) outcome = attempt();
-  if (outcome !== WOULD_BLOCK) return ready(outcome);
+  if (outcome !== WOULD_BLOCK) return ready(outcome, options.signal);
   const deadline = performance.now() + options.timeoutMs;
   for (;;) {
+    options.signal?.throwIfAborted();
     const left = deadline - performance.now();
     if (left <= 0) throw new Deno.errors.TimedOut(options.timeoutMessage());
     outcome = await waits.park(Math.min(left, PARK_SLICE_MS));

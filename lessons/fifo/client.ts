@@ -9,24 +9,23 @@
 
 import { makeFifo } from "../../transports/fifo.ts";
 import type { PipeEnd } from "../../transports/pipe.ts";
-import { LessonError } from "../_files.ts";
-import type { Side } from "../_lesson.ts";
-import { formatBytes } from "../_log.ts";
-import { aboutFoundFifo, type FifoOptions } from "./main.ts";
+import { formatBytes } from "../../transports/units.ts";
+import { LessonError, type Side } from "../_lesson.ts";
+import { aboutFoundFifo, type FifoOptions, LOOK_EVERY_MS } from "./common.ts";
 
 /** Copies what comes through the FIFO at `side.options.path` into the output file. */
 export async function client(side: Side<FifoOptions>): Promise<void> {
   const { log } = side;
   const { path } = side.options;
 
-  // 1. Create the output first (as OUTPUT.PID.partial, renamed at the end): a bad output
-  //    path should fail before anyone waits for us.
+  // 1. Create the output first (an unnamed file, named at the end): a bad output path should
+  //    fail before anyone waits for us.
   using output = side.createOutput();
   log.say(`I am the client, the reader: I write ${JSON.stringify(output.path)}`);
 
   // 2. Make the FIFO with mkfifo(3), unless it is already there. Until a writer comes, we
   //    hold it by an O_PATH descriptor, which opens neither end but shows in /proc.
-  using fifo = side.own(makeFifo(path));
+  using fifo = makeFifo(path);
   if (fifo.created) {
     log.say(`created the FIFO ${path} with mkfifo(), mode 0600: ls -l shows it as prw-------`);
   } else {
@@ -38,7 +37,7 @@ export async function client(side: Side<FifoOptions>): Promise<void> {
 
   // 3. Open the read end and wait until a writer has connected.
   log.say(`waiting for a writer on ${path}`);
-  using readEnd = await fifo.open("read", { timeout: side.timeoutMs });
+  using readEnd = await fifo.open("read", side.waits);
   log.say(`a writer has connected (pipe inode ${readEnd.inode})`);
 
   // 4. Every byte in a pipe goes to exactly one reader. A second reader on the FIFO would take
@@ -76,9 +75,6 @@ export async function client(side: Side<FifoOptions>): Promise<void> {
   // 6. The copy is complete: move it into place.
   log.say(output.commit());
 }
-
-/** How often the copy loop looks for another reader, in ms (each look reads /proc). */
-const LOOK_EVERY_MS = 250;
 
 /**
  * Fails if another process has the FIFO open for reading: it may take (or have taken) some of

@@ -11,10 +11,9 @@
 import { makeFifo } from "../../transports/fifo.ts";
 import { LibcError } from "../../transports/libc.ts";
 import { pipeMaxSize } from "../../transports/pipe.ts";
-import { LessonError } from "../_files.ts";
-import type { Side } from "../_lesson.ts";
-import { formatBytes } from "../_log.ts";
-import { aboutFoundFifo, type FifoOptions } from "./main.ts";
+import { formatBytes } from "../../transports/units.ts";
+import { LessonError, type Side } from "../_lesson.ts";
+import { aboutFoundFifo, type FifoOptions, LOOK_EVERY_MS } from "./common.ts";
 
 /** Sends the input file through the FIFO at `side.options.path`. */
 export async function server(side: Side<FifoOptions>): Promise<void> {
@@ -32,7 +31,7 @@ export async function server(side: Side<FifoOptions>): Promise<void> {
   // 2. Make the FIFO with mkfifo(3), unless it is already there. This creates only a name;
   //    the pipe itself comes to life when both ends are open. Until then we hold the FIFO by
   //    an O_PATH descriptor, which opens neither end but shows in /proc that it is in use.
-  using fifo = side.own(makeFifo(path));
+  using fifo = makeFifo(path);
   if (fifo.created) {
     log.say(`created the FIFO ${path} with mkfifo(), mode 0600: ls -l shows it as prw-------`);
   } else {
@@ -46,7 +45,7 @@ export async function server(side: Side<FifoOptions>): Promise<void> {
 
   // 3. Open the write end. A FIFO's open() waits until the other end is opened too.
   log.say(`waiting for a reader on ${path}`);
-  using writeEnd = await fifo.open("write", { timeout: side.timeoutMs });
+  using writeEnd = await fifo.open("write", side.waits);
   log.say(`a reader has opened the FIFO: we are connected (pipe inode ${writeEnd.inode})`);
 
   // 4. Both ends are open, so the name has done its job. Removing it now means nothing is
@@ -114,6 +113,3 @@ export async function server(side: Side<FifoOptions>): Promise<void> {
     `sent ${formatBytes(side.bytes)}; closed the write end, so the reader will see end-of-file`,
   );
 }
-
-/** How often the copy loop looks for the readers, in ms (each look reads /proc). */
-const LOOK_EVERY_MS = 250;

@@ -9,11 +9,10 @@
  */
 
 import { MessageQueue } from "../../transports/mq.ts";
+import { formatBytes } from "../../transports/units.ts";
 import { seconds } from "../../transports/wait.ts";
-import { LessonError } from "../_files.ts";
-import type { Side } from "../_lesson.ts";
-import { formatBytes } from "../_log.ts";
-import { type MqOptions, traceDepth } from "./main.ts";
+import { LessonError, type Side } from "../_lesson.ts";
+import { type MqOptions, traceDepth } from "./common.ts";
 
 /** Copies what comes through the queue `side.options.name` into the output file. */
 export async function client(side: Side<MqOptions>): Promise<void> {
@@ -31,7 +30,7 @@ export async function client(side: Side<MqOptions>): Promise<void> {
     log.say(`in another terminal, run: deno task lesson:mq server --name ${name} --input FILE`);
   }
   log.say(`waiting up to ${seconds(side.timeoutMs)} for the server to create the queue ${name}`);
-  using queue = side.own(await openQueue(side));
+  using queue = await openQueue(side);
   log.say(
     `opened the queue ${name} with mq_open(O_RDONLY); mq_getattr() says it holds ` +
       `${queue.maxmsg} messages of up to ${queue.msgsize} bytes`,
@@ -83,7 +82,7 @@ async function openQueue(side: Side<MqOptions>): Promise<MessageQueue> {
     return await MessageQueue.open(name, {
       access: "receive",
       wait: side.timeoutMs,
-      timeout: side.timeoutMs,
+      ...side.waits,
     });
   } catch (error) {
     if (error instanceof Deno.errors.TimedOut) {

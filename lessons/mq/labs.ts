@@ -8,22 +8,22 @@
  */
 
 import { join } from "node:path";
+import { pathExists } from "../../transports/files.ts";
 import * as libc from "../../transports/libc.ts";
 import { MessageQueue, queueExists, queueLimits, removeQueue } from "../../transports/mq.ts";
+import { sleep } from "../../transports/wait.ts";
 import type { Lab, LabContext } from "../_labs.ts";
-import { sideCommand, uniqueName } from "../_lesson.ts";
-import { TextLineStream } from "../_lines.ts";
-import { writeStderr } from "../_log.ts";
-import { pathExists } from "../_files.ts";
+import { command, denoArgv, uniqueName } from "../_lesson.ts";
+import { linesOf, writeStderr } from "../_log.ts";
 
 /** How long the client waits for a message in the no-end-marker lab, in seconds. */
 const CLIENT_TIMEOUT_S = 2;
 
 /**
- * A queue opened with raw calls, registered with the lab: however the lab ends, its name is
- * removed and its descriptor closed. `close()` does both now (traced, as part of the story).
+ * A queue opened with raw calls, for `using`: however the lab ends, its name is removed and its
+ * descriptor closed. `close()` does both now (traced, as part of the story).
  */
-function ownRawQueue(lab: LabContext, name: string, fd: number): { close(): void } {
+function rawQueue(name: string, fd: number): { close(): void } & Disposable {
   let open = true;
   const close = () => {
     if (!open) return;
@@ -34,7 +34,7 @@ function ownRawQueue(lab: LabContext, name: string, fd: number): { close(): void
       libc.mq_close(fd);
     }
   };
-  return lab.own({ close, [Symbol.dispose]: close });
+  return { close, [Symbol.dispose]: close };
 }
 
 /** Says that no queue named `name` is left; throws if one is (a bug in the lab). */
@@ -66,7 +66,7 @@ async function runClient(
 ): Promise<ClientRun | null> {
   const args = ["client", "--name", name, "--output", output, "--timeout", `${CLIENT_TIMEOUT_S}`];
   const started = performance.now();
-  const child = sideCommand(new URL("./main.ts", import.meta.url).href, args, {
+  const child = command(denoArgv(new URL("./main.ts", import.meta.url).href, args), {
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -76,25 +76,20 @@ async function runClient(
       child.kill("SIGKILL");
     } catch { /* already gone */ }
   };
-  lab.own({ [Symbol.dispose]: kill });
+  using _stopsTheClient = { [Symbol.dispose]: kill };
   lab.say(`started the client, process ${child.pid}: deno task lesson:mq ${args.join(" ")}`);
 
   // Show the client's own lines as they come, and keep its error line.
   let error: string | null = null;
   const relay = (async () => {
-    const lines = child.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(
-      new TextLineStream(),
-    );
-    for await (const line of lines) {
+    for await (const line of linesOf(child.stderr)) {
       writeStderr(`${line}\n`);
       error ??= line.match(/│ error: (.+)$/)?.[1] ?? null;
     }
   })();
 
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const tooLong = new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), limitMs));
+  const tooLong = sleep(limitMs, lab.signal).then(() => null);
   const status = await Promise.race([child.status, tooLong]);
-  clearTimeout(timer);
   if (status === null) kill();
   await child.status;
   await relay;
@@ -133,7 +128,7 @@ export const labs: Lab[] = [
         0o600,
         { maxmsg: 1, msgsize },
       );
-      const queue = ownRawQueue(lab, name, fd);
+      using queue = rawQueue(name, fd);
       libc.mq_send(fd, message);
       lab.trace(false);
 
@@ -200,12 +195,15 @@ export const labs: Lab[] = [
       const name = `/${uniqueName("mq")}`;
       const output = join(lab.dir, "copy.txt");
       {
-        // The lesson's default sizes. `using` and lab.own: the name goes, and the descriptor is
+        // The lesson's default sizes. `using`: the name goes, and the descriptor is
         // closed, however the lab ends. The sends never wait: the queue has room for them all.
         lab.trace(true);
-        using queue = lab.own(
-          MessageQueue.create(name, { ...queueLimits(), access: "send", timeout: 5000 }),
-        );
+        using queue = MessageQueue.create(name, {
+          ...queueLimits(),
+          access: "send",
+          timeout: 5000,
+          signal: lab.signal,
+        });
         for (const piece of pieces) await queue.send(piece);
         lab.trace(false);
         lab.say(
@@ -238,9 +236,12 @@ export const labs: Lab[] = [
       const fixedOutput = join(lab.dir, "copy-fixed.txt");
       {
         lab.trace(true);
-        using queue = lab.own(
-          MessageQueue.create(fixedName, { ...queueLimits(), access: "send", timeout: 5000 }),
-        );
+        using queue = MessageQueue.create(fixedName, {
+          ...queueLimits(),
+          access: "send",
+          timeout: 5000,
+          signal: lab.signal,
+        });
         for (const piece of pieces) await queue.send(piece);
         await queue.send(new Uint8Array(0)); // the end-of-file marker
         lab.trace(false);

@@ -13,98 +13,14 @@
  * @module
  */
 
-import {
-  type MessageQueue,
-  MQ_LIMIT_FILES,
-  queueExists,
-  queueLimits,
-  queueNameProblem,
-  queueUsers,
-  removeQueue,
-} from "../../transports/mq.ts";
-import { parseCount, parseSize } from "../_cli.ts";
-import { LessonError, UsageError } from "../_files.ts";
-import { type KernelObject, type Lesson, uniqueName } from "../_lesson.ts";
-import type { Log } from "../_log.ts";
+import { MQ_LIMIT_FILES, queueLimits, queueNameProblem } from "../../transports/mq.ts";
+import { parseCount, parseSize, UsageError } from "../_cli.ts";
+import { defineLesson, type Lesson, uniqueName } from "../_lesson.ts";
 import { runLesson } from "../_runner.ts";
 import { client } from "./client.ts";
+import { type MqOptions, queueObject } from "./common.ts";
 import { labs } from "./labs.ts";
 import { server } from "./server.ts";
-
-/** The message-queue lesson's own options. */
-export interface MqOptions {
-  /** The queue's name: `/` and one component. */
-  name: string;
-  /** True when --name was not given and the name was made up. */
-  nameIsDefault: boolean;
-  /** How many messages the queue holds (`mq_maxmsg`). */
-  maxmsg: number;
-  /** The largest message, in bytes (`mq_msgsize`). */
-  msgsize: number;
-}
-
-/** The queue called `name`, as a kernel object the demo can check for and remove. */
-export function queueObject(name: string): KernelObject {
-  return {
-    description: `the message queue ${name}`,
-    exists: () => queueExists(name),
-    remove: () => void removeQueue(name),
-  };
-}
-
-/**
- * The command that removes the objects `names` when nobody uses them: `deno task clean NAME…`,
- * with each name quoted for the shell when it needs to be.
- */
-export function cleanCommand(...names: string[]): string {
-  const quoted = names.map((name) =>
-    /^[\w@%+=:,./-]+$/.test(name) ? name : `'${name.replaceAll("'", `'\\''`)}'`
-  );
-  return `deno task clean ${quoted.join(" ")}`;
-}
-
-/**
- * The error for a name that is already taken: who holds the queue, that it was left alone,
- * and what to do about it. A queue that nobody has open was left behind (by a killed run, or
- * on purpose: a queue keeps its messages while it has a name).
- */
-export function nameTaken(name: string): LessonError {
-  let users: number[];
-  try {
-    users = queueUsers(name) ?? [];
-  } catch (error) {
-    if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
-    return new LessonError(
-      `a message queue named ${name} already exists, and you may not even open it (${
-        error.message.slice(error.message.lastIndexOf(": ") + 2)
-      }); it was left untouched: choose another --name`,
-    );
-  }
-  if (users.length > 0) {
-    return new LessonError(
-      `a message queue named ${name} already exists (process ${
-        users.join(", ")
-      } has it open); it was left untouched: choose another --name`,
-    );
-  }
-  return new LessonError(
-    `a message queue named ${name} already exists (nobody has it open: a killed run ` +
-      `probably left it behind); it was left untouched: run \`${
-        cleanCommand(name)
-      }\` to remove it, or choose another --name`,
-  );
-}
-
-/**
- * With --trace: how full the queue is after a send or a receive, so that the back-pressure
- * shows (`mq_getattr` is called only then).
- */
-export function traceDepth(log: Log, queue: MessageQueue): void {
-  if (!log.tracing) return;
-  const { curmsgs, maxmsg } = queue.attributes();
-  const bar = maxmsg <= 32 ? ` [${"#".repeat(curmsgs)}${".".repeat(maxmsg - curmsgs)}]` : "";
-  log.trace(`  queue now holds ${curmsgs} of ${maxmsg} messages${bar}`);
-}
 
 /** Reads `--msgsize` or `--maxmsg`: at least 1, and not above the system's limit. */
 function parseAttribute(
@@ -131,7 +47,7 @@ function parseAttribute(
 }
 
 /** The message-queue lesson. */
-export const lesson: Lesson<MqOptions> = {
+export const lesson: Lesson<MqOptions> = defineLesson({
   method: "mq",
   title: "Lesson: POSIX message queues - mq_open(3), mq_send(3), mq_receive(3), mq_unlink(3)",
   description: [
@@ -140,6 +56,14 @@ export const lesson: Lesson<MqOptions> = {
     "The client opens the queue, removes its name at once (the queue lives on while both",
     "have it open) and writes every message it receives into the output.",
   ].join("\n"),
+  examples: [
+    "deno task lesson:mq",
+    "deno task lesson:mq --size 64M --quiet",
+    "deno task lesson:mq --trace --maxmsg 3 --msgsize 512",
+    "deno task lesson:mq server --name /my-queue --input notes.txt     # terminal 1",
+    "deno task lesson:mq client --name /my-queue --output copy.txt     # terminal 2",
+  ],
+  entry: import.meta.url,
   options: {
     name: {
       type: "string",
@@ -157,53 +81,29 @@ export const lesson: Lesson<MqOptions> = {
       help: "how many messages the queue holds, mq_maxmsg (default and limit: fs/mqueue/msg_max)",
     },
   },
-  examples: [
-    "deno task lesson:mq",
-    "deno task lesson:mq --size 64M --quiet",
-    "deno task lesson:mq --trace --maxmsg 3 --msgsize 512",
-    "deno task lesson:mq server --name /my-queue --input notes.txt     # terminal 1",
-    "deno task lesson:mq client --name /my-queue --output copy.txt     # terminal 2",
-  ],
-  entry: import.meta.url,
-
-  parseOptions(values) {
-    const given = values["name"] as string | undefined;
-    if (given === "") throw new UsageError("--name needs a name, like /my-queue");
-    const name = given ?? `/${uniqueName("mq")}`;
+  parse(values): MqOptions {
+    if (values.name === "") throw new UsageError("--name needs a name, like /my-queue");
+    const name = values.name ?? `/${uniqueName("mq")}`;
     const problem = queueNameProblem(name);
     if (problem !== null) throw new UsageError(`--name ${problem}`);
     const limits = queueLimits();
     return {
       name,
-      nameIsDefault: given === undefined,
-      msgsize: parseAttribute(values["msgsize"] as string | undefined, "--msgsize", limits.msgsize),
-      maxmsg: parseAttribute(values["maxmsg"] as string | undefined, "--maxmsg", limits.maxmsg),
+      nameIsDefault: values.name === undefined,
+      msgsize: parseAttribute(values.msgsize, "--msgsize", limits.msgsize),
+      maxmsg: parseAttribute(values.maxmsg, "--maxmsg", limits.maxmsg),
     };
   },
   // One message carries one chunk of the file, so a chunk is at most a message.
-  defaultChunk: (options) => options.msgsize,
-  maxChunk: (options) => ({
-    bytes: options.msgsize,
+  chunk: (options) => ({
+    default: options.msgsize,
+    max: options.msgsize,
     why: "the largest message the queue takes (mq_msgsize, set with --msgsize)",
   }),
-  prepareDemo: (options) => {
-    // The server would refuse a name that is taken; say it once, before either side starts.
-    if (queueExists(options.name)) throw nameTaken(options.name);
-    return {
-      args: [
-        "--name",
-        options.name,
-        "--msgsize",
-        String(options.msgsize),
-        "--maxmsg",
-        String(options.maxmsg),
-      ],
-      objects: [queueObject(options.name)],
-    };
-  },
+  objects: (options) => [queueObject(options.name)],
   labs,
   server,
   client,
-};
+});
 
 if (import.meta.main) await runLesson(lesson, Deno.args);

@@ -16,11 +16,10 @@ import {
   queueMemory,
   queueMemoryLimit,
 } from "../../transports/mq.ts";
+import { formatBytes } from "../../transports/units.ts";
 import { seconds } from "../../transports/wait.ts";
-import { LessonError } from "../_files.ts";
-import type { Side } from "../_lesson.ts";
-import { formatBytes } from "../_log.ts";
-import { type MqOptions, nameTaken, traceDepth } from "./main.ts";
+import { LessonError, type Side } from "../_lesson.ts";
+import { type MqOptions, nameTaken, traceDepth } from "./common.ts";
 
 /** Sends the input file through the queue `side.options.name`. */
 export async function server(side: Side<MqOptions>): Promise<void> {
@@ -38,7 +37,7 @@ export async function server(side: Side<MqOptions>): Promise<void> {
   // 2. Create the queue: O_CREAT | O_EXCL fails if the name is taken, so we never send into
   //    someone else's queue, and mode 0600 lets only this user open it. The size is fixed
   //    now, for good: mq_maxmsg messages of at most mq_msgsize bytes.
-  using queue = side.own(createQueue(side));
+  using queue = createQueue(side);
   log.say(
     `created the queue ${name} with mq_open(O_CREAT | O_EXCL | O_WRONLY, 0600): ` +
       `it holds ${maxmsg} messages of up to ${msgsize} bytes`,
@@ -109,7 +108,7 @@ export async function server(side: Side<MqOptions>): Promise<void> {
 function createQueue(side: Side<MqOptions>): MessageQueue {
   const { name, maxmsg, msgsize } = side.options;
   try {
-    return MessageQueue.create(name, { maxmsg, msgsize, access: "send", timeout: side.timeoutMs });
+    return MessageQueue.create(name, { maxmsg, msgsize, access: "send", ...side.waits });
   } catch (error) {
     if (!(error instanceof LibcError)) throw error;
     if (error.code === "EEXIST") throw nameTaken(name);

@@ -6,25 +6,20 @@
  */
 
 import { isPipe, PipeEnd } from "../../transports/pipe.ts";
-import { LessonError } from "../_files.ts";
-import type { Side } from "../_lesson.ts";
-import { formatBytes } from "../_log.ts";
-import type { PipeOptions } from "./main.ts";
+import { formatBytes } from "../../transports/units.ts";
+import { LessonError, type Side } from "../_lesson.ts";
+import { BY_HAND, type PipeOptions } from "./common.ts";
 
 /** Copies its stdin, a pipe, into the output file. */
 export async function client(side: Side<PipeOptions>): Promise<void> {
   const { log } = side;
 
   // 1. Our stdin must be a pipe: the server (or the shell) connected it for us.
-  if (!isPipe(0)) {
-    throw new LessonError(
-      "stdin is not a pipe: run  deno task lesson:pipe server --input F | deno task lesson:pipe client --output G",
-    );
-  }
+  if (!isPipe(0)) throw new LessonError(`stdin is not a pipe: run  ${BY_HAND}`);
 
-  // 2. Create the output (as OUTPUT.PID.partial, renamed when the copy is complete).
+  // 2. Create the output (an unnamed file, named only when the copy is complete).
   using output = side.createOutput();
-  using readEnd = new PipeEnd(0, { timeout: side.timeoutMs });
+  using readEnd = new PipeEnd(0, side.waits);
   log.say(
     `I am the client, the reader: my stdin (fd 0) is the read end of ${readEnd.kernelObject}`,
   );

@@ -7,29 +7,30 @@
 import * as libc from "../../transports/libc.ts";
 import { PipeEnd, spawnWithStdin } from "../../transports/pipe.ts";
 import { sleep } from "../../transports/wait.ts";
-import type { Lab, LabContext } from "../_labs.ts";
+import type { Lab } from "../_labs.ts";
 
-/** Starts `cat` reading the pipe; returns the child and a promise of its exit. */
-function startReader(lab: LabContext, readFd: number) {
+/**
+ * Starts `cat` reading the pipe; returns the child and a promise of its exit, for `using`: it
+ * is killed when the lab's block ends (and on Ctrl-C) if it still runs.
+ */
+function startReader(readFd: number) {
   const readEnd = new PipeEnd(readFd);
   const child = spawnWithStdin(
     new Deno.Command("cat", { stdout: "null", stderr: "null" }),
     readEnd,
   );
-  lab.own({
-    [Symbol.dispose]: () => {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already gone */ }
-    },
-  });
   readEnd.close();
   let exited = false;
   const status = child.status.then((status) => {
     exited = true;
     return status;
   });
-  return { child, status, hasExited: () => exited };
+  const kill = () => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  };
+  return { child, status, hasExited: () => exited, [Symbol.dispose]: kill };
 }
 
 /** The pipe lesson's labs. */
@@ -50,13 +51,13 @@ export const labs: Lab[] = [
       lab.trace(false);
       using writeEnd = new PipeEnd(writeFd);
       const pipe = writeEnd.kernelObject;
-      const reader = startReader(lab, readFd);
+      using reader = startReader(readFd);
       lab.say(`started cat (process ${reader.child.pid}) with the read end as its stdin`);
 
       lab.say("2. write a line, then close our write end: cat should see end-of-file and exit");
       await writeEnd.write(new TextEncoder().encode("hello through the pipe\n"));
       writeEnd.close();
-      await Promise.race([reader.status, sleep(2000)]);
+      await Promise.race([reader.status, sleep(2000, lab.signal)]);
       if (reader.hasExited()) return false;
 
       // Which of cat's descriptors lead to our pipe? (/proc/PID/fd shows them all.)
@@ -72,10 +73,10 @@ export const labs: Lab[] = [
       lab.say("3. the same with pipe2(O_CLOEXEC): only fd 0 reaches the child");
       const [fixedRead, fixedWrite] = libc.pipe2(libc.O.CLOEXEC);
       using fixedEnd = new PipeEnd(fixedWrite);
-      const fixed = startReader(lab, fixedRead);
+      using fixed = startReader(fixedRead);
       await fixedEnd.write(new TextEncoder().encode("hello through the pipe\n"));
       fixedEnd.close();
-      await Promise.race([fixed.status, sleep(2000)]);
+      await Promise.race([fixed.status, sleep(2000, lab.signal)]);
       lab.say(
         fixed.hasExited()
           ? "with O_CLOEXEC, cat saw end-of-file at once and exited"

@@ -12,17 +12,15 @@
  */
 
 import { pipeMaxSize } from "../../transports/pipe.ts";
-import type { Lesson } from "../_lesson.ts";
+import { defineLesson, type Lesson, serverStartsClient } from "../_lesson.ts";
 import { runLesson } from "../_runner.ts";
 import { client } from "./client.ts";
+import type { PipeOptions } from "./common.ts";
 import { labs } from "./labs.ts";
 import { server } from "./server.ts";
 
-/** The pipe lesson has no options of its own. */
-export type PipeOptions = Record<string, never>;
-
 /** The pipe lesson. */
-export const lesson: Lesson<PipeOptions> = {
+export const lesson: Lesson<PipeOptions> = defineLesson({
   method: "pipe",
   title: "Lesson: anonymous pipes - pipe(2), fork + dup2, read(2), write(2)",
   description: [
@@ -30,7 +28,6 @@ export const lesson: Lesson<PipeOptions> = {
     "end as the child's stdin, then writes the input into the write end. The client reads its",
     "stdin until end-of-file. By hand, the shell makes the pipe: server | client.",
   ].join("\n"),
-  options: {},
   examples: [
     "deno task lesson:pipe",
     "deno task lesson:pipe --size 64M --chunk 1M --quiet",
@@ -39,19 +36,19 @@ export const lesson: Lesson<PipeOptions> = {
     "deno task lesson:pipe server --input notes.txt | wc -c      # any reader will do",
   ],
   entry: import.meta.url,
-  serverStartsClient: true,
-
-  parseOptions: () => ({}),
-  defaultChunk: () => 64 * 1024,
-  maxChunk: () => ({
-    bytes: pipeMaxSize(),
+  // Nothing to name: an anonymous pipe disappears with the last process that holds it.
+  options: {},
+  parse: (): PipeOptions => ({}),
+  chunk: () => ({
+    default: 64 * 1024,
+    max: pipeMaxSize(),
     why: "the most a pipe can hold (/proc/sys/fs/pipe-max-size)",
   }),
-  // Nothing to name: an anonymous pipe disappears with the last process that holds it.
-  prepareDemo: () => ({ args: [], objects: [] }),
+  // As a shell does for "server | client": the server makes the pipe and starts the client.
+  launch: serverStartsClient,
   labs,
   server,
   client,
-};
+});
 
 if (import.meta.main) await runLesson(lesson, Deno.args);

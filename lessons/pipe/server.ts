@@ -9,12 +9,11 @@
  */
 
 import { LibcError } from "../../transports/libc.ts";
-import { seconds, sleep } from "../../transports/wait.ts";
 import { createPipe, isPipe, PipeEnd, pipeMaxSize, spawnWithStdin } from "../../transports/pipe.ts";
-import { LessonError } from "../_files.ts";
-import type { Side } from "../_lesson.ts";
-import { formatBytes } from "../_log.ts";
-import type { PipeOptions } from "./main.ts";
+import { formatBytes } from "../../transports/units.ts";
+import { seconds, sleep } from "../../transports/wait.ts";
+import { LessonError, type Side } from "../_lesson.ts";
+import { BY_HAND, type PipeOptions } from "./common.ts";
 
 /** Sends the input file into a pipe: one it makes for its child, or its stdout. */
 export async function server(side: Side<PipeOptions>): Promise<void> {
@@ -28,12 +27,14 @@ export async function server(side: Side<PipeOptions>): Promise<void> {
     })`,
   );
 
+  // What this server holds, released on every way out: the pipe's ends, and the child.
+  using held = new DisposableStack();
   let writeEnd: PipeEnd;
   let child: Deno.ChildProcess | null = null;
   if (side.output !== "") {
     // 2a. pipe(2): one kernel object, two file descriptors. Both are close-on-exec, so no
     //     other child inherits them by accident.
-    const pipe = createPipe({ timeout: side.timeoutMs });
+    const pipe = held.use(createPipe(side.waits));
     log.say(
       `pipe() gave me fd ${pipe.readEnd.fd} (read end) and fd ${pipe.writeEnd.fd} (write end) of ${pipe.writeEnd.kernelObject}`,
     );
@@ -46,13 +47,11 @@ export async function server(side: Side<PipeOptions>): Promise<void> {
     const started = child;
     // If this server fails or is interrupted, stop the client too: it would otherwise take
     // the early end-of-file for the end of the file.
-    side.own({
-      [Symbol.dispose]: () => {
-        try {
-          started.kill("SIGTERM");
-          started.kill("SIGCONT"); // a stopped child acts on SIGTERM only once continued
-        } catch { /* it has already exited */ }
-      },
+    held.defer(() => {
+      try {
+        started.kill("SIGTERM");
+        started.kill("SIGCONT"); // a stopped child acts on SIGTERM only once continued
+      } catch { /* it has already exited */ }
     });
     log.say(`started the client as my child, process ${child.pid}, with the read end as its stdin`);
 
@@ -63,17 +62,12 @@ export async function server(side: Side<PipeOptions>): Promise<void> {
     writeEnd = pipe.writeEnd;
   } else {
     // 2b. By hand, the shell made the pipe for "server | client": it is our stdout.
-    if (!isPipe(1)) {
-      throw new LessonError(
-        "stdout is not a pipe: run  deno task lesson:pipe server --input F | deno task lesson:pipe client --output G",
-      );
-    }
-    writeEnd = new PipeEnd(1, { timeout: side.timeoutMs });
+    if (!isPipe(1)) throw new LessonError(`stdout is not a pipe: run  ${BY_HAND}`);
+    writeEnd = held.use(new PipeEnd(1, side.waits));
     log.say(
       `my stdout (fd 1) is the write end of ${writeEnd.kernelObject}, made by the shell for "|"`,
     );
   }
-  using _writeEnd = writeEnd;
 
   // 5. A pipe holds 64 KiB by default; each time it is full the writer sleeps until the
   //    reader makes room. A bigger pipe means fewer of those hand-offs.
@@ -116,7 +110,8 @@ export async function server(side: Side<PipeOptions>): Promise<void> {
   // 8. Like a shell, wait for the child and pass on its failure. It only has to empty the
   //    pipe and name its output, so it gets --timeout to do so (it may be hung).
   if (child) {
-    const status = await Promise.race([child.status, sleep(side.timeoutMs).then(() => null)]);
+    const timeUp = sleep(side.timeoutMs, side.signal).then(() => null);
+    const status = await Promise.race([child.status, timeUp]);
     if (status === null) {
       throw new LessonError(
         `the client did not finish within ${

@@ -8,18 +8,17 @@
  * @module
  */
 
-import { Semaphore } from "../../transports/semaphore.ts";
-import { LessonError } from "../_files.ts";
-import type { Side } from "../_lesson.ts";
-import { formatBytes } from "../_log.ts";
-import type { ShmOptions } from "./main.ts";
 import {
   openWhenReady,
   readLayout,
   RingBuffer,
   type RingLayout,
   ringNames,
-} from "./ring_buffer.ts";
+} from "../../transports/ring_buffer.ts";
+import { Semaphore } from "../../transports/semaphore.ts";
+import { formatBytes } from "../../transports/units.ts";
+import { LessonError, type Side } from "../_lesson.ts";
+import { explainStale, type ShmOptions } from "./common.ts";
 
 /** Copies what comes through the ring into the output file. */
 export async function client(side: Side<ShmOptions>): Promise<void> {
@@ -39,9 +38,8 @@ export async function client(side: Side<ShmOptions>): Promise<void> {
     );
   }
   log.say(`waiting for the server to make the shared-memory segment ${names.segment}`);
-  using segment = side.own(
-    await openWhenReady(names.segment, { timeoutMs: side.timeoutMs, creator: "server" }),
-  );
+  using segment = await openWhenReady(names.segment, { ...side.waits, creator: "server" })
+    .catch(explainStale);
   log.say(
     `opened ${names.segment} with shm_open(O_RDWR) and mapped its ${
       formatBytes(segment.size)
@@ -52,16 +50,13 @@ export async function client(side: Side<ShmOptions>): Promise<void> {
   checkLayout(side.options, readLayout(segment));
 
   // 4. The semaphores exist: the server made them before it marked the ring ready.
-  using free = side.own(Semaphore.open(names.free));
-  using filled = side.own(Semaphore.open(names.filled));
+  using free = Semaphore.open(names.free, side.waits);
+  using filled = Semaphore.open(names.filled, side.waits);
   log.say(`opened the semaphores ${names.free} and ${names.filled} with sem_open()`);
 
   // 5. Attach: write my pid into the header. The server is waiting for it, and will then
   //    remove the names.
-  const ring = RingBuffer.attach(segment, { free, filled }, {
-    timeoutMs: side.timeoutMs,
-    peer: "server",
-  });
+  const ring = RingBuffer.attach(segment, { free, filled }, { ...side.waits, peer: "server" });
   log.say(
     `attached: the server, process ${ring.peerPid}, made ${ring.slotCount} slots × ${
       formatBytes(ring.slotSize)
@@ -78,7 +73,7 @@ export async function client(side: Side<ShmOptions>): Promise<void> {
     const slot = await ring.claimFilled(); // sem_wait(filled)
     const data = ring.contents(slot); // a view of the slot, not a copy
     if (data.length > 0) output.write(data);
-    ring.release(slot); // sem_post(free): the server may fill the slot again
+    // (Traced before the hand-off: once posted, the server may fill the slot again at once.)
     if (log.tracing) {
       const counts = ring.counts();
       log.trace(
@@ -87,6 +82,7 @@ export async function client(side: Side<ShmOptions>): Promise<void> {
         }; free = ${counts.free}, filled = ${counts.filled}`,
       );
     }
+    ring.release(slot); // sem_post(free): the server may fill the slot again
     if (data.length === 0) break;
     side.count(data.length);
   }

@@ -11,20 +11,23 @@
  */
 
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { pathExists, sha256File, writeRandomFile } from "../../transports/files.ts";
+import { findLeftovers } from "../../transports/leftovers.ts";
 import * as libc from "../../transports/libc.ts";
+import {
+  ringNames,
+  ringParts,
+  segmentLeftovers,
+  semaphoreLeftovers,
+} from "../../transports/ring_buffer.ts";
 import { semaphorePath } from "../../transports/semaphore.ts";
 import { SharedMemory, shmPath } from "../../transports/shm.ts";
+import { formatBytes } from "../../transports/units.ts";
 import { seconds, sleep } from "../../transports/wait.ts";
-import { LessonError, sha256File, writeRandomFile } from "../_files.ts";
 import type { Lab, LabContext } from "../_labs.ts";
-import { PERMISSIONS, SAMPLE_INPUT, sideCommand, uniqueName } from "../_lesson.ts";
-import { findLeftovers, type Leftover } from "../_leftovers.ts";
-import { TextLineStream } from "../_lines.ts";
-import { formatBytes, writeStderr } from "../_log.ts";
+import { command, denoArgv, LessonError, SAMPLE_INPUT, uniqueName } from "../_lesson.ts";
+import { linesOf, writeStderr } from "../_log.ts";
 import { UNSYNCED } from "./lab_peer.ts";
-import { ringNames, ringObjects } from "./ring_buffer.ts";
-import { pathExists } from "../_files.ts";
 
 const LESSON = new URL("./main.ts", import.meta.url).href;
 const PEER = new URL("./lab_peer.ts", import.meta.url).href;
@@ -33,9 +36,11 @@ const PEER = new URL("./lab_peer.ts", import.meta.url).href;
 // Child processes
 // ---------------------------------------------------------------------------------------------
 
-/** A child process whose stderr is shown as it comes, and kept. */
-interface Child {
+/** A child process whose stderr is shown as it comes, and kept; killed when disposed. */
+interface Child extends Disposable {
   process: Deno.ChildProcess;
+  /** The lab's signal: waiting for the child stops on Ctrl-C. */
+  signal: AbortSignal;
   /** Every line it has printed on stderr so far. */
   lines: string[];
   /** Its exit, once all its output has been read. */
@@ -45,10 +50,10 @@ interface Child {
 }
 
 /**
- * Starts `deno run -A entry ...args` in the lab's folder: killed at the end of the lab (and on
- * Ctrl-C) if it still runs. Its stderr lines are passed on unchanged: they carry its own role
- * and pid. A child that is meant to crash runs with `ulimit -c 0`, so that it leaves no core
- * file anywhere; `exec` keeps its pid and lets its signal through.
+ * Starts `deno run -A entry ...args` in the lab's folder, for `using`: killed when the lab's
+ * block ends (and on Ctrl-C) if it still runs. Its stderr lines are passed on unchanged: they
+ * carry its own role and pid. A child that is meant to crash runs with `ulimit -c 0`, so that
+ * it leaves no core file anywhere; `exec` keeps its pid and lets its signal through.
  */
 function start(
   lab: LabContext,
@@ -56,32 +61,14 @@ function start(
   args: string[],
   options: { crashes?: boolean } = {},
 ): Child {
-  const deno = [Deno.execPath(), "run", "--quiet", ...PERMISSIONS, fileURLToPath(entry), ...args];
-  const [program, ...rest] = options.crashes
-    ? ["sh", "-c", 'ulimit -c 0 && exec "$@"', "sh", ...deno]
-    : deno;
-  const child = new Deno.Command(program!, {
-    args: rest,
-    cwd: lab.dir,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const deno = denoArgv(entry, args);
+  const argv = options.crashes ? ["sh", "-c", 'ulimit -c 0 && exec "$@"', "sh", ...deno] : deno;
+  const child = command(argv, { cwd: lab.dir, stdin: "null", stdout: "null", stderr: "piped" })
+    .spawn();
   let exited = false;
-  lab.own({
-    [Symbol.dispose]: () => {
-      if (exited) return;
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already gone */ }
-    },
-  });
   const lines: string[] = [];
   const status = (async () => {
-    const stream = child.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(
-      new TextLineStream(),
-    );
-    for await (const line of stream) {
+    for await (const line of linesOf(child.stderr)) {
       writeStderr(`${line}\n`);
       lines.push(line);
     }
@@ -89,7 +76,20 @@ function start(
     exited = true;
     return status;
   })();
-  return { process: child, lines, status, hasExited: () => exited };
+  const kill = () => {
+    if (exited) return;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  };
+  return {
+    process: child,
+    signal: lab.signal,
+    lines,
+    status,
+    hasExited: () => exited,
+    [Symbol.dispose]: kill,
+  };
 }
 
 /** Waits up to `ms` for a line matching `pattern`; null if the child exits or time runs out. */
@@ -99,13 +99,13 @@ async function lineMatching(child: Child, pattern: RegExp, ms: number): Promise<
     const line = child.lines.find((candidate) => pattern.test(candidate));
     if (line !== undefined) return line;
     if (child.hasExited() || performance.now() > deadline) return null;
-    await sleep(10);
+    await sleep(10, child.signal);
   }
 }
 
 /** Waits up to `ms` for the child to exit; kills it with SIGKILL if it has not. */
 async function exitWithin(child: Child, ms: number): Promise<Deno.CommandStatus> {
-  await Promise.race([child.status, sleep(ms)]);
+  await Promise.race([child.status, sleep(ms, child.signal)]);
   if (!child.hasExited()) {
     child.process.kill("SIGKILL");
     await child.status;
@@ -178,17 +178,15 @@ function describeChunks(report: ChunkReport): string {
 const short = (hash: string) => `${hash.slice(0, 12)}…`;
 
 /**
- * What `deno task clean` would find of the ring `name`. findLeftovers() looks at every object of
- * this project; another run may remove one of its own while it looks (NotFound): look again.
+ * What `deno task clean` would remove of the ring `name`: the objects the ring's transports find
+ * under that name that no process holds open or mapped.
  */
-function leftoversOf(name: string): Leftover[] {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return findLeftovers().found.filter((leftover) => leftover.path.includes(name.slice(1)));
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound) || attempt === 3) throw error;
-    }
-  }
+function leftoversOf(lab: LabContext, name: string) {
+  const { found } = findLeftovers([segmentLeftovers, semaphoreLeftovers], {
+    prefix: name.slice(1),
+    dir: lab.dir,
+  });
+  return found.filter((leftover) => leftover.holders.length === 0);
 }
 
 /** Permission bits as `ls -l` shows them: `-rw-------`. */
@@ -227,9 +225,7 @@ export const labs: Lab[] = [
       );
       const name = `/${uniqueName("shm")}`;
       lab.trace(true);
-      using segment = lab.own(
-        SharedMemory.create(name, UNSYNCED.dataOffset + slots * slotSize),
-      );
+      using segment = SharedMemory.create(name, UNSYNCED.dataOffset + slots * slotSize);
       lab.trace(false);
       const words = new Int32Array(segment.bytes.buffer, 0, 8);
       words[UNSYNCED.slots] = slots;
@@ -241,14 +237,14 @@ export const labs: Lab[] = [
           new Uint8Array(segment.bytes.buffer, UNSYNCED.dataOffset + i * slotSize, slotSize),
       );
       const outputPath = join(lab.dir, "output.bin");
-      const consumer = start(lab, PEER, ["unsynced-consumer", name, outputPath]);
+      using consumer = start(lab, PEER, ["unsynced-consumer", name, outputPath]);
       const deadline = performance.now() + 10_000;
       while (Atomics.load(words, UNSYNCED.consumerPid) === 0) {
         if (consumer.hasExited()) throw new LessonError("the consumer exited before it was ready");
         if (performance.now() > deadline) {
           throw new LessonError("the consumer did not get ready within 10 s");
         }
-        await sleep(5);
+        await sleep(5, lab.signal);
       }
       // Both processes have mapped it: the name has done its job (as in the lesson).
       segment.unlink();
@@ -288,19 +284,22 @@ export const labs: Lab[] = [
           `${formatBytes(slotSize)}), with the two semaphores`,
       );
       const fixedPath = join(lab.dir, "fixed.bin");
-      const demo = await sideCommand(LESSON, [
-        "--json",
-        "--input",
-        inputPath,
-        "--output",
-        fixedPath,
-        "--slots",
-        String(slots),
-        "--slot-size",
-        String(slotSize),
-        "--timeout",
-        "5",
-      ], { cwd: lab.dir, stdin: "null", stdout: "piped", stderr: "piped" }).output();
+      const demo = await command(
+        denoArgv(LESSON, [
+          "--json",
+          "--input",
+          inputPath,
+          "--output",
+          fixedPath,
+          "--slots",
+          String(slots),
+          "--slot-size",
+          String(slotSize),
+          "--timeout",
+          "5",
+        ]),
+        { cwd: lab.dir, stdin: "null", stdout: "piped", stderr: "piped" },
+      ).output();
       const fixedSha = demo.success ? await sha256File(fixedPath) : null;
       if (fixedSha !== inputSha) {
         throw new LessonError(
@@ -338,13 +337,13 @@ export const labs: Lab[] = [
           if (!(error instanceof libc.LibcError && error.code === "ENOENT")) throw error;
         }
       };
-      lab.own({ [Symbol.dispose]: remove });
+      using _removed = { [Symbol.dispose]: remove };
 
       lab.say(
         "1. the mistake, in a child process (a crash there cannot hurt this one): shm_open() a " +
           "new object, skip ftruncate(), mmap() a page of it, and store a byte",
       );
-      const mistake = start(lab, PEER, ["no-ftruncate", name], { crashes: true });
+      using mistake = start(lab, PEER, ["no-ftruncate", name], { crashes: true });
       const status = await exitWithin(mistake, 10_000);
       if (status.signal !== "SIGBUS") return false;
       lab.symptom(
@@ -363,7 +362,7 @@ export const labs: Lab[] = [
       lab.trace(false);
 
       lab.say("3. the fix, in a child process again: ftruncate(fd, 4096) before mmap()");
-      const fixed = start(lab, PEER, ["ftruncate-first", name]);
+      using fixed = start(lab, PEER, ["ftruncate-first", name]);
       const fixedStatus = await exitWithin(fixed, 10_000);
       lab.say(
         fixedStatus.success
@@ -395,16 +394,15 @@ export const labs: Lab[] = [
         semaphorePath(names.free),
         semaphorePath(names.filled),
       ];
-      const objects = ringObjects(names);
-      lab.own({
+      using _removed = {
         [Symbol.dispose]: () => {
-          for (const object of objects) if (object.exists()) object.remove();
+          for (const part of ringParts(names)) if (part.exists()) part.remove();
         },
-      });
+      };
       const server = ["server", "--name", name, "--timeout", "5"];
 
       lab.say(`1. start the lesson's server with --name ${name}, and wait until it waits`);
-      const first = start(lab, LESSON, server);
+      using first = start(lab, LESSON, server);
       if (await lineMatching(first, /waiting for a client to attach/, 10_000) === null) {
         throw new LessonError("the server did not get ready within 10 s");
       }
@@ -426,7 +424,7 @@ export const labs: Lab[] = [
       }
 
       lab.say("3. start the server again, with the same name");
-      const second = start(lab, LESSON, server);
+      using second = start(lab, LESSON, server);
       const secondStatus = await exitWithin(second, 10_000);
       const refusal = second.lines.find((line) => /error: .*already exist/.test(line));
       if (secondStatus.code !== 1 || refusal === undefined) return false;
@@ -440,7 +438,7 @@ export const labs: Lab[] = [
         "4. remove the leftovers as deno task clean does (here only the lab's three names): " +
           "findLeftovers() lists this project's objects that no process holds open or mapped",
       );
-      const ours = leftoversOf(name);
+      const ours = leftoversOf(lab, name);
       for (const leftover of ours) {
         lab.say(`  found ${leftover.kind.padEnd(13)} ${leftover.path}`);
       }
@@ -450,8 +448,8 @@ export const labs: Lab[] = [
 
       lab.say("5. the third start, with a client this time: the copy works");
       const copy = join(lab.dir, "copy.txt");
-      const third = start(lab, LESSON, [...server, "--quiet"]);
-      const client = start(lab, LESSON, [
+      using third = start(lab, LESSON, [...server, "--quiet"]);
+      using client = start(lab, LESSON, [
         "client",
         "--name",
         name,

@@ -8,59 +8,32 @@
  * The server makes a ring of slots in a shared-memory segment and reads the input file
  * straight into the slots; the client writes the output file straight out of them. Two
  * counting semaphores make them take turns: the classic bounded buffer. The layout and the
- * protocol are in `ring_buffer.ts` and README.md, precise enough for a C program to be the
- * peer.
+ * protocol are in `transports/ring_buffer.ts` and README.md, precise enough for a C program
+ * to be the peer.
  *
  * @module
  */
 
-import { parseCount, parseSize } from "../_cli.ts";
-import { UsageError } from "../_files.ts";
-import { type Lesson, NAME_PREFIX, uniqueName } from "../_lesson.ts";
-import { formatBytes } from "../_log.ts";
+import { ringLayout, ringNameProblem, ringNames, ringParts } from "../../transports/ring_buffer.ts";
+import { formatBytes } from "../../transports/units.ts";
+import { parseCount, parseSize, UsageError } from "../_cli.ts";
+import { defineLesson, type Lesson, NAME_PREFIX, uniqueName } from "../_lesson.ts";
 import { runLesson } from "../_runner.ts";
 import { client } from "./client.ts";
-import { labs } from "./labs.ts";
 import {
-  refuseExisting,
-  ringLayout,
-  ringNameProblem,
-  ringNames,
-  ringObjects,
-} from "./ring_buffer.ts";
+  DEFAULT_SLOT_SIZE,
+  DEFAULT_SLOTS,
+  MAX_RING_BYTES,
+  MAX_SLOT_SIZE,
+  MAX_SLOTS,
+  refuseTakenNames,
+  type ShmOptions,
+} from "./common.ts";
+import { labs } from "./labs.ts";
 import { server } from "./server.ts";
 
-/** The shared-memory lesson's own options. */
-export interface ShmOptions {
-  /** The segment's POSIX name; the semaphores are NAME-free and NAME-filled. */
-  name: string;
-  /** True when --name was not given and the name was made up. */
-  nameIsDefault: boolean;
-  /** How many slots the ring has. */
-  slots: number;
-  /** The bytes per slot. */
-  slotSize: number;
-  /** Which of --slots and --slot-size were given: a client checks them against the ring. */
-  given: { slots: boolean; slotSize: boolean };
-}
-
-/**
- * Defaults: 16 slots of 128 KiB, a 2 MiB ring. Measured here: 128 KiB slots moved files faster
- * than 64 KiB ones (fewer hand-offs and system calls), and writes of 256 KiB or more to an ext4
- * file were up to 4 times slower in the kernel (for the pipe lesson too).
- */
-export const DEFAULT_SLOTS = 16;
-/** The default slot size. */
-export const DEFAULT_SLOT_SIZE = 128 * 1024;
-/** At most this many slots. */
-export const MAX_SLOTS = 1024;
-/** At most this many bytes per slot. */
-export const MAX_SLOT_SIZE = 16 * 1024 * 1024;
-/** At most this much memory for the whole ring: memory stays bounded, whatever the file size. */
-export const MAX_RING_BYTES = 256 * 1024 * 1024;
-
 /** The shared-memory lesson. */
-export const lesson: Lesson<ShmOptions> = {
+export const lesson: Lesson<ShmOptions> = defineLesson({
   method: "shm",
   title:
     "Lesson: POSIX shared memory - shm_open(3), mmap(2), sem_open(3), sem_wait(3), sem_post(3)",
@@ -70,6 +43,14 @@ export const lesson: Lesson<ShmOptions> = {
     "straight into free slots; the client writes the output file straight out of filled ones.",
     "A slot holding 0 bytes marks the end of the file. Either side may start first.",
   ].join("\n"),
+  examples: [
+    "deno task lesson:shm",
+    "deno task lesson:shm --size 64M --quiet",
+    "deno task lesson:shm --trace --slots 4 --slot-size 4K --size 20K",
+    "deno task lesson:shm server --name /ipc-lesson-shm-lab --input notes.txt      # terminal 1",
+    "deno task lesson:shm client --name /ipc-lesson-shm-lab --output copy.txt      # terminal 2",
+  ],
+  entry: import.meta.url,
   options: {
     name: {
       type: "string",
@@ -88,17 +69,8 @@ export const lesson: Lesson<ShmOptions> = {
       help: `bytes per slot; K, M suffixes (default 128K, at most ${formatBytes(MAX_SLOT_SIZE)})`,
     },
   },
-  examples: [
-    "deno task lesson:shm",
-    "deno task lesson:shm --size 64M --quiet",
-    "deno task lesson:shm --trace --slots 4 --slot-size 4K --size 20K",
-    "deno task lesson:shm server --name /ipc-lesson-shm-lab --input notes.txt      # terminal 1",
-    "deno task lesson:shm client --name /ipc-lesson-shm-lab --output copy.txt      # terminal 2",
-  ],
-  entry: import.meta.url,
-
-  parseOptions(values) {
-    const given = values["name"] as string | undefined;
+  parse(values): ShmOptions {
+    const given = values.name;
     if (given !== undefined) {
       const problem = ringNameProblem(given);
       if (problem !== null) throw new UsageError(`--name ${problem}: got ${JSON.stringify(given)}`);
@@ -109,8 +81,8 @@ export const lesson: Lesson<ShmOptions> = {
         );
       }
     }
-    const slotsText = values["slots"] as string | undefined;
-    const slotSizeText = values["slot-size"] as string | undefined;
+    const slotsText = values.slots;
+    const slotSizeText = values["slot-size"];
     const slots = slotsText === undefined
       ? DEFAULT_SLOTS
       : parseCount(slotsText, "--slots", { min: 1, max: MAX_SLOTS });
@@ -141,30 +113,20 @@ export const lesson: Lesson<ShmOptions> = {
     };
   },
   // One chunk fills one slot: the server reads that much of the file straight into the slot.
-  defaultChunk: (options) => options.slotSize,
-  maxChunk: (options) => ({
-    bytes: options.slotSize,
+  chunk: (options) => ({
+    default: options.slotSize,
+    max: options.slotSize,
     why: "a chunk must fit in one slot (raise --slot-size)",
   }),
-  prepareDemo: (options) => {
-    const names = ringNames(options.name);
+  objects(options) {
     // Both sides would trip over a name that is taken; say it once, before they start.
-    refuseExisting(names);
-    return {
-      args: [
-        "--name",
-        options.name,
-        "--slots",
-        String(options.slots),
-        "--slot-size",
-        String(options.slotSize),
-      ],
-      objects: ringObjects(names),
-    };
+    const names = ringNames(options.name);
+    refuseTakenNames(names);
+    return ringParts(names);
   },
   labs,
   server,
   client,
-};
+});
 
 if (import.meta.main) await runLesson(lesson, Deno.args);

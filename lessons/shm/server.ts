@@ -9,13 +9,12 @@
  */
 
 import { LibcError } from "../../transports/libc.ts";
+import { RingBuffer, ringLayout, ringNames } from "../../transports/ring_buffer.ts";
 import { Semaphore } from "../../transports/semaphore.ts";
 import { SharedMemory } from "../../transports/shm.ts";
-import { LessonError } from "../_files.ts";
-import type { Side } from "../_lesson.ts";
-import { formatBytes } from "../_log.ts";
-import type { ShmOptions } from "./main.ts";
-import { refuseExisting, RingBuffer, ringLayout, ringNames } from "./ring_buffer.ts";
+import { formatBytes } from "../../transports/units.ts";
+import { LessonError, type Side } from "../_lesson.ts";
+import { refuseTakenNames, type ShmOptions } from "./common.ts";
 
 /** Sends the input file through a ring of slots in shared memory. */
 export async function server(side: Side<ShmOptions>): Promise<void> {
@@ -33,7 +32,7 @@ export async function server(side: Side<ShmOptions>): Promise<void> {
 
   // 2. The names must be free. If one is taken, a run killed with kill -9 may have left it:
   //    say so, and touch nothing.
-  refuseExisting(names);
+  refuseTakenNames(names);
 
   // 3. The segment. shm_open(O_CREAT | O_EXCL, 0600) makes an empty object, /dev/shm/NAME;
   //    ftruncate() gives it its size (touching memory past the end would raise SIGBUS);
@@ -41,7 +40,7 @@ export async function server(side: Side<ShmOptions>): Promise<void> {
   //    ENOSPC, and not later with SIGBUS at a store into a page there is no room for;
   //    mmap(MAP_SHARED) maps it, so that our stores land in memory the client will map too.
   const layout = ringLayout(slots, slotSize);
-  using segment = side.own(createSegment(names.segment, layout.size));
+  using segment = createSegment(names.segment, layout.size);
   log.say(
     `created the shared-memory segment ${names.segment} with shm_open(O_CREAT|O_EXCL, 0600), ` +
       `sized it with ftruncate() to ${formatBytes(layout.size)} (a ${
@@ -55,8 +54,8 @@ export async function server(side: Side<ShmOptions>): Promise<void> {
 
   // 4. Two counting semaphores: "free" counts the slots the server may fill (all of them, at
   //    first); "filled" counts the slots the client may empty (none yet).
-  using free = side.own(Semaphore.create(names.free, slots));
-  using filled = side.own(Semaphore.create(names.filled, 0));
+  using free = Semaphore.create(names.free, slots, side.waits);
+  using filled = Semaphore.create(names.filled, 0, side.waits);
   log.say(
     `created the semaphores ${names.free} = ${slots} and ${names.filled} = 0 with ` +
       `sem_open(O_CREAT|O_EXCL, 0600): ${free.path}, ${filled.path}`,
@@ -65,7 +64,7 @@ export async function server(side: Side<ShmOptions>): Promise<void> {
   // 5. The header: how many slots, how large, and my pid. The magic number goes in last: a
   //    client that sees it knows that everything else is in place.
   const ring = RingBuffer.create(segment, { free, filled }, slots, slotSize, {
-    timeoutMs: side.timeoutMs,
+    ...side.waits,
     peer: "client",
   });
   log.say(`wrote the header, the magic number "RING" last: the ring is ready`);
@@ -104,7 +103,7 @@ export async function server(side: Side<ShmOptions>): Promise<void> {
   for (;;) {
     const slot = await ring.claimFree(); // sem_wait(free)
     const n = input.read(chunks[slot]!);
-    ring.publish(slot, n); // length[slot] = n; sem_post(filled)
+    // (Traced before the hand-off: once posted, the client may take the slot at once.)
     if (log.tracing) {
       const counts = ring.counts();
       log.trace(
@@ -113,6 +112,7 @@ export async function server(side: Side<ShmOptions>): Promise<void> {
         }; free = ${counts.free}, filled = ${counts.filled}`,
       );
     }
+    ring.publish(slot, n); // length[slot] = n; sem_post(filled)
     if (n === 0) break;
     side.count(n);
   }

@@ -1,7 +1,9 @@
 /**
- * The files at both ends of a lesson: the server's input and the client's output.
+ * The files at both ends of a channel: the input a sender reads, the output a receiver writes.
+ * The lessons' servers and clients use them, and so can any program that copies a file
+ * through a channel.
  *
- * The rules every lesson follows:
+ * The rules:
  * - a bad path gets one line that says what failed and why, before any transfer starts;
  * - the input must be a regular file. It is first opened with `O_PATH`, which never waits and
  *   has no side effects (opening a FIFO for reading waits for a writer; opening a device may
@@ -15,38 +17,54 @@
  *   unnamed file when its last descriptor closes;
  * - files are streamed in chunks, never read whole into memory.
  *
+ * Every failure is a {@linkcode FileError} whose message is one line that names the file and
+ * says why.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FileError, InputFile } from "./files.ts";
+ * assert.throws(() => new InputFile("/dev/null"), FileError); // not a regular file
+ * ```
+ *
  * @module
  */
 
 import { createHash } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
-import * as libc from "../transports/libc.ts";
-import { LibcError, strerror } from "../transports/libc.ts";
-import { takeTurn, turnIsDue } from "../transports/wait.ts";
-import { formatBytes } from "./_log.ts";
+import { ChannelError } from "./errors.ts";
+import * as libc from "./libc.ts";
+import { LibcError, strerror } from "./libc.ts";
+import { formatBytes } from "./units.ts";
+import { takeTurn, turnIsDue } from "./wait.ts";
 
-/** A failure the user can act on: printed as one line, exit status 1 (or the one given). */
-export class LessonError extends Error {
-  /**
-   * The exit status: 1; 2 when the command line asks for something that can never work (an
-   * output that is a device); 128 + n when the failure is that a process got signal n.
-   */
-  readonly status: number;
-
-  /** A failure with a message meant for the user. */
-  constructor(message: string, options: { status?: number } = {}) {
-    super(message);
-    this.name = "LessonError";
-    this.status = options.status ?? 1;
+/** A file could not be opened, checked, written or named: one line says which, and why. */
+export class FileError extends ChannelError {
+  /** `message` names the file and says why. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "FileError";
   }
 }
 
-/** A mistake on the command line: printed as one line, exit status 2. */
-export class UsageError extends Error {
-  /** A usage mistake with a message meant for the user. */
+/**
+ * The output path names something that may never become the output (a device, a FIFO, a
+ * directory, a symbolic link): no option changes that.
+ */
+export class OutputRefused extends FileError {
+  /** `message` names the path and what is there. */
   constructor(message: string) {
     super(message);
-    this.name = "UsageError";
+    this.name = "OutputRefused";
+  }
+}
+
+/** A regular file is at the output path, and replacing it was not asked for. */
+export class OutputExists extends FileError {
+  /** `message` names the path. */
+  constructor(message: string) {
+    super(message);
+    this.name = "OutputExists";
   }
 }
 
@@ -72,7 +90,7 @@ const quote = (path: string) => JSON.stringify(path);
  *
  * @example
  * ```ts
- * import { pathExists } from "./_files.ts";
+ * import { pathExists } from "./files.ts";
  * pathExists("/tmp"); // true
  * ```
  */
@@ -90,7 +108,7 @@ export function pathExists(path: string): boolean {
  *
  * @example
  * ```ts
- * import { kindOf } from "./_files.ts";
+ * import { kindOf } from "./files.ts";
  * kindOf(Deno.statSync("/dev/null")); // "a character device"
  * ```
  */
@@ -115,7 +133,7 @@ export function kindOf(info: Deno.FileInfo): string {
 function openRegular(
   path: string,
   flags: number,
-  fail: (why: string) => LessonError,
+  fail: (why: string) => FileError,
 ): { fd: number; info: Deno.FileInfo } {
   let handle: number;
   try {
@@ -138,7 +156,7 @@ function openRegular(
 }
 
 /** Writes all of `data` to `fd` (write(2) until done); `fail` makes the error. */
-function writeAll(fd: number, data: Uint8Array, fail: (why: string) => LessonError): void {
+function writeAll(fd: number, data: Uint8Array, fail: (why: string) => FileError): void {
   try {
     for (let done = 0; done < data.length;) {
       const n = libc.write(fd, done === 0 ? data : data.subarray(done));
@@ -155,7 +173,7 @@ export class InputFile implements Disposable {
   readonly path: string;
   /** The size in bytes when it was opened. */
   readonly size: number;
-  /** Its permission bits (`mode & 0o777`): the demo gives the copy the same. */
+  /** Its permission bits (`mode & 0o777`), to give a copy the same. */
   readonly permissions: number;
   /** The device and inode: which file this is, whatever its name. */
   readonly identity: { dev: number; ino: number };
@@ -163,13 +181,13 @@ export class InputFile implements Disposable {
 
   /**
    * Opens `path` for reading; anything but a readable regular file becomes a
-   * {@linkcode LessonError}, at once (a FIFO with no writer is refused, not waited for).
-   * `options.via` is another name of the same file to open instead, such as the demo runner's
+   * {@linkcode FileError}, at once (a FIFO with no writer is refused, not waited for).
+   * `options.via` is another name of the same file to open instead, such as another process's
    * `/proc/PID/fd/N`; messages still name `path`.
    */
   constructor(path: string, options: { via?: string } = {}) {
     this.path = path;
-    const fail = (why: string) => new LessonError(`cannot open input ${quote(path)}: ${why}`);
+    const fail = (why: string) => new FileError(`cannot open input ${quote(path)}: ${why}`);
     const { fd, info } = openRegular(options.via ?? path, libc.O.RDONLY, fail);
     this.#fd = fd;
     this.size = info.size;
@@ -177,9 +195,9 @@ export class InputFile implements Disposable {
     this.identity = { dev: info.dev, ino: info.ino ?? 0 };
   }
 
-  /** The descriptor (the demo runner hashes the input through it). */
+  /** The descriptor (to hash the input through it, or hand it to another process). */
   get fd(): number {
-    if (this.#fd === null) throw new LessonError(`input ${quote(this.path)} is closed`);
+    if (this.#fd === null) throw new FileError(`input ${quote(this.path)} is closed`);
     return this.#fd;
   }
 
@@ -191,7 +209,7 @@ export class InputFile implements Disposable {
         if (n !== libc.WOULD_BLOCK) return n; // (interrupted by a signal: just read again)
       }
     } catch (error) {
-      throw new LessonError(`cannot read input ${quote(this.path)}: ${reason(error)}`);
+      throw new FileError(`cannot read input ${quote(this.path)}: ${reason(error)}`);
     }
   }
 
@@ -219,16 +237,17 @@ export interface OutputTarget {
 /**
  * Checks, before anything starts, everything the output path alone makes certain:
  * - the path may only become a new regular file or replace an existing regular file: a device,
- *   FIFO, socket, directory or symbolic link there is refused (exit status 2), and so is a
- *   path ending in `/`, which can only name a directory;
- * - an existing file is replaced only with `force`, and never when it is `input` under another
+ *   FIFO, socket, directory or symbolic link there is refused ({@linkcode OutputRefused}), and
+ *   so is a path ending in `/`, which can only name a directory;
+ * - an existing file is replaced only with `force` (else {@linkcode OutputExists}), and never
+ *   when it is `input` under another
  *   name (a hard link, a bind mount): the copy would destroy what it copies;
  * - its directory exists, and this process may create files in it (`access(W_OK)`, and
  *   `statvfs` for a read-only file system).
  *
  * @example
  * ```ts
- * import { checkOutput } from "./_files.ts";
+ * import { checkOutput } from "./files.ts";
  * checkOutput("/tmp/copy.txt", { force: true }); // { dir: "/tmp", exists: … }
  * ```
  */
@@ -238,9 +257,8 @@ export function checkOutput(
 ): OutputTarget {
   const shown = quote(path);
   if (path.endsWith("/")) {
-    throw new LessonError(
+    throw new OutputRefused(
       `output ${shown} ends with "/", so it can only name a directory: the output must be a file`,
-      { status: 2 },
     );
   }
   let info: Deno.FileInfo | null = null;
@@ -248,28 +266,25 @@ export function checkOutput(
     info = Deno.lstatSync(path); // lstat: a symbolic link is looked at, not followed
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) {
-      throw new LessonError(`cannot create output ${shown}: ${reason(error)}`);
+      throw new FileError(`cannot create output ${shown}: ${reason(error)}`);
     }
   }
   if (info !== null && !info.isFile) {
-    throw new LessonError(
+    throw new OutputRefused(
       `output ${shown} is ${kindOf(info)}: the output may only be a new file or an existing ` +
         "regular file, so it was left alone",
-      { status: 2 },
     );
   }
   const { input } = options;
   if (
     info !== null && input && info.dev === input.identity.dev && info.ino === input.identity.ino
   ) {
-    throw new LessonError(
+    throw new FileError(
       `output ${shown} is the same file as input ${quote(input.path)}: refusing to overwrite it`,
     );
   }
   if (info !== null && !options.force) {
-    throw new LessonError(
-      `output ${shown} already exists and was left alone: add --force to replace it`,
-    );
+    throw new OutputExists(`output ${shown} already exists and was left alone`);
   }
 
   const dir = dirname(resolve(path));
@@ -280,17 +295,17 @@ export function checkOutput(
     const why = error instanceof Deno.errors.NotFound
       ? `directory ${quote(dir)} does not exist`
       : reason(error);
-    throw new LessonError(`cannot create output ${shown}: ${why}`);
+    throw new FileError(`cannot create output ${shown}: ${why}`);
   }
   if (!dirInfo.isDirectory) {
-    throw new LessonError(`cannot create output ${shown}: ${quote(dir)} is not a directory`);
+    throw new FileError(`cannot create output ${shown}: ${quote(dir)} is not a directory`);
   }
   // access(2) answers for this process's real user; a read-only mount answers EROFS, or
   // shows in statvfs's flags.
   const denied = libc.access(dir, libc.ACCESS.W_OK | libc.ACCESS.X_OK);
   const readOnly = denied?.code === "EROFS" || libc.statvfs(dir).readOnly;
   if (readOnly) {
-    throw new LessonError(
+    throw new FileError(
       `cannot create output ${shown}: directory ${quote(dir)} is on a read-only file system`,
     );
   }
@@ -298,7 +313,7 @@ export function checkOutput(
     const why = denied.code === "EACCES"
       ? `no permission to create files in directory ${quote(dir)}`
       : reason(denied);
-    throw new LessonError(`cannot create output ${shown}: ${why}`);
+    throw new FileError(`cannot create output ${shown}: ${why}`);
   }
   return { dir, exists: info !== null };
 }
@@ -320,7 +335,7 @@ export interface SpaceNeed {
  *
  * @example
  * ```ts
- * import { checkSpace } from "./_files.ts";
+ * import { checkSpace } from "./files.ts";
  * checkSpace([{ dir: "/tmp", bytes: 1024, what: "the copy" }]);
  * ```
  */
@@ -334,7 +349,7 @@ export function checkSpace(needs: SpaceNeed[]): void {
     const bytes = group.reduce((sum, need) => sum + need.bytes, 0);
     const free = libc.statvfs(group[0]!.dir).availableBytes;
     if (bytes > free) {
-      throw new LessonError(
+      throw new FileError(
         `not enough space for ${group.map((need) => need.what).join(" and ")} (${
           formatBytes(bytes)
         }): the file system of ${quote(group[0]!.dir)} has ${formatBytes(free)} free`,
@@ -354,8 +369,8 @@ export function checkSpace(needs: SpaceNeed[]): void {
  *
  * @example
  * ```ts ignore
- * import { LessonError, UnnamedFile } from "./_files.ts";
- * using file = new UnnamedFile("/tmp", { name: "copy.txt", fail: (why) => new LessonError(why) });
+ * import { FileError, UnnamedFile } from "./files.ts";
+ * using file = new UnnamedFile("/tmp", { name: "copy.txt", fail: (why) => new FileError(why) });
  * // … write into file.fd, or let another process write into file.procPath …
  * file.link("/tmp/copy.txt", false); // only now does /tmp/copy.txt appear, complete
  * ```
@@ -364,13 +379,13 @@ export class UnnamedFile implements Disposable {
   #fd: number | null;
   /** The stand-in's path, on a file system without unnamed files. */
   #partial: string | null = null;
-  #fail: (why: string) => LessonError;
+  #fail: (why: string) => FileError;
 
   /**
    * Makes an unnamed file, mode 0600, in `dir`. `name` is the name it will get (only the
    * stand-in uses it); without one, the file is never to be named. `fail` makes the error.
    */
-  constructor(dir: string, options: { name?: string; fail: (why: string) => LessonError }) {
+  constructor(dir: string, options: { name?: string; fail: (why: string) => FileError }) {
     this.#fail = options.fail;
     try {
       this.#fd = libc.open(dir, libc.O.TMPFILE | libc.O.RDWR | libc.O.CLOEXEC, 0o600);
@@ -423,9 +438,8 @@ export class UnnamedFile implements Disposable {
   link(path: string, force: boolean): void {
     const shown = quote(path);
     const exists = () =>
-      new LessonError(
-        `output ${shown} appeared while the copy was being made and was left alone: add --force ` +
-          "to replace it",
+      new OutputExists(
+        `output ${shown} appeared while the copy was being made and was left alone`,
       );
     try {
       if (this.#partial !== null) {
@@ -450,12 +464,12 @@ export class UnnamedFile implements Disposable {
         throw error;
       }
     } catch (error) {
-      if (error instanceof LessonError) throw error;
-      throw new LessonError(`cannot create output ${shown}: ${reason(error)}`);
+      if (error instanceof FileError) throw error;
+      throw new FileError(`cannot create output ${shown}: ${reason(error)}`);
     }
   }
 
-  #linkPartial(path: string, force: boolean, exists: () => LessonError): void {
+  #linkPartial(path: string, force: boolean, exists: () => FileError): void {
     const partial = this.#partial!;
     if (force) {
       checkOutput(path, { force: true });
@@ -492,35 +506,40 @@ export class UnnamedFile implements Disposable {
 /**
  * The output file, which nobody can see half-written.
  *
- * By hand, the client checks the path ({@linkcode checkOutput}) and writes into an
+ * On its own, a receiver checks the path ({@linkcode checkOutput}) and writes into an
  * {@linkcode UnnamedFile} in the output's directory, mode 0600; {@linkcode OutputFile.commit}
- * gives it the output's name. In the demo, the runner made that unnamed file and hands it over
- * as `via` (`/proc/RUNNER/fd/N`): the client only writes and closes it, and the runner names it
- * once it has verified the copy.
+ * gives it the output's name. Or another process made that unnamed file and hands it over as
+ * `via` (`/proc/PID/fd/N`): the receiver only writes and closes it, and the other process
+ * names it once it has verified the copy (the lessons' demo does).
+ *
+ * @example
+ * ```ts ignore
+ * import { OutputFile } from "./files.ts";
+ * using output = new OutputFile("/tmp/copy.txt", { force: true });
+ * output.write(new TextEncoder().encode("hello"));
+ * output.commit(); // only now does /tmp/copy.txt appear
+ * ```
  */
 export class OutputFile implements Disposable {
   /** The output path as the user gave it: messages name it. */
   readonly path: string;
+  /** True when another process made the file and names it (`via`): commit only closes it. */
+  readonly handedOver: boolean;
   #fd: number | null = null;
   /** By hand: the unnamed file this process made. */
   #file: UnnamedFile | null = null;
   #force: boolean;
-  #onCommit: (() => void) | undefined;
   #finished = false;
 
   /**
-   * Checks `path` and creates the unnamed file; or, with `options.via`, opens the demo runner's
-   * file instead. `options.force` lets an existing regular file be replaced; `options.onCommit`
-   * runs once the copy is complete.
+   * Checks `path` and creates the unnamed file; or, with `options.via`, opens that file (made
+   * by another process) instead. `options.force` lets an existing regular file be replaced.
    */
-  constructor(
-    path: string,
-    options: { force?: boolean; via?: string; onCommit?: () => void } = {},
-  ) {
+  constructor(path: string, options: { force?: boolean; via?: string } = {}) {
     this.path = path;
+    this.handedOver = options.via !== undefined;
     this.#force = options.force ?? false;
-    this.#onCommit = options.onCommit;
-    const fail = (why: string) => new LessonError(`cannot create output ${quote(path)}: ${why}`);
+    const fail = (why: string) => new FileError(`cannot create output ${quote(path)}: ${why}`);
     if (options.via !== undefined) {
       this.#fd = openRegular(options.via, libc.O.WRONLY, fail).fd;
     } else {
@@ -535,16 +554,12 @@ export class OutputFile implements Disposable {
     writeAll(
       this.#fd!,
       data,
-      (why) => new LessonError(`cannot write output ${quote(this.path)}: ${why}`),
+      (why) => new FileError(`cannot write output ${quote(this.path)}: ${why}`),
     );
   }
 
-  /**
-   * The copy is complete: give the file its name (by hand), or hand it back (demo). Returns
-   * what happened, in a sentence for the narration.
-   */
-  commit(): string {
-    const handedBack = this.#file === null;
+  /** The copy is complete: give the file its name, or close a file handed over. */
+  commit(): void {
     if (this.#file !== null) {
       this.#file.link(this.path, this.#force);
       this.#file.close();
@@ -553,10 +568,6 @@ export class OutputFile implements Disposable {
     }
     this.#fd = null;
     this.#finished = true;
-    this.#onCommit?.();
-    return handedBack
-      ? `closed the copy: the runner checks it before it gets the name ${quote(this.path)}`
-      : `wrote ${quote(this.path)}`;
   }
 
   /** Abandons an uncommitted copy: the unnamed file vanishes (a stand-in is removed). */
@@ -582,25 +593,22 @@ export class OutputFile implements Disposable {
 /**
  * The SHA-256 of the file open at `fd`, read from its start in 1 MiB pieces (through
  * `/proc/self/fd/N`, a description of its own), as lowercase hex. Each piece is read
- * asynchronously, so signal listeners run meanwhile; when `stop()` says so, it gives up and
- * resolves to null.
+ * asynchronously, so signal listeners run meanwhile; once `signal` is aborted, it rejects with
+ * its reason.
  *
  * @example
  * ```ts ignore
- * import { InputFile, sha256Fd } from "./_files.ts";
+ * import { InputFile, sha256Fd } from "./files.ts";
  * using input = new InputFile("lessons/sample.txt");
  * console.log(await sha256Fd(input.fd));
  * ```
  */
-export async function sha256Fd(
-  fd: number,
-  stop: () => boolean = () => false,
-): Promise<string | null> {
+export async function sha256Fd(fd: number, signal?: AbortSignal): Promise<string> {
   const hash = createHash("sha256");
   using file = await Deno.open(`/proc/self/fd/${fd}`, { read: true });
   const buf = new Uint8Array(1 << 20);
   for (;;) {
-    if (stop()) return null;
+    signal?.throwIfAborted();
     const n = await file.read(buf);
     if (n === null) break;
     hash.update(buf.subarray(0, n));
@@ -630,32 +638,27 @@ function randomize(buf: Uint8Array): void {
 
 /**
  * Writes `size` random bytes to the file open at `fd`, 1 MiB at a time, giving the event loop
- * a turn now and then so that Ctrl-C is seen. Resolves to false when `stop()` asked it to give
- * up, true when done.
+ * a turn now and then so that Ctrl-C is seen: once `signal` is aborted, it rejects with its
+ * reason.
  *
  * @example
  * ```ts ignore
- * import { fillRandom, LessonError, UnnamedFile } from "./_files.ts";
- * using file = new UnnamedFile("/tmp", { fail: (why) => new LessonError(why) });
- * await fillRandom(file.fd, 1 << 20, () => false);
+ * import { fillRandom, FileError, UnnamedFile } from "./files.ts";
+ * using file = new UnnamedFile("/tmp", { fail: (why) => new FileError(why) });
+ * await fillRandom(file.fd, 1 << 20);
  * ```
  */
-export async function fillRandom(
-  fd: number,
-  size: number,
-  stop: () => boolean,
-): Promise<boolean> {
+export async function fillRandom(fd: number, size: number, signal?: AbortSignal): Promise<void> {
   const buf = new Uint8Array(1 << 20);
-  const fail = (why: string) => new LessonError(`cannot write the random input: ${why}`);
+  const fail = (why: string) => new FileError(`cannot write the random input: ${why}`);
   for (let left = size; left > 0;) {
     const piece = buf.subarray(0, Math.min(left, buf.length));
     randomize(piece);
     writeAll(fd, piece, fail);
     left -= piece.length;
     if (turnIsDue()) await takeTurn();
-    if (stop()) return false;
+    signal?.throwIfAborted();
   }
-  return true;
 }
 
 /** Writes `size` random bytes to a new file at `path`, 64 KiB at a time. */

@@ -1,8 +1,8 @@
 /**
- * The bounded buffer of the shared-memory lesson: a ring of slots in a POSIX shared-memory
- * segment, and two counting semaphores that make the producer and the consumer take turns.
- * The lesson's server and client use it, and so does the benchmark: one implementation, with
- * no special fast path.
+ * A bounded buffer in POSIX shared memory: a ring of slots in a shared-memory segment, and two
+ * counting semaphores that make the producer and the consumer take turns. The shared-memory
+ * lesson's server and client use it, and so does the benchmark: one implementation, with no
+ * special fast path.
  *
  * The segment (every field a 32-bit integer in the machine's byte order, little-endian on
  * x86-64 and arm64):
@@ -36,22 +36,34 @@
  * just before it publishes the end, the producer stores the number of bytes it sent in
  * `end_total`, and the consumer compares it with what it took; afterwards `filled` must be 0.
  *
+ * Failures that are not a system call's (the peer has gone, a segment left behind, a header
+ * that is not a ring's, a stray post) are {@linkcode ChannelError}s that state the facts; the
+ * program using the ring words the advice.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ringLayout, ringNames } from "./ring_buffer.ts";
+ * assert.equal(ringNames("/ipc-lesson-shm-demo").free, "/ipc-lesson-shm-demo-free");
+ * assert.equal(ringLayout(16, 65536).size, 4096 + 16 * 65536);
+ * ```
+ *
  * @module
  */
 
-import { LessonError } from "../_files.ts";
-import type { KernelObject } from "../_lesson.ts";
-import { formatBytes } from "../_log.ts";
-import { LibcError, sem_unlink, shm_unlink } from "../../transports/libc.ts";
-import { holdersOfPath, isRunning } from "../../transports/holders.ts";
+import type { NamedChannel, NamedEndOptions, Sink, Source } from "./channel.ts";
+import { ChannelError } from "./errors.ts";
+import { holdersOfPath, isRunning } from "./holders.ts";
+import { LibcError, sem_unlink, shm_unlink } from "./libc.ts";
 import {
-  type Semaphore,
+  Semaphore,
   semaphoreNameProblem,
   semaphorePath,
   type SemaphoreWaitOptions,
-} from "../../transports/semaphore.ts";
-import { SharedMemory, shmNameProblem, shmPath } from "../../transports/shm.ts";
-import { seconds, sleep } from "../../transports/wait.ts";
+} from "./semaphore.ts";
+import { SharedMemory, shmNameProblem, shmPath } from "./shm.ts";
+import { formatBytes } from "./units.ts";
+import { seconds, sleep } from "./wait.ts";
 
 // ---------------------------------------------------------------------------------------------
 // The layout
@@ -156,53 +168,45 @@ export function ringNameProblem(name: string): string | null {
 }
 
 /** One of a ring's three objects: its name, how to name it in a sentence, where it shows. */
-interface RingPart {
-  name: string;
-  description: string;
-  path: string;
+export interface RingPart {
+  /** Its POSIX name: `/NAME`, `/NAME-free`, `/NAME-filled`. */
+  readonly name: string;
+  /** How to name it in a sentence: `the semaphore /NAME-free (/dev/shm/sem.NAME-free)`. */
+  readonly description: string;
+  /** Where it shows in the file system, under `/dev/shm`. */
+  readonly path: string;
+  /** Whether it exists now. */
+  exists(): boolean;
+  /** Removes its name (`shm_unlink`, `sem_unlink`). */
   remove(): void;
 }
 
-function ringParts(names: RingNames): RingPart[] {
-  return [
-    {
-      name: names.segment,
-      description: `the shared-memory segment ${names.segment}`,
-      path: shmPath(names.segment),
-      remove: () => shm_unlink(names.segment),
-    },
-    {
-      name: names.free,
-      description: `the semaphore ${names.free}`,
-      path: semaphorePath(names.free),
-      remove: () => sem_unlink(names.free),
-    },
-    {
-      name: names.filled,
-      description: `the semaphore ${names.filled}`,
-      path: semaphorePath(names.filled),
-      remove: () => sem_unlink(names.filled),
-    },
-  ];
-}
-
 /**
- * The ring's three objects, as kernel objects the demo runner can look for and remove.
+ * The ring's three objects: the segment and its two semaphores.
  *
  * @example
  * ```ts
- * import { ringNames, ringObjects } from "./ring_buffer.ts";
- * for (const object of ringObjects(ringNames("/ipc-lesson-shm-lab"))) {
- *   console.log(object.description, object.exists());
+ * import { ringNames, ringParts } from "./ring_buffer.ts";
+ * for (const part of ringParts(ringNames("/ipc-lesson-shm-lab"))) {
+ *   console.log(part.description, part.exists());
  * }
  * ```
  */
-export function ringObjects(names: RingNames): KernelObject[] {
-  return ringParts(names).map((part) => ({
-    description: `${part.description} (${part.path})`,
-    exists: () => exists(part.path),
-    remove: part.remove,
-  }));
+export function ringParts(names: RingNames): RingPart[] {
+  const part = (name: string, kind: string, path: string, remove: () => void): RingPart => ({
+    name,
+    description: `the ${kind} ${name} (${path})`,
+    path,
+    exists: () => exists(path),
+    remove,
+  });
+  return [
+    part(names.segment, "shared-memory segment", shmPath(names.segment), () => {
+      shm_unlink(names.segment);
+    }),
+    part(names.free, "semaphore", semaphorePath(names.free), () => sem_unlink(names.free)),
+    part(names.filled, "semaphore", semaphorePath(names.filled), () => sem_unlink(names.filled)),
+  ];
 }
 
 function exists(path: string): boolean {
@@ -214,23 +218,6 @@ function exists(path: string): boolean {
   }
 }
 
-/**
- * The command that removes the objects `names` when nobody uses them: `deno task clean NAME…`,
- * with each name quoted for the shell when it needs to be.
- *
- * @example
- * ```ts
- * import { cleanCommand } from "./ring_buffer.ts";
- * cleanCommand("/ipc-lesson-shm-lab"); // "deno task clean /ipc-lesson-shm-lab"
- * ```
- */
-export function cleanCommand(...names: string[]): string {
-  const quoted = names.map((name) =>
-    /^[\w@%+=:,./-]+$/.test(name) ? name : `'${name.replaceAll("'", `'\\''`)}'`
-  );
-  return `deno task clean ${quoted.join(" ")}`;
-}
-
 /** The processes that have the object at `path` open or mapped (none if it has gone). */
 function holders(path: string): number[] {
   try {
@@ -240,69 +227,104 @@ function holders(path: string): number[] {
   }
 }
 
-/** The command that removes whichever of the ring's three names exist. */
-function cleanRing(names: RingNames): string {
-  return cleanCommand(...ringParts(names).filter((part) => exists(part.path)).map((p) => p.name));
+/**
+ * Some of a ring's names exist already. The message says which, and whether a process holds
+ * them (another ring is using the name) or nobody does (a killed process left them behind).
+ */
+export class RingNamesTaken extends ChannelError {
+  /** The ring's objects that exist. */
+  readonly taken: RingPart[];
+  /** The processes that have any of them open or mapped, in order; none: left behind. */
+  readonly holders: number[];
+
+  /** `taken` exist, held by `holders`. */
+  constructor(taken: RingPart[], holders: number[]) {
+    const them = taken.length === 1 ? "it" : "them";
+    const descriptions = taken.map((part) => part.description);
+    const list = descriptions.length === 1
+      ? descriptions[0]
+      : `${descriptions.slice(0, -1).join(", ")} and ${descriptions.at(-1)}`;
+    const exist = `${list} already exist${taken.length === 1 ? "s" : ""}`;
+    const users = `process ${holders.join(", ")} ${holders.length === 1 ? "uses" : "use"} ${them}`;
+    super(
+      holders.length > 0
+        ? `${exist}, and ${users}`
+        : `${exist}: nobody has ${them} open or mapped, so a killed run left ${them} behind`,
+    );
+    this.name = "RingNamesTaken";
+    this.taken = taken;
+    this.holders = holders;
+  }
 }
 
 /**
- * Fails with one clear message if any of the ring's names is taken, before anything is
- * created, and touches nothing. The kernel says which case it is: if a process maps or has
- * open one of the objects (/proc/PID/maps, /proc/PID/fd), another run is using the name; if
- * nobody does, a run killed with kill -9 left them behind, and the message gives the command
- * that removes them.
+ * Throws a {@linkcode RingNamesTaken} if any of the ring's names is taken, before anything is
+ * created, and touches nothing. The kernel says which case it is: a process that maps or has
+ * open one of the objects (`/proc/PID/maps`, `/proc/PID/fd`) is using the name; if nobody
+ * does, a process killed with kill -9 left them behind.
  *
  * @example
  * ```ts
  * import { refuseExisting, ringNames } from "./ring_buffer.ts";
- * refuseExisting(ringNames("/ipc-lesson-shm-lab")); // throws Deno.errors.AlreadyExists if taken
+ * refuseExisting(ringNames("/ipc-lesson-shm-lab")); // throws RingNamesTaken if taken
  * ```
  */
 export function refuseExisting(names: RingNames): void {
-  const taken = ringParts(names).filter((part) => exists(part.path));
+  const taken = ringParts(names).filter((part) => part.exists());
   if (taken.length === 0) return;
-  const them = taken.length === 1 ? "it" : "them";
-  const descriptions = taken.map((part) => `${part.description} (${part.path})`);
-  const list = descriptions.length === 1
-    ? descriptions[0]
-    : `${descriptions.slice(0, -1).join(", ")} and ${descriptions.at(-1)}`;
-  const exist = `${list} already exist${taken.length === 1 ? "s" : ""}`;
   const users = [...new Set(taken.flatMap((part) => holders(part.path)))].sort((a, b) => a - b);
-  if (users.length > 0) {
-    throw new Deno.errors.AlreadyExists(
-      `${exist}, and process ${users.join(", ")} ${users.length === 1 ? "uses" : "use"} ${them}: ` +
-        `another run is using the name ${names.segment}; choose another --name`,
-    );
+  throw new RingNamesTaken(taken, users);
+}
+
+/**
+ * A ring whose creator has gone before it was done: the segment exists but was never marked
+ * ready, or its creator no longer runs. What is left of it stays until someone removes it.
+ */
+export class StaleRing extends ChannelError {
+  /** The ring's names. */
+  readonly names: RingNames;
+
+  /** The ring `names` is stale; `message` says how it was seen. */
+  constructor(names: RingNames, message: string) {
+    super(message);
+    this.name = "StaleRing";
+    this.names = names;
   }
-  throw new Deno.errors.AlreadyExists(
-    `${exist}: nobody has ${them} open or mapped, so a killed run left ${them} behind ` +
-      `(deno task clean removes what killed runs left): \`${
-        cleanCommand(...taken.map((part) => part.name))
-      }\` removes ${them}, or choose another --name`,
-  );
 }
 
 // ---------------------------------------------------------------------------------------------
 // Waiting for the creator
 // ---------------------------------------------------------------------------------------------
 
+/** Options for {@linkcode openWhenReady}. */
+export interface OpenWhenReadyOptions {
+  /** How long to wait for the segment to appear and be ready, in ms (default: for ever). */
+  timeout?: number;
+  /** Give up once this is aborted, with its reason (Ctrl-C). */
+  signal?: AbortSignal;
+  /** What to call the creator in messages: `server`, `producer`. */
+  creator: string;
+}
+
 /**
  * The attaching side's first step: waits until the segment `name` exists and its creator has
  * marked it ready (the magic number, written last), retrying `shm_open` with a growing pause.
  * Then checks that the creator still runs and that no one else has attached. Resolves to the
- * mapped segment.
+ * mapped segment. Throws `Deno.errors.TimedOut` when no segment appears in time, and a
+ * {@linkcode StaleRing} when one exists but its creator has gone.
  *
  * @example
  * ```ts ignore
  * import { openWhenReady } from "./ring_buffer.ts";
- * using segment = await openWhenReady("/ipc-lesson-shm-lab", { timeoutMs: 10_000, creator: "server" });
+ * using segment = await openWhenReady("/ipc-lesson-shm-lab", { timeout: 10_000, creator: "server" });
  * ```
  */
 export async function openWhenReady(
   name: string,
-  options: { timeoutMs: number; creator: string },
+  options: OpenWhenReadyOptions,
 ): Promise<SharedMemory> {
-  const deadline = performance.now() + options.timeoutMs;
+  const timeoutMs = options.timeout ?? Infinity;
+  const deadline = performance.now() + timeoutMs;
   let exists = false;
   for (let pause = 2;; pause = Math.min(pause * 2, 20)) {
     let segment: SharedMemory | null = null;
@@ -328,20 +350,22 @@ export async function openWhenReady(
       segment.close();
     }
     const left = deadline - performance.now();
-    if (left <= 0) {
-      throw new Deno.errors.TimedOut(
-        exists
-          ? `the shared-memory segment ${name} exists, but was never marked ready within ${
-            seconds(options.timeoutMs)
-          }: its creator may have been killed while making it (remove what it left with \`${
-            cleanRing(ringNames(name))
-          }\`)`
-          : `no ${options.creator} created the shared-memory segment ${name} within ${
-            seconds(options.timeoutMs)
-          }`,
+    if (left <= 0 && exists) {
+      throw new StaleRing(
+        ringNames(name),
+        `the shared-memory segment ${name} exists, but was never marked ready within ${
+          seconds(timeoutMs)
+        }: its creator may have been killed while making it`,
       );
     }
-    await sleep(Math.min(pause, left));
+    if (left <= 0) {
+      throw new Deno.errors.TimedOut(
+        `no ${options.creator} created the shared-memory segment ${name} within ${
+          seconds(timeoutMs)
+        }`,
+      );
+    }
+    await sleep(Math.min(pause, left), options.signal);
   }
 }
 
@@ -354,15 +378,15 @@ function checkUsable(segment: SharedMemory): void {
   const words = header(segment);
   const creator = Atomics.load(words, FIELD.creatorPid);
   if (!isRunning(creator)) {
-    throw new LessonError(
+    throw new StaleRing(
+      ringNames(segment.name),
       `the shared-memory segment ${segment.name} is stale: the process that made it (${creator}) ` +
-        `is no longer running; a run killed with kill -9 left it behind (remove what it left ` +
-        `with \`${cleanRing(ringNames(segment.name))}\`)`,
+        "is no longer running; a run killed with kill -9 left it behind",
     );
   }
   const attached = Atomics.load(words, FIELD.attachedPid);
   if (attached !== 0) {
-    throw new LessonError(
+    throw new ChannelError(
       `process ${attached} has already attached to the ring ${segment.name}: ` +
         "a ring has one producer and one consumer",
     );
@@ -384,7 +408,7 @@ function checkHeader(segment: SharedMemory): RingLayout {
     Atomics.load(words, FIELD.magic) !== MAGIC || version !== VERSION || slots < 1 ||
     slotSize < 1 || words[FIELD.dataOffset] !== layout.dataOffset || segment.size !== layout.size
   ) {
-    throw new LessonError(
+    throw new ChannelError(
       `the shared-memory segment ${segment.name} does not hold a ring of this lesson ` +
         `(version ${version}, ${slots} slots of ${slotSize} bytes, data at ${
           words[FIELD.dataOffset]
@@ -428,14 +452,16 @@ export interface RingSemaphores {
 
 /** Options for {@linkcode RingBuffer.create} and {@linkcode RingBuffer.attach}. */
 export interface RingOptions {
-  /** How long to wait for a slot, or for the other process to attach, in ms. */
-  timeoutMs: number;
+  /** How long to wait for a slot, or for the other process to attach, in ms (default: for ever). */
+  timeout?: number;
+  /** Once this is aborted, every wait rejects with its reason (Ctrl-C). */
+  signal?: AbortSignal;
   /** What to call the other process in messages: `client`, `server`. */
   peer: string;
 }
 
 /** The other process has exited (or was killed) before the transfer was complete. */
-export class PeerGone extends LessonError {
+export class PeerGone extends ChannelError {
   /** The pid of the process that has gone. */
   readonly pid: number;
 
@@ -493,6 +519,7 @@ export class RingBuffer {
   #peer: string;
   #peerPid: number;
   #timeoutMs: number;
+  #signal: AbortSignal | undefined;
   #waitForFree: SemaphoreWaitOptions;
   #waitForFilled: SemaphoreWaitOptions;
 
@@ -519,15 +546,18 @@ export class RingBuffer {
     this.#filled = semaphores.filled;
     this.#peer = options.peer;
     this.#peerPid = peerPid;
-    this.#timeoutMs = options.timeoutMs;
+    this.#timeoutMs = options.timeout ?? Infinity;
+    this.#signal = options.signal;
     // Made once: a wait that does not have to park allocates nothing.
     this.#waitForFree = {
-      timeout: options.timeoutMs,
+      timeout: this.#timeoutMs,
+      signal: options.signal,
       timeoutMessage: () => this.#stuck("no slot became free", "takes no slots"),
       whileParked: () => this.#checkPeer(),
     };
     this.#waitForFilled = {
-      timeout: options.timeoutMs,
+      timeout: this.#timeoutMs,
+      signal: options.signal,
       timeoutMessage: () => this.#stuck("no slot was filled", "fills no slots"),
       whileParked: () => this.#checkPeer(),
     };
@@ -580,7 +610,7 @@ export class RingBuffer {
     const words = header(segment);
     const previous = Atomics.compareExchange(words, FIELD.attachedPid, 0, Deno.pid);
     if (previous !== 0) {
-      throw new LessonError(
+      throw new ChannelError(
         `process ${previous} has already attached to the ring ${segment.name}: ` +
           "a ring has one producer and one consumer",
       );
@@ -616,7 +646,7 @@ export class RingBuffer {
           }`,
         );
       }
-      await sleep(Math.min(pause, left));
+      await sleep(Math.min(pause, left), this.#signal);
     }
   }
 
@@ -663,7 +693,7 @@ export class RingBuffer {
     }
     const length = this.#lengths[slot]!;
     if (length > this.slotSize) {
-      throw new LessonError(
+      throw new ChannelError(
         `slot ${slot} of ${this.name} claims to hold ${length} bytes, but a slot holds ` +
           `${this.slotSize}: the segment has been overwritten`,
       );
@@ -705,14 +735,14 @@ export class RingBuffer {
   checkEnd(): void {
     const total = Atomics.load(this.#total, 0);
     if (total === NO_TOTAL) {
-      throw new LessonError(
+      throw new ChannelError(
         `a slot holding 0 bytes ended the copy after ${formatBytes(this.#bytes)}, but the ` +
           `${this.#peer} had not published the end: something else posted ${this.#filled.name} ` +
           "(a stray sem_post), so a slot was taken before it was filled; the copy is incomplete",
       );
     }
     if (total !== BigInt(this.#bytes)) {
-      throw new LessonError(
+      throw new ChannelError(
         `the ${this.#peer} published ${total} bytes, but ${this.#bytes} came through the ring: ` +
           `something else posted ${this.#filled.name} (a stray sem_post); the copy is not whole`,
       );
@@ -721,8 +751,8 @@ export class RingBuffer {
     if (extra !== 0) throw this.#strayPost(extra);
   }
 
-  #strayPost(extra: number): LessonError {
-    return new LessonError(
+  #strayPost(extra: number): ChannelError {
+    return new ChannelError(
       `${this.#filled.name} still counts ${extra} filled slot${extra === 1 ? "" : "s"} after ` +
         "the end marker was taken: something else posted it (a stray sem_post), so slots were " +
         "taken before they were filled; the copy cannot be trusted",
@@ -748,3 +778,94 @@ export class RingBuffer {
       "(is it stopped, with Ctrl-Z?)";
   }
 }
+
+// A ring's objects are a segment and two semaphores: their transports find what a killed run
+// left behind (`deno task clean` asks every exported finder of this module).
+export { segmentLeftovers } from "./shm.ts";
+export { semaphoreLeftovers } from "./semaphore.ts";
+
+// ---------------------------------------------------------------------------------------------
+// The ring as a channel of pieces (see channel.ts): what the benchmark measures
+// ---------------------------------------------------------------------------------------------
+
+/** A ring's producer copies each piece into a free slot, as the C reference's producer does. */
+function ringSink(ring: RingBuffer): Sink {
+  return {
+    async send(data) {
+      const slot = await ring.claimFree();
+      ring.slots[slot]!.set(data);
+      ring.publish(slot, data.length);
+    },
+    async end() {
+      ring.publish(await ring.claimFree(), 0);
+      await ring.drain();
+    },
+  };
+}
+
+/**
+ * A ring's consumer reads each filled slot in place, and hands it back at the next receive
+ * (the end marker at once: nothing follows it).
+ */
+function ringSource(ring: RingBuffer): Source {
+  let held = -1;
+  return {
+    async receive() {
+      if (held >= 0) ring.release(held);
+      held = await ring.claimFilled();
+      const data = ring.contents(held);
+      if (data.length === 0) {
+        ring.release(held);
+        held = -1;
+      }
+      return data;
+    },
+  };
+}
+
+/**
+ * The ring as a named channel, opened as the shared-memory lesson opens it: the sender creates
+ * the segment `/word` and its two semaphores (slots of `piece` bytes, `capacity` bytes in all,
+ * at least two slots), waits for the receiver to attach, then removes the three names; the
+ * receiver waits for the ring to be ready and attaches. A slot holding 0 bytes ends the stream.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { channel } from "./ring_buffer.ts";
+ * using stack = new DisposableStack();
+ * const options = { piece: 64, capacity: 256, timeout: 5000, stack, dir: "/tmp" };
+ * const word = `ipc-lesson-example-${Deno.pid}`;
+ * const [sink, source] = await Promise.all([
+ *   channel.openSink(word, options), // waits for the receiver to attach
+ *   channel.openSource(word, options),
+ * ]);
+ * await sink.send(new Uint8Array([1, 2, 3]));
+ * assert.deepEqual([...await source.receive()], [1, 2, 3]);
+ * ```
+ */
+export const channel: NamedChannel = {
+  kind: "named",
+  refbench: "pshm",
+  async openSink(word: string, { piece, capacity, timeout, stack }: NamedEndOptions) {
+    const names = ringNames(`/${word}`);
+    const slots = Math.max(2, Math.floor(capacity / piece));
+    const segment = stack.use(SharedMemory.create(names.segment, ringLayout(slots, piece).size));
+    const free = stack.use(Semaphore.create(names.free, slots));
+    const filled = stack.use(Semaphore.create(names.filled, 0));
+    const ring = RingBuffer.create(segment, { free, filled }, slots, piece, {
+      timeout,
+      peer: "receiver",
+    });
+    await ring.waitForPeer();
+    for (const named of [segment, free, filled]) named.unlink();
+    return ringSink(ring);
+  },
+  async openSource(word: string, { timeout, stack }: NamedEndOptions) {
+    const names = ringNames(`/${word}`);
+    const segment = stack.use(await openWhenReady(names.segment, { timeout, creator: "sender" }));
+    const free = stack.use(Semaphore.open(names.free));
+    const filled = stack.use(Semaphore.open(names.filled));
+    return ringSource(RingBuffer.attach(segment, { free, filled }, { timeout, peer: "sender" }));
+  },
+};

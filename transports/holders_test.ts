@@ -1,22 +1,25 @@
 /**
- * transports/holders.ts: who holds an object, as /proc shows it. A descriptor counts (O_PATH
+ * Unit tests of holders.ts: who holds an object, as /proc shows it. A descriptor counts (O_PATH
  * too), a mapping counts after its descriptor is closed (a segment, a semaphore), a working
  * directory counts for a folder; and closing or unmapping ends it.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import * as libc from "../transports/libc.ts";
+import * as libc from "./libc.ts";
 import {
   holdersOfPath,
   holdersOfQueue,
+  identityOf,
+  isRunning,
+  otherHolders,
   queueIdentity,
   readProcessTable,
-} from "../transports/holders.ts";
-import { testDir } from "./_helpers.ts";
+} from "./holders.ts";
+import { createPipe, spawnWithStdin } from "./pipe.ts";
 
 Deno.test("holders: an O_PATH descriptor on a FIFO holds it; closing it lets go", () => {
-  const dir = testDir("holders-fifo");
+  const dir = Deno.makeTempDirSync({ prefix: "holders-fifo-" });
   const path = join(dir, "my.fifo");
   libc.mkfifo(path, 0o600);
   try {
@@ -78,7 +81,7 @@ Deno.test("holders: a message queue is found by name, mounted /dev/mqueue or not
 });
 
 Deno.test("holders: a process working in a folder, or holding a file in it, holds the folder", async () => {
-  const dir = testDir("holders-folder");
+  const dir = Deno.makeTempDirSync({ prefix: "holders-folder-" });
   const inside = join(dir, "inside");
   Deno.mkdirSync(inside);
   const sleeper = new Deno.Command("sleep", { args: ["60"], cwd: inside }).spawn();
@@ -96,4 +99,25 @@ Deno.test("holders: a process working in a folder, or holding a file in it, hold
   }
   assert.deepEqual(readProcessTable().holdersUnder(dir), []);
   Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("holders: otherHolders sees the other processes on a pipe, not this one", async () => {
+  using pipe = createPipe();
+  assert.deepEqual(otherHolders(pipe.writeEnd.fd), [], "only this process has the pipe");
+  const child = spawnWithStdin(new Deno.Command("sleep", { args: ["60"] }), pipe.readEnd);
+  try {
+    assert.deepEqual(otherHolders(pipe.writeEnd.fd), [child.pid], "its stdin is the read end");
+    assert.equal(isRunning(child.pid), true);
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+  assert.deepEqual(otherHolders(pipe.writeEnd.fd), [], "gone with the child");
+  assert.equal(isRunning(child.pid), false, "a child that was reaped does not run");
+  assert.equal(isRunning(-1), false);
+  assert.equal(
+    identityOf(Deno.statSync(`/proc/self/fd/${pipe.readEnd.fd}`)),
+    identityOf(Deno.statSync(`/proc/self/fd/${pipe.writeEnd.fd}`)),
+    "both ends are the same pipe",
+  );
 });

@@ -1,0 +1,77 @@
+/**
+ * What the shared-memory lesson's server and client share, the way TLPI's `svshm_xfr.h` serves
+ * its writer and reader: the options, their limits, and how to word a ring whose names are
+ * taken or whose creator has gone. The ring itself (layout, protocol) is the transport's:
+ * `transports/ring_buffer.ts`.
+ *
+ * @module
+ */
+
+import {
+  refuseExisting,
+  type RingNames,
+  RingNamesTaken,
+  ringParts,
+  StaleRing,
+} from "../../transports/ring_buffer.ts";
+import { cleanCommand } from "../_lesson.ts";
+
+/** The shared-memory lesson's own options. */
+export interface ShmOptions {
+  /** The segment's POSIX name; the semaphores are NAME-free and NAME-filled. */
+  name: string;
+  /** True when --name was not given and the name was made up. */
+  nameIsDefault: boolean;
+  /** How many slots the ring has. */
+  slots: number;
+  /** The bytes per slot. */
+  slotSize: number;
+  /** Which of --slots and --slot-size were given: a client checks them against the ring. */
+  given: { slots: boolean; slotSize: boolean };
+}
+
+/**
+ * Defaults: 16 slots of 128 KiB, a 2 MiB ring. Measured here: 128 KiB slots moved files faster
+ * than 64 KiB ones (fewer hand-offs and system calls), and writes of 256 KiB or more to an ext4
+ * file were up to 4 times slower in the kernel (for the pipe lesson too).
+ */
+export const DEFAULT_SLOTS = 16;
+/** The default slot size. */
+export const DEFAULT_SLOT_SIZE = 128 * 1024;
+/** At most this many slots. */
+export const MAX_SLOTS = 1024;
+/** At most this many bytes per slot. */
+export const MAX_SLOT_SIZE = 16 * 1024 * 1024;
+/** At most this much memory for the whole ring: memory stays bounded, whatever the file size. */
+export const MAX_RING_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Refuses, with one line and before anything is created, a ring whose names are taken: in use
+ * by another run (choose another --name), or left behind by a killed one (which command
+ * removes them).
+ */
+export function refuseTakenNames(names: RingNames): void {
+  try {
+    refuseExisting(names);
+  } catch (error) {
+    if (!(error instanceof RingNamesTaken)) throw error;
+    const them = error.taken.length === 1 ? "it" : "them";
+    throw new Deno.errors.AlreadyExists(
+      error.holders.length > 0
+        ? `${error.message}: another run is using the name ${names.segment}; choose another --name`
+        : `${error.message} (deno task clean removes what killed runs left): \`${
+          cleanCommand(...error.taken.map((part) => part.name))
+        }\` removes ${them}, or choose another --name`,
+    );
+  }
+}
+
+/** Rethrows `error`; a stale ring's message gets the command that removes what is left of it. */
+export function explainStale(error: unknown): never {
+  if (!(error instanceof StaleRing)) throw error;
+  const left = ringParts(error.names).filter((part) => part.exists()).map((part) => part.name);
+  throw new StaleRing(
+    error.names,
+    `${error.message} (remove what it left with \`${cleanCommand(...left)}\`)`,
+  );
+}
