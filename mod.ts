@@ -3,9 +3,10 @@
  * wrappers around the Linux system calls for pipes, FIFOs, POSIX message queues, POSIX shared
  * memory and POSIX semaphores, reached through Deno FFI into libc.
  *
- * Every wait (an empty pipe, a full queue, a semaphore at zero) keeps the event loop running
- * and can time out; every failed call becomes a {@linkcode LibcError} that names the call and
- * the errno. Run with `--allow-all` (FFI, and /proc for kernel limits).
+ * Every wait (an empty pipe, a full queue, a semaphore at zero) can time out and be aborted. A
+ * wait blocks the main thread for at most 10 ms (`SPIN_MS` in `transports/wait.ts`); a longer
+ * one parks on a worker thread while the event loop runs, so Ctrl-C handlers and timers still
+ * work. Every failed call becomes a {@linkcode LibcError} that names the call and the errno. Run with `--allow-all` (FFI, and /proc for kernel limits).
  *
  * @example
  * ```ts
@@ -47,6 +48,7 @@ export {
   type QueueOptions,
   queueUsers,
   removeQueue,
+  type SendOptions,
 } from "./transports/mq.ts";
 export {
   SharedMemory,

@@ -298,22 +298,67 @@ export function chartSvg(report: BenchReport): string {
     });
     return parts.join("\n  ");
   };
-  const height = 60 + methods.length * 46 + 30;
   const m = report.machine;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="860" height="${height}" font-family="sans-serif">
-  <rect width="860" height="${height}" fill="white"/>
-  ${panel(10, "Throughput, channel mode (higher is better)", "MiB/s", throughput)}
-  ${panel(450, "Round trip, 64 bytes (lower is better)", "µs", latency)}
-  <text x="450" y="${height - 26}" font-size="10" fill="#555">${
+  // The footnotes are wrapped to the width left of them: an SVG <text> never wraps by itself,
+  // and what runs past the right edge is cut off.
+  const note = wrapText(
     report.settings.pin === "same"
       ? "both processes on CPU 0"
-      : "not pinned: C sleeps at once and pays a halted vCPU's wake-up (~45 µs); the lessons poll 20 µs first"
-  }</text>
-  <text x="10" y="${height - 10}" font-size="10" fill="#555">deno task bench, ${
-    report.date.slice(0, 10)
-  }, ${m["cpu"]} × ${m["cpus"]}, Linux ${m["kernel"]}, Deno ${
-    m["deno"]
-  }; blue: the lessons' transports, grey: C (refbench)</text>
+      // A no-break space (\u00a0) keeps each number with its unit when the line is wrapped.
+      : "not pinned: C sleeps at once and pays a halted vCPU's wake-up (~45\u00a0µs); the lessons poll 20\u00a0µs first",
+    CHART_WIDTH - 450 - 10,
+    10,
+  );
+  const credits = wrapText(
+    `deno task bench, ${report.date.slice(0, 10)}, ${m["cpu"]} × ${m["cpus"]}, Linux ${
+      m["kernel"]
+    }, Deno ${m["deno"]}; blue: the lessons' transports, grey: C (refbench)`,
+    CHART_WIDTH - 10 - 10,
+    10,
+  );
+  const noteY = 64 + methods.length * 46;
+  const creditsY = noteY + 16 + (note.length - 1) * LINE_HEIGHT;
+  const height = creditsY + 10 + (credits.length - 1) * LINE_HEIGHT;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${CHART_WIDTH}" height="${height}" font-family="sans-serif">
+  <rect width="${CHART_WIDTH}" height="${height}" fill="white"/>
+  ${panel(10, "Throughput, channel mode (higher is better)", "MiB/s", throughput)}
+  ${panel(450, "Round trip, 64 bytes (lower is better)", "µs", latency)}
+  ${textLines(450, noteY, 'font-size="10" fill="#555"', note)}
+  ${textLines(10, creditsY, 'font-size="10" fill="#555"', credits)}
 </svg>
 `;
+}
+
+/** The chart's width in pixels. */
+const CHART_WIDTH = 860;
+/** The distance between the baselines of a wrapped footnote's lines, for its 10 px font. */
+const LINE_HEIGHT = 12;
+
+/**
+ * Splits `text` at spaces into lines no wider than `maxWidth` pixels at `fontSize`, estimating
+ * a sans-serif character as 0.6 em: wider than the average, so a line fits in the common sans-serif fonts.
+ */
+export function wrapText(text: string, maxWidth: number, fontSize: number): string[] {
+  const perLine = Math.max(1, Math.floor(maxWidth / (0.6 * fontSize)));
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line !== "" && line.length + 1 + word.length > perLine) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === "" ? word : `${line} ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines;
+}
+
+/** One <text>, with a <tspan> per line when there is more than one (SVG has no line breaks). */
+function textLines(x: number, y: number, attributes: string, lines: string[]): string {
+  if (lines.length === 1) return `<text x="${x}" y="${y}" ${attributes}>${lines[0]}</text>`;
+  const spans = lines.map((line, i) =>
+    `<tspan x="${x}" dy="${i === 0 ? 0 : LINE_HEIGHT}">${line}</tspan>`
+  );
+  return `<text x="${x}" y="${y}" ${attributes}>${spans.join("")}</text>`;
 }

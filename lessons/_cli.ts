@@ -14,11 +14,7 @@ import { parseSize as parseBytes } from "../transports/units.ts";
 
 /** A mistake on the command line: printed as one line, exit status 2. */
 export class UsageError extends Error {
-  /** A usage mistake with a message meant for the user. */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
+  override name = "UsageError";
 }
 
 /** What runs: the whole demo, or one side by hand. */
@@ -104,49 +100,35 @@ const CLIENT_OPTIONS_OF_A_SERVER = ["output", "force", "output-via"];
 
 /** `--kill-after`: a side sends itself a signal after moving some bytes (an experiment). */
 export interface KillAfter {
-  /** Which side. */
   role: "server" | "client";
-  /** After how many bytes. */
   bytes: number;
-  /** Which signal: SIGKILL (a crash), SIGSTOP (a hang), SIGINT or SIGTERM (an interruption). */
+  /** SIGKILL (a crash), SIGSTOP (a hang), SIGINT or SIGTERM (an interruption). */
   signal: "SIGKILL" | "SIGSTOP" | "SIGINT" | "SIGTERM";
 }
 
-/** The parsed common options. */
+/** The parsed common options (see {@linkcode COMMON_OPTIONS} for what each means). */
 export interface CommonOptions {
-  /** Demo, or which side. */
   mode: Mode;
-  /** The input path (server, demo). */
   input?: string;
-  /** Random input size in bytes (demo). */
+  /** `--size` in bytes: random input. */
   size?: number;
-  /** The output path (client, demo). */
   output?: string;
-  /** Replace an existing output file (a regular file only). */
   force: boolean;
-  /** The demo runner's input file, `/proc/PID/fd/N`, that `input` names (a side in the demo). */
+  /** The demo runner's input and output files, `/proc/PID/fd/N`, that `input` and `output` name. */
   inputVia?: string;
-  /** The demo runner's output file, `/proc/PID/fd/N`, that `output` names (a side in the demo). */
   outputVia?: string;
   /** The process that started this side: when it dies, so does this side (after cleaning up). */
   parent?: number;
-  /** Bytes per write, if given. */
   chunk?: number;
-  /** How long to wait for the peer, in ms. */
   timeoutMs: number;
-  /** Show system calls. */
   trace: boolean;
-  /** Only errors and the summary. */
   quiet: boolean;
-  /** One JSON object on stdout. */
   json: boolean;
   /** Stamp each line with the time, and end with the statistics (a side started by the demo). */
   stamped: boolean;
-  /** Show the help. */
   help: boolean;
-  /** The break-it lab to run instead of the demo (`list` lists them). */
+  /** `--break`: the lab to run instead of the demo (`list` lists them). */
   breakLab?: string;
-  /** An experiment: this side kills itself with SIGKILL after moving this many bytes. */
   killAfter?: KillAfter;
 }
 
@@ -370,23 +352,37 @@ export function parseCount(
 }
 
 /**
- * The common settings as command-line arguments, to start a side with the same ones. Each
- * value is joined to its option (`--timeout=0.5`) and written the way the side parses it.
+ * The arguments that start a side with the settings of `common`, each value joined to its
+ * option (`--timeout=0.5`) and written the way the side parses it. `roles` are the sides whose
+ * file and `--kill-after` it gets: its own, and the client's too if it starts the client.
  */
-export function commonArgs(common: CommonOptions, chunk: number): string[] {
-  return [
+export function sideArgs(
+  common: CommonOptions,
+  chunk: number,
+  roles: ("server" | "client")[],
+): string[] {
+  const args = [
     `--chunk=${chunk}`,
     `--timeout=${formatSeconds(common.timeoutMs / 1000)}`,
+    // The side is our child: if we die, it must not carry on alone.
+    `--parent=${Deno.pid}`,
     ...(common.trace ? ["--trace"] : []),
     ...(common.quiet ? ["--quiet"] : []),
+    ...(common.stamped ? ["--stamped"] : []),
+    ...(common.force && roles.includes("client") ? ["--force"] : []),
   ];
-}
-
-/** `--kill-after` for the side `role`, if it applies. */
-export function killArgs(common: CommonOptions, role: "server" | "client"): string[] {
-  const kill = common.killAfter;
-  if (!kill || kill.role !== role) return [];
-  return [`--kill-after=${kill.role}:${kill.bytes}:${kill.signal.slice(3)}`];
+  for (const role of roles) {
+    const [file, path, via] = role === "server"
+      ? ["input", common.input, common.inputVia]
+      : ["output", common.output, common.outputVia];
+    if (path !== undefined) args.push(`--${file}=${path}`);
+    if (via !== undefined) args.push(`--${file}-via=${via}`);
+    const kill = common.killAfter;
+    if (kill?.role === role) {
+      args.push(`--kill-after=${role}:${kill.bytes}:${kill.signal.slice(3)}`);
+    }
+  }
+  return args;
 }
 
 /** The `--help` text. */

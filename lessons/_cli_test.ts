@@ -7,14 +7,13 @@
 import assert from "node:assert/strict";
 import {
   COMMON_OPTIONS,
-  commonArgs,
   formatSeconds,
   joinValues,
-  killArgs,
   type OptionSpec,
   parseCommandLine,
   parseCount,
   parseSize,
+  sideArgs,
   UsageError,
 } from "./_cli.ts";
 
@@ -79,7 +78,7 @@ Deno.test("command line: the sides accept every --timeout the runner accepts", (
   // The round trip: what the runner sends, a side parses back to the same value.
   for (const text of ["0.0000001", "0.5", "10", "86400", "0.000000000001"]) {
     const runner = parse(["--timeout", text]);
-    const sent = commonArgs(runner, 4096);
+    const sent = sideArgs(runner, 4096, ["server"]);
     assert.ok(sent.every((arg) => !/e[+-]?\d/.test(arg)), sent.join(" "));
     const side = parse(["server", ...sent]);
     assert.equal(side.timeoutMs, runner.timeoutMs, text);
@@ -93,8 +92,10 @@ Deno.test("command line: the sides accept every --timeout the runner accepts", (
 Deno.test("command line: --kill-after ROLE:BYTES[:SIGNAL], passed on to that side only", () => {
   const common = parse(["--kill-after", "client:64K:stop"]);
   assert.deepEqual(common.killAfter, { role: "client", bytes: 65536, signal: "SIGSTOP" });
-  assert.deepEqual(killArgs(common, "client"), ["--kill-after=client:65536:STOP"]);
-  assert.deepEqual(killArgs(common, "server"), []);
+  const kills = (roles: ("server" | "client")[]) =>
+    sideArgs(common, 4096, roles).filter((arg) => arg.startsWith("--kill-after"));
+  assert.deepEqual(kills(["client"]), ["--kill-after=client:65536:STOP"]);
+  assert.deepEqual(kills(["server"]), []);
   assert.equal(parse(["--kill-after", "server:1M"]).killAfter?.signal, "SIGKILL");
   for (const text of ["runner:1M", "server", "server:1M:HUP", "server:1M:KILL:x"]) {
     refused(

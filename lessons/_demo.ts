@@ -32,7 +32,7 @@ import { isRunning } from "../transports/holders.ts";
 import { bindAbstractLock, close, monotonicMs } from "../transports/libc.ts";
 import { formatBytes } from "../transports/units.ts";
 import { abortOnStopSignals, sleep } from "../transports/wait.ts";
-import { commonArgs, type CommonOptions, formatSeconds, killArgs } from "./_cli.ts";
+import { type CommonOptions, formatSeconds, sideArgs } from "./_cli.ts";
 import * as lessons from "./_lesson.ts";
 import { formatLine, type Kind, linesOf, parseStamped, ProgressBar } from "./_log.ts";
 import { type SideStats, stderrHasColor, writeStderr } from "./_log.ts";
@@ -61,19 +61,18 @@ export interface DemoResult {
   error?: string;
 }
 
-/** What the runner knows about one side's process. */
+/** What the runner knows about one side's process (`exitCode` is null after a signal). */
 export interface ProcessReport {
   pid: number;
-  /** Exit code, or null when a signal ended the process. */
   exitCode: number | null;
-  /** The signal that ended the process, if one did. */
   signal: string | null;
   peakRssBytes: number | null;
   userSeconds: number | null;
   systemSeconds: number | null;
 }
 
-class Demo<O> {
+/** The demo of `lesson`: `run()` resolves to the exit status. */
+export class Demo<O> {
   #controller = new AbortController();
   #color = stderrHasColor();
   #bar: ProgressBar | null;
@@ -147,8 +146,7 @@ class Demo<O> {
     using held = new DisposableStack();
     const { common, lesson } = this;
     try {
-      // 1. The input, the output and the space they need, checked before anything starts;
-      //    then the names the run will use: while it runs, no other demo may use them.
+      // 1. Check everything first; then lock the names this run will use.
       const input = common.size === undefined
         ? held.use(new files.InputFile(common.input ?? lessons.SAMPLE_INPUT))
         : null;
@@ -166,8 +164,7 @@ class Demo<O> {
       const objects = lesson.objects?.(this.options) ?? [];
       this.#lockNames(held, objects, target);
 
-      // 2. The files the sides reach through /proc/RUNNER/fd/N: the input (for --size, an
-      //    unnamed file of random bytes) and the copy, unnamed in the output's directory.
+      // 2. The input (for --size, random bytes) and the copy: unnamed files, held by the runner.
       const source = input ?? held.use(await this.#randomInput());
       const copy = this.#copy = held.use(
         new files.UnnamedFile(dir, {
@@ -176,42 +173,35 @@ class Demo<O> {
         }),
       );
 
-      // 3. The sides. Every value is joined to its option (--input=-dash.txt), so that no
-      //    value is mistaken for an option. A client that the server starts gets its
-      //    arguments from the server.
+      // 3. The sides. A client that its server starts (launch says null) gets its arguments
+      //    through the server.
       this.#say(
         `copying ${this.#describeInput(input?.path ?? "")} from a server process to a client ` +
           `process, ${this.chunk} bytes at a time`,
       );
       this.#controller.signal.throwIfAborted(); // Ctrl-C already: start nothing
-      const shared = [
-        ...commonArgs(common, this.chunk),
-        "--stamped",
-        `--parent=${Deno.pid}`,
-        ...lessons.optionArgs(lesson, this.options),
-      ];
-      const launch = (role: Role, args: string[]) =>
-        (lesson.launch ?? lessons.apart)(role, lessons.denoArgv(lesson.entry, [role, ...args]));
-      const clientArgs = [
-        `--output=${common.output ?? "temporary output"}`,
-        `--output-via=${copy.procPath}`,
-        ...killArgs(common, "client"),
-      ];
-      const client = launch("client", [...clientArgs, ...shared]);
-      this.#start(
-        "server",
-        launch("server", [
-          `--input=${input?.path ?? "random input"}`,
-          `--input-via=/proc/${Deno.pid}/fd/${source.fd}`,
-          ...killArgs(common, "server"),
-          ...(client === null ? clientArgs : []),
-          ...shared,
-        ])!,
-      );
+      const sides: CommonOptions = {
+        ...common,
+        input: input?.path ?? "random input",
+        inputVia: `/proc/${Deno.pid}/fd/${source.fd}`,
+        output: common.output ?? "temporary output",
+        outputVia: copy.procPath,
+        stamped: true,
+      };
+      const launch = (role: Role, roles: Role[]) =>
+        (lesson.launch ?? lessons.apart)(
+          role,
+          lessons.denoArgv(lesson.entry, [
+            role,
+            ...sideArgs(sides, this.chunk, roles),
+            ...lessons.optionArgs(lesson, this.options),
+          ]),
+        );
+      const client = launch("client", ["client"]);
+      this.#start("server", launch("server", client === null ? ["server", "client"] : ["server"])!);
       if (client !== null) this.#start("client", client);
 
-      // 4., 5. Wait for both sides, and for everything they said; 6. remove what a killed or
-      // failed side left behind; 7. verify, and only then give the copy its name.
+      // 4. to 7.: wait for both, remove leftovers, verify, and only then name the copy.
       await this.#waitForSides();
       this.#flush(true);
       this.#bar?.clear();
@@ -221,7 +211,7 @@ class Demo<O> {
       this.#stopAll("SIGTERM");
       const { message, status } = describeError(error);
       this.#say(message, "error");
-      if (common.json && status !== 2) this.#printJson(this.#result(null, null, message));
+      if (common.json && status !== 2) printJson(this.#result(null, null, message));
       return status;
     } finally {
       clearInterval(ticker);
@@ -338,7 +328,9 @@ class Demo<O> {
     if (line.kind === "stats") {
       this.#stats.set(line.who, JSON.parse(line.text));
       // A side the runner did not start (the pipe's client) is done: watch the other.
-      if (!this.#started.some((s) => s.role === line.who)) this.#watchForHang(line.who);
+      if (!this.#started.some((s) => s.role === line.who) && !this.#interrupted) {
+        this.#finished ??= line.who;
+      }
       return;
     }
     let kind: Kind = line.kind;
@@ -379,7 +371,7 @@ class Demo<O> {
       started.status = await started.child.status;
       if (this.#interrupted) return;
       if (!started.status.success) this.#stopPeersLater(started.role);
-      this.#watchForHang(started.role);
+      this.#finished ??= started.role;
     }));
     this.#finished = null;
     await Promise.all(this.#readers);
@@ -388,11 +380,6 @@ class Demo<O> {
       if (waited >= 2 * GRACE_MS) this.#stopAll("SIGKILL");
       await sleep(50);
     }
-  }
-
-  /** One side is done: the other must finish too, or at least keep making progress. */
-  #watchForHang(finished: Role): void {
-    if (!this.#interrupted) this.#finished ??= finished;
   }
 
   /**
@@ -463,7 +450,7 @@ class Demo<O> {
   /** The run was interrupted (Ctrl-C, SIGTERM, SIGHUP): one line, and 128 + the signal. */
   #interruptedExit(when: string): number {
     const { message, status } = this.#interrupted!;
-    if (this.common.json) this.#printJson(this.#result(null, null, "interrupted"));
+    if (this.common.json) printJson(this.#result(null, null, "interrupted"));
     this.#say(`${message}${when}`, "error");
     return status;
   }
@@ -514,7 +501,7 @@ class Demo<O> {
     }
 
     const result = this.#result(inputSha256, outputSha256, failure ?? undefined);
-    if (this.common.json) this.#printJson(result);
+    if (this.common.json) printJson(result);
     else this.#printSummary(result, input, output ?? "");
     // The runner's own error only if no side has already said what went wrong.
     if (failure !== null && !printed) this.#say(failure, "error");
@@ -584,10 +571,6 @@ class Demo<O> {
     };
   }
 
-  #printJson(result: DemoResult): void {
-    console.log(JSON.stringify(result));
-  }
-
   #printSummary(result: DemoResult, input: string, output: string): void {
     const rate = result.mibPerSecond === null ? "" : ` (${result.mibPerSecond.toFixed(1)} MiB/s)`;
     const time = result.seconds === null ? "" : ` in ${result.seconds.toFixed(6)} s${rate}`;
@@ -630,12 +613,6 @@ function stopProcess(pid: number, signal: Deno.Signal): void {
   } catch { /* already gone */ }
 }
 
-/** Runs the demo of `lesson`; resolves to the exit status. */
-export function runDemo<O>(
-  lesson: lessons.Lesson<O>,
-  common: CommonOptions,
-  options: O,
-  chunk: number,
-): Promise<number> {
-  return new Demo(lesson, common, options, chunk).run();
+function printJson(result: DemoResult): void {
+  console.log(JSON.stringify(result));
 }

@@ -184,16 +184,12 @@ export function optionArgs<O>(lesson: Lesson<O>, options: O): string[] {
 }
 
 /**
- * The permissions every lesson process runs with (the same as the `lesson:*` tasks in
- * deno.json). The lessons call into libc through FFI, and FFI can do anything a C program
- * can, so finer permissions would promise a safety they cannot give. Deno also keeps `/proc`
- * and `/dev` (where the kernel shows pipes, queues and limits) behind `--allow-all` alone.
+ * The command line that runs `entry` (a lesson's `main.ts`, or a lab's program) with `args`, with
+ * `--allow-all` as in the `lesson:*` tasks: FFI can do anything a C program can, so finer
+ * permissions would promise a safety they cannot give (and Deno keeps /proc and /dev behind it).
  */
-export const PERMISSIONS = ["--allow-all"];
-
-/** The command line that runs `entry` (a lesson's `main.ts`, or a lab's program) with `args`. */
 export function denoArgv(entry: string, args: string[]): string[] {
-  return [Deno.execPath(), "run", "--quiet", ...PERMISSIONS, fileURLToPath(entry), ...args];
+  return [Deno.execPath(), "run", "--quiet", "--allow-all", fileURLToPath(entry), ...args];
 }
 
 /** A command from a command line (`argv[0]` is the program). */

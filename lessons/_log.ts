@@ -32,23 +32,21 @@ export interface Log {
   error(text: string): void;
 }
 
-/** What a side measured: its last line, for the demo's summary and `--json`. */
+/**
+ * What a side measured: its last line, for the demo's summary and `--json`. Times are
+ * CLOCK_MONOTONIC ms: when this side was ready to transfer, and when the client wrote its last
+ * byte. `chunks` counts the server's writes into the channel, or the client's reads out of it.
+ */
 export interface SideStats {
-  /** Bytes this side moved through the channel. */
   bytes: number;
-  /** How many pieces: the server's writes into the channel, the client's reads out of it. */
   chunks: number;
-  /** CLOCK_MONOTONIC ms when this side was ready and started its part of the transfer. */
   startedAt?: number;
-  /** CLOCK_MONOTONIC ms when the client wrote its last byte (client only). */
   stoppedAt?: number;
-  /** The client wrote the whole output and completed it (client only). */
+  /** The client wrote the whole output and completed it. */
   outputComplete?: boolean;
-  /** The process's peak resident set size (VmHWM), in bytes. */
+  /** VmHWM, in bytes. */
   peakRssBytes: number;
-  /** CPU time the process used in user mode, in seconds. */
   userSeconds: number;
-  /** CPU time the process used in the kernel, in seconds. */
   systemSeconds: number;
 }
 
@@ -91,7 +89,6 @@ export function formatLine(
 
 /** A line as a side started by the demo writes it: `<ms> <role> <pid> <kind> <text>`. */
 export interface Stamped {
-  /** CLOCK_MONOTONIC ms when it was said. */
   at: number;
   who: "server" | "client";
   pid: number;

@@ -11,7 +11,7 @@
 import { checkOutput } from "../transports/files.ts";
 import { formatBytes } from "../transports/units.ts";
 import { parseCommandLine, usage, UsageError } from "./_cli.ts";
-import { runDemo } from "./_demo.ts";
+import { Demo } from "./_demo.ts";
 import { listLabs, runLab } from "./_labs.ts";
 import { type Lesson, LessonError, SAMPLE_INPUT, tempDir } from "./_lesson.ts";
 import { formatLine, type Speaker, stderrHasColor, writeStderr } from "./_log.ts";
@@ -77,7 +77,7 @@ export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<n
       checkOutput(common.output, { force: common.force });
     }
     status = common.mode === "demo"
-      ? await runDemo(lesson, common, options, chunk)
+      ? await new Demo(lesson, common, options, chunk).run()
       : await runSide(lesson, { ...common, input: common.input ?? SAMPLE_INPUT }, options, chunk);
   } catch (error) {
     const { message, status: code } = describeError(error);

@@ -23,8 +23,8 @@ import { InputFile, OutputExists, OutputFile, OutputRefused } from "../transport
 import * as libc from "../transports/libc.ts";
 import { formatBytes } from "../transports/units.ts";
 import { abortOnStopSignals } from "../transports/wait.ts";
-import { commonArgs, type CommonOptions, killArgs, UsageError } from "./_cli.ts";
-import { command, denoArgv, type Lesson, LessonError, type Output } from "./_lesson.ts";
+import { type CommonOptions, sideArgs, UsageError } from "./_cli.ts";
+import { command, denoArgv, type Lesson, LessonError, optionArgs, type Output } from "./_lesson.ts";
 import type { Role, Side } from "./_lesson.ts";
 import { formatLine, type Kind, type Log, ProgressBar, type SideStats } from "./_log.ts";
 import { stamped, stderrHasColor, writeStderr } from "./_log.ts";
@@ -56,19 +56,15 @@ export function describeError(error: unknown): { message: string; status: number
 
 class SideRuntime<O> implements Side<O>, Log {
   readonly role: Role;
-  readonly options: O;
   readonly input: string;
   readonly output: string;
-  readonly chunk: number;
   readonly timeoutMs: number;
-  readonly signal: AbortSignal;
-  readonly waits: { timeout: number; signal: AbortSignal };
   readonly byHand: boolean;
-  readonly log: Log = this;
   readonly tracing: boolean;
-  #lesson: Lesson<O>;
-  #common: CommonOptions;
-  #controller: AbortController;
+  readonly log: Log = this;
+  #controller = abortOnStopSignals(new AbortController());
+  readonly signal = this.#controller.signal;
+  readonly waits: { timeout: number; signal: AbortSignal };
   #color = stderrHasColor();
   #bar: ProgressBar | null;
   #bytes = 0;
@@ -77,23 +73,25 @@ class SideRuntime<O> implements Side<O>, Log {
   #startedAt: number | undefined;
   #stoppedAt: number | undefined;
   #committed = false;
+  #lesson: Lesson<O>;
+  #common: CommonOptions;
 
-  constructor(lesson: Lesson<O>, common: CommonOptions, options: O, chunk: number) {
-    this.role = common.mode === "client" ? "client" : "server";
+  constructor(
+    lesson: Lesson<O>,
+    common: CommonOptions,
+    readonly options: O,
+    readonly chunk: number,
+  ) {
     this.#lesson = lesson;
     this.#common = common;
-    this.options = options;
+    this.role = common.mode === "client" ? "client" : "server";
     this.input = common.input ?? "";
     this.output = common.output ?? "";
-    this.chunk = chunk;
     this.timeoutMs = common.timeoutMs;
-    this.#controller = abortOnStopSignals(new AbortController());
-    this.signal = this.#controller.signal;
     this.waits = { timeout: this.timeoutMs, signal: this.signal };
     this.byHand = !common.stamped;
     this.tracing = common.trace;
-    const bar = this.byHand && Deno.stderr.isTerminal() && !common.quiet;
-    this.#bar = bar ? new ProgressBar() : null;
+    this.#bar = this.byHand && Deno.stderr.isTerminal() && !common.quiet ? new ProgressBar() : null;
   }
 
   get bytes(): number {
@@ -176,21 +174,10 @@ class SideRuntime<O> implements Side<O>, Log {
   }
 
   peerCommand(options: Omit<Deno.CommandOptions, "args"> = {}): Deno.Command {
-    const common = this.#common;
     const peer: Role = this.role === "server" ? "client" : "server";
-    const via = this.role === "server" ? common.outputVia : common.inputVia;
-    const file = this.role === "server" ? "output" : "input";
-    const args = [
-      peer,
-      ...commonArgs(common, this.chunk),
-      ...(common.stamped ? ["--stamped"] : []),
-      // The peer is our child: if we die, it must not carry on alone.
-      `--parent=${Deno.pid}`,
-      ...killArgs(common, peer),
-      `--${file}=${this.role === "server" ? this.output : this.input}`,
-      ...(via === undefined ? [] : [`--${file}-via=${via}`]),
-      ...(common.force && this.role === "server" ? ["--force"] : []),
-    ];
+    const common = { ...this.#common, input: this.input, output: this.output };
+    const args = [peer, ...sideArgs(common, this.chunk, [peer])];
+    args.push(...optionArgs(this.#lesson, this.options));
     return command(denoArgv(this.#lesson.entry, args), options);
   }
 

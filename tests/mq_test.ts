@@ -347,6 +347,60 @@ Deno.test("mq: removeQueue and queueExists on a queue of our own", () => {
   assert.equal(queueExists(name), false);
 });
 
+Deno.test("mq: a higher priority overtakes, and receive tells the priority", async (t) => {
+  const text = (s: string) => new TextEncoder().encode(s);
+  const received = async (queue: MessageQueue) => {
+    const message = new TextDecoder().decode(await queue.receive());
+    return [message, queue.lastPriority];
+  };
+
+  await t.step("waiting messages: highest priority first, oldest first within one", async () => {
+    using queue = MessageQueue.create(queueName("prio"), { maxmsg: 4, msgsize: 16 });
+    assert.equal(queue.lastPriority, 0); // nothing received yet
+    await queue.send(text("routine"));
+    await queue.send(text("urgent 1"), { priority: 3 });
+    await queue.send(text("urgent 2"), { priority: 3 });
+    await queue.send(text("top"), { priority: libc.MQ_PRIO_MAX - 1 });
+    assert.deepEqual(
+      [await received(queue), await received(queue), await received(queue), await received(queue)],
+      [["top", 32767], ["urgent 1", 3], ["urgent 2", 3], ["routine", 0]],
+    );
+  });
+
+  await t.step("the priority comes through a receive and a send that had to wait", async () => {
+    const name = queueName("prio-wait");
+    using queue = MessageQueue.create(name, { maxmsg: 1, msgsize: 16, timeout: 10_000 });
+    using peer = await MessageQueue.open(name, { timeout: 10_000 });
+    // The receive finds the queue empty and parks (well past its short waits on this thread).
+    const receiving = received(queue);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await peer.send(text("late"), { priority: 9 });
+    assert.deepEqual(await receiving, ["late", 9]);
+    // The queue is full (one message), so the second send parks until the receive below.
+    await peer.send(text("first"), { priority: 1 });
+    const sending = peer.send(text("second"), { priority: 4 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(await received(queue), ["first", 1]);
+    await sending;
+    assert.deepEqual(await received(queue), ["second", 4]);
+  });
+
+  await t.step("a priority out of range is refused, and nothing is sent", async () => {
+    using queue = MessageQueue.create(queueName("prio-bad"), { maxmsg: 1, msgsize: 16 });
+    for (const priority of [-1, 1.5, libc.MQ_PRIO_MAX, NaN]) {
+      await assert.rejects(
+        queue.send(text("x"), { priority }),
+        (error: Error) =>
+          error instanceof RangeError &&
+          error.message ===
+            `a message priority must be an integer from 0 to 32767 (MQ_PRIO_MAX is 32768), not ${priority}`,
+      );
+    }
+    assert.equal(queue.attributes().curmsgs, 0);
+  });
+  assertNothingLeftBehind();
+});
+
 testLabs("mq", {
   "small-buffer":
     /SYMPTOM: mq_receive\(\) into a 64-byte buffer failed with EMSGSIZE .*only 13 bytes; the queue still holds 1 message/,

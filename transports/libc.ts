@@ -24,20 +24,20 @@
  * This file only gathers what the files of `_libc/` export, the way the C headers gather
  * what libc.so holds:
  *
- * | file            | what it holds                                                       |
- * | --------------- | ------------------------------------------------------------------- |
- * | `ffi.ts`        | the symbol table, with the C prototypes, and loading the library    |
- * | `constants.ts`  | `O`, `F`, `POLL`, `PROT`, `MAP_SHARED`, `WOULD_BLOCK`               |
- * | `errno.ts`      | errno, read soundly; `Errno`, `errnoName`, `strerror`, `LibcError`  |
- * | `trace.ts`      | `traceCalls`, and how arguments read in a trace line                |
- * | `call.ts`       | what every wrapper shares: C strings, sizes, checked results        |
- * | `files.ts`      | open, close, read, write, fcntl, dup, dup2, linkat, unlink          |
- * | `poll.ts`       | pipe2, mkfifo, poll: pipes, and waiting on descriptors              |
- * | `queues.ts`     | POSIX message queues: mq_open, mq_send, mq_receive, …               |
- * | `memory.ts`     | POSIX shared memory: shm_open, ftruncate, posix_fallocate, mmap, …  |
- * | `semaphores.ts` | POSIX named semaphores: sem_open, sem_post, sem_trywait, …          |
- * | `system.ts`     | processes, the clock, room on a file system, access, prctl, getppid |
- * | `sockets.ts`    | an abstract Unix-domain socket as a lock the kernel releases        |
+ * | file            | what it holds                                                        |
+ * | --------------- | -------------------------------------------------------------------- |
+ * | `ffi.ts`        | the symbol table, with the C prototypes, and loading the library     |
+ * | `constants.ts`  | `O`, `F`, `POLL`, `PROT`, `MAP_SHARED`, `MQ_PRIO_MAX`, `WOULD_BLOCK` |
+ * | `errno.ts`      | errno, read soundly; `Errno`, `errnoName`, `strerror`, `LibcError`   |
+ * | `trace.ts`      | `traceCalls`, and how arguments read in a trace line                 |
+ * | `call.ts`       | what every wrapper shares: C strings, sizes, checked results         |
+ * | `files.ts`      | open, close, read, write, fcntl, dup, dup2, linkat, unlink           |
+ * | `poll.ts`       | pipe2, mkfifo, poll: pipes, and waiting on descriptors               |
+ * | `queues.ts`     | POSIX message queues: mq_open, mq_send, mq_receive, …                |
+ * | `memory.ts`     | POSIX shared memory: shm_open, ftruncate, posix_fallocate, mmap, …   |
+ * | `semaphores.ts` | POSIX named semaphores: sem_open, sem_post, sem_trywait, …           |
+ * | `system.ts`     | processes, the clock, room on a file system, access, prctl, getppid  |
+ * | `sockets.ts`    | an abstract Unix-domain socket as a lock the kernel releases         |
  *
  * @example
  * ```ts
@@ -54,7 +54,7 @@
  * @module
  */
 
-export { F, MAP_SHARED, O, POLL, PROT, WOULD_BLOCK } from "./_libc/constants.ts";
+export { F, MAP_SHARED, MQ_PRIO_MAX, O, POLL, PROT, WOULD_BLOCK } from "./_libc/constants.ts";
 export {
   _errnoLostCount,
   _useErrnoCellForTests,

@@ -267,6 +267,15 @@ export interface QueueOptions {
   signal?: AbortSignal;
 }
 
+/** Options for {@linkcode MessageQueue.send}. */
+export interface SendOptions {
+  /**
+   * The message's priority, from 0 (the default) to `MQ_PRIO_MAX` − 1 (32767 on Linux): a
+   * receive takes the oldest message of the highest priority waiting.
+   */
+  priority?: number;
+}
+
 /** Options for {@linkcode MessageQueue.create}. */
 export interface CreateQueueOptions extends QueueOptions {
   /** How many messages the queue holds before a sender must wait (`mq_maxmsg`). */
@@ -319,6 +328,8 @@ export class MessageQueue implements Disposable {
   #timeoutMs: number;
   #signal: AbortSignal | undefined;
   #buffer: Uint8Array | null = null;
+  /** `unsigned int msg_prio`, written by every receive: see `lastPriority`. */
+  #priority = new Uint32Array(1);
   #closed = false;
 
   private constructor(name: string, fd: number, created: boolean, options: QueueOptions) {
@@ -439,17 +450,46 @@ export class MessageQueue implements Disposable {
 
   /**
    * Sends one message: `mq_send(3)`, waiting while the queue is full. A message longer than
-   * `msgsize` fails with EMSGSIZE; a zero-length message is allowed. Throws
+   * `msgsize` fails with EMSGSIZE; a zero-length message is allowed. `options.priority`
+   * (default 0) is the message's priority, from 0 to {@linkcode libc.MQ_PRIO_MAX} − 1: a
+   * receive takes the oldest message of the highest priority, so an urgent message overtakes
+   * those already waiting. Throws a RangeError for a priority out of that range,
    * `Deno.errors.TimedOut` after `timeout` without room, and `Deno.errors.BrokenPipe` when
    * nobody is left who could ever take a message.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MessageQueue } from "./mq.ts";
+   * using queue = MessageQueue.create(`/example-${Deno.pid}-prio`, { maxmsg: 3, msgsize: 64 });
+   * const text = (s: string) => new TextEncoder().encode(s);
+   * await queue.send(text("first, but routine")); // priority 0
+   * await queue.send(text("second, but urgent"), { priority: 7 });
+   * assert.equal(new TextDecoder().decode(await queue.receive()), "second, but urgent");
+   * assert.equal(queue.lastPriority, 7); // the priority of the message just received
+   * assert.equal(new TextDecoder().decode(await queue.receive()), "first, but routine");
+   * assert.equal(queue.lastPriority, 0);
+   * await assert.rejects(queue.send(text("x"), { priority: 32768 }), RangeError); // MQ_PRIO_MAX
+   * ```
    */
-  send(message: Uint8Array): Promise<void> {
+  send(message: Uint8Array, options?: SendOptions): Promise<void> {
+    const priority = options?.priority ?? 0;
+    if (!(Number.isInteger(priority) && priority >= 0 && priority < libc.MQ_PRIO_MAX)) {
+      return Promise.reject(
+        new RangeError(
+          `a message priority must be an integer from 0 to ${libc.MQ_PRIO_MAX - 1} ` +
+            `(MQ_PRIO_MAX is ${libc.MQ_PRIO_MAX}), not ${priority}`,
+        ),
+      );
+    }
     // The common case first: there is room, and nothing needs to be made to wait for it.
-    if (libc.mq_send(this.#fd, message) !== libc.WOULD_BLOCK) return ready(undefined, this.#signal);
+    if (libc.mq_send(this.#fd, message, priority) !== libc.WOULD_BLOCK) {
+      return ready(undefined, this.#signal);
+    }
     const park = async (ms: number) =>
-      await libc.mq_timedsendPark(this.#fd, message, ms) ? 0 : libc.WOULD_BLOCK;
+      await libc.mq_timedsendPark(this.#fd, message, ms, priority) ? 0 : libc.WOULD_BLOCK;
     return untilReady(
-      () => libc.mq_send(this.#fd, message),
+      () => libc.mq_send(this.#fd, message, priority),
       this.#waitsFor(libc.POLL.OUT, "take", park),
       this.#sendOptions,
     ).then(() => undefined);
@@ -460,20 +500,32 @@ export class MessageQueue implements Disposable {
    * queue is empty. Resolves to the message: a view of `buffer`, overwritten by the next
    * receive into it. The buffer must hold `msgsize` bytes, even for a short message, or the
    * kernel refuses with EMSGSIZE; by default the queue's own buffer, sized from
-   * `mq_getattr(3)`, is used. Throws `Deno.errors.TimedOut` after `timeout` without a message,
-   * and `Deno.errors.BrokenPipe` when nobody is left who could ever send one.
+   * `mq_getattr(3)`, is used. The message's priority is then in
+   * {@linkcode MessageQueue.lastPriority} (see {@linkcode MessageQueue.send} for an example).
+   * Throws `Deno.errors.TimedOut` after `timeout` without a message, and
+   * `Deno.errors.BrokenPipe` when nobody is left who could ever send one.
    */
   receive(buffer: Uint8Array = this.#receiveBuffer()): Promise<Uint8Array> {
     // The common case first: a message is waiting.
-    const length = libc.mq_receive(this.#fd, buffer);
+    const length = libc.mq_receive(this.#fd, buffer, this.#priority);
     if (length !== libc.WOULD_BLOCK) return ready(buffer.subarray(0, length), this.#signal);
     const park = async (ms: number) =>
-      await libc.mq_timedreceivePark(this.#fd, buffer, ms) ?? libc.WOULD_BLOCK;
+      await libc.mq_timedreceivePark(this.#fd, buffer, ms, this.#priority) ?? libc.WOULD_BLOCK;
     return untilReady(
-      () => libc.mq_receive(this.#fd, buffer),
+      () => libc.mq_receive(this.#fd, buffer, this.#priority),
       this.#waitsFor(libc.POLL.IN, "send", park),
       this.#receiveOptions,
     ).then((length) => buffer.subarray(0, length));
+  }
+
+  /**
+   * The priority of the message the last {@linkcode MessageQueue.receive} returned (0 before
+   * the first): what `mq_receive(3)` writes into its `msg_prio` argument. It is kept here,
+   * beside the message rather than in a new object with it, so that `receive()` still
+   * resolves to the message itself, and receiving allocates nothing.
+   */
+  get lastPriority(): number {
+    return this.#priority[0]!;
   }
 
   #receiveBuffer(): Uint8Array {

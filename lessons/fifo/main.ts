@@ -36,9 +36,9 @@ export const lesson: Lesson<FifoOptions> = defineLesson({
     "deno task lesson:fifo",
     "deno task lesson:fifo --size 64M --chunk 1M --quiet",
     "deno task lesson:fifo --trace",
-    "deno task lesson:fifo server --path /tmp/my.fifo --input notes.txt     # terminal 1",
-    "deno task lesson:fifo client --path /tmp/my.fifo --output copy.txt     # terminal 2",
-    "deno task lesson:fifo server --path /tmp/my.fifo & cat /tmp/my.fifo    # any reader will do",
+    "deno task lesson:fifo server --path /tmp/my.fifo --input lessons/sample.txt   # terminal 1",
+    "deno task lesson:fifo client --path /tmp/my.fifo --output /tmp/copy.txt --force   # terminal 2",
+    "deno task lesson:fifo server --path /tmp/my.fifo & until [ -p /tmp/my.fifo ]; do sleep 0.1; done; cat /tmp/my.fifo   # any reader will do",
   ],
   entry: import.meta.url,
   options: {

@@ -46,8 +46,8 @@ export async function client(side: Side<MqOptions>): Promise<void> {
   );
 
   // 4. The receive buffer must hold mq_msgsize bytes, even when the messages are shorter:
-  //    mq_receive() refuses a smaller buffer with EMSGSIZE, because it cannot know in advance
-  //    how long the next message is. So its size comes from mq_getattr().
+  //    POSIX requires a buffer of at least mq_msgsize, and mq_receive() checks that before it
+  //    looks at the queue (EMSGSIZE even when it is empty). So its size comes from mq_getattr().
   const buffer = new Uint8Array(queue.msgsize);
   log.say(
     `my receive buffer holds ${buffer.length} bytes, mq_msgsize from mq_getattr(): ` +

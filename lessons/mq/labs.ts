@@ -104,7 +104,7 @@ export const labs: Lab[] = [
       "mq_receive() with a buffer smaller than mq_msgsize fails with EMSGSIZE, even for a short message",
     explanation: {
       cause:
-        'mq_receive() must be able to take whatever message comes next, and it cannot know how long that one is before it takes it off the queue. So the kernel compares the buffer with the queue\'s mq_msgsize, the longest message the queue accepts, not with the message that is waiting, and refuses a smaller buffer with EMSGSIZE ("Message too long"). Nothing is lost: the message stays in the queue.',
+        'POSIX requires the buffer given to mq_receive() to be at least the queue\'s mq_msgsize, the longest message the queue accepts (mq_receive(3)). Linux checks that first, before it looks at the queue at all: the buffer is compared with mq_msgsize, not with the message that is waiting, and a smaller one is refused with EMSGSIZE ("Message too long"), even on an empty queue. Nothing is lost: the message stays in the queue.',
       fix:
         "size the receive buffer from the queue itself: mq_getattr(mqd, &attr), then a buffer of attr.mq_msgsize bytes, made once and reused for every receive (as lessons/mq/client.ts does). If you want small buffers, create the queue with a small mq_msgsize.",
     },

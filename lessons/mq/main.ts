@@ -60,8 +60,8 @@ export const lesson: Lesson<MqOptions> = defineLesson({
     "deno task lesson:mq",
     "deno task lesson:mq --size 64M --quiet",
     "deno task lesson:mq --trace --maxmsg 3 --msgsize 512",
-    "deno task lesson:mq server --name /my-queue --input notes.txt     # terminal 1",
-    "deno task lesson:mq client --name /my-queue --output copy.txt     # terminal 2",
+    "deno task lesson:mq server --name /my-queue --input lessons/sample.txt          # terminal 1",
+    "deno task lesson:mq client --name /my-queue --output /tmp/copy.txt --force     # terminal 2",
   ],
   entry: import.meta.url,
   options: {

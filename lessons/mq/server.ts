@@ -224,7 +224,8 @@ function observeHint(queue: MessageQueue): string {
 /** Whether this process may go above the limits, for the narration. */
 function capabilityNote(): string {
   if (hasCapability(CAP_SYS_RESOURCE)) return "and this one has it";
-  return Deno.uid() === 0 ? "and even root has not got it here" : "and this one has not got it";
+  // Checked at run time: root has it on most machines, but not in every container.
+  return Deno.uid() === 0 ? "and here not even root has it" : "and this one has not got it";
 }
 
 /** The capability that lets a process go above the queue limits (linux/capability.h). */

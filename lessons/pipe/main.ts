@@ -32,8 +32,8 @@ export const lesson: Lesson<PipeOptions> = defineLesson({
     "deno task lesson:pipe",
     "deno task lesson:pipe --size 64M --chunk 1M --quiet",
     "deno task lesson:pipe --trace --chunk 512",
-    "deno task lesson:pipe server --input notes.txt | deno task lesson:pipe client --output copy.txt",
-    "deno task lesson:pipe server --input notes.txt | wc -c      # any reader will do",
+    "deno task lesson:pipe server --input lessons/sample.txt | deno task lesson:pipe client --output /tmp/copy.txt --force",
+    "deno task lesson:pipe server --input lessons/sample.txt | wc -c      # any reader will do",
   ],
   entry: import.meta.url,
   // Nothing to name: an anonymous pipe disappears with the last process that holds it.

@@ -47,8 +47,8 @@ export const lesson: Lesson<ShmOptions> = defineLesson({
     "deno task lesson:shm",
     "deno task lesson:shm --size 64M --quiet",
     "deno task lesson:shm --trace --slots 4 --slot-size 4K --size 20K",
-    "deno task lesson:shm server --name /ipc-lesson-shm-lab --input notes.txt      # terminal 1",
-    "deno task lesson:shm client --name /ipc-lesson-shm-lab --output copy.txt      # terminal 2",
+    "deno task lesson:shm server --name /ipc-lesson-shm-lab --input lessons/sample.txt         # terminal 1",
+    "deno task lesson:shm client --name /ipc-lesson-shm-lab --output /tmp/copy.txt --force     # terminal 2",
   ],
   entry: import.meta.url,
   options: {

@@ -64,7 +64,9 @@ export const ALREADY_EXPIRED = new BigInt64Array([0n, 0n]);
 /**
  * The outcome of a call that returns -1 on failure, given the errno read right after it:
  * returns the result, or throws a {@linkcode LibcError}. `tries` is how many times the call
- * was made; `args` formats its arguments for the trace line, and is called only when tracing.
+ * was made; `args` formats its arguments for the trace line, and `result` its result (what
+ * strace adds after it, such as the flags `fcntl(F_GETFL)` returned); both are called only
+ * when tracing, after the call, so they can show what the call wrote into its buffers.
  */
 export function check(
   call: Call,
@@ -72,9 +74,10 @@ export function check(
   errnum: number,
   tries: number,
   args: () => string,
+  result: (value: number) => string = String,
 ): number {
   if (value !== -1) {
-    tracer?.(`${call.name}(${args()}) = ${value}`);
+    tracer?.(`${call.name}(${args()}) = ${result(value)}`);
     return value;
   }
   throw failure(call, errnum, tries, args);
@@ -97,6 +100,7 @@ export function tryCheck(
   errnum: number,
   tries: number,
   args: () => string,
+  result?: (value: number) => string,
 ): number | typeof WOULD_BLOCK {
   if (
     value === -1 && call.errors.has(errnum) &&
@@ -105,7 +109,7 @@ export function tryCheck(
     tracer?.(`${call.name}(${args()}) = -1 ${errnoName(errnum)} (${strerror(errnum)})`);
     return WOULD_BLOCK;
   }
-  return check(call, value, errnum, tries, args);
+  return check(call, value, errnum, tries, args, result);
 }
 
 /** The bytes of a C struct held in a `BigInt64Array`, as a `"buffer"` parameter takes them. */

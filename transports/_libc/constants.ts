@@ -43,5 +43,12 @@ export const PROT = { READ: 0x1, WRITE: 0x2 } as const;
 /** `MAP_SHARED`: stores are visible to every process that maps the same object. */
 export const MAP_SHARED = 0x1;
 
+/**
+ * `MQ_PRIO_MAX`: message priorities run from 0 to one below it. POSIX asks for at least 32;
+ * Linux fixes it at 32768 (what `sysconf(_SC_MQ_PRIO_MAX)` returns there), and mq_send(3)
+ * fails with EINVAL above it.
+ */
+export const MQ_PRIO_MAX = 32768;
+
 /** Returned instead of a count when a call on a non-blocking descriptor would have to wait. */
 export const WOULD_BLOCK: unique symbol = Symbol("WOULD_BLOCK");

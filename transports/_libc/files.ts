@@ -130,11 +130,19 @@ export function fcntl(fd: number, cmd: number, arg = 0): number {
     r = c.fcntl(fd, cmd, arg);
     errnum = errnoCell[0]!;
   } while (retry(FCNTL, r === -1, errnum, ++tries));
-  return check(FCNTL, r, errnum, tries, () => {
-    const name = Object.entries(F).find(([, value]) => value === cmd)?.[0] ?? String(cmd);
-    const shown = cmd === F.SETFL ? openFlags(arg) : String(arg);
-    return `${fd}, F_${name}${cmd === F.GETFL || cmd === F.GETPIPE_SZ ? "" : `, ${shown}`}`;
-  });
+  return check(
+    FCNTL,
+    r,
+    errnum,
+    tries,
+    () => {
+      const name = Object.entries(F).find(([, value]) => value === cmd)?.[0] ?? String(cmd);
+      const shown = cmd === F.SETFL ? openFlags(arg) : String(arg);
+      return `${fd}, F_${name}${cmd === F.GETFL || cmd === F.GETPIPE_SZ ? "" : `, ${shown}`}`;
+    },
+    // As strace shows the status flags F_GETFL returns: `= 0x8800 (flags O_RDONLY|O_NONBLOCK|…)`.
+    (flags) => cmd === F.GETFL ? `0x${flags.toString(16)} (flags ${openFlags(flags)})` : `${flags}`,
+  );
 }
 
 /** Sets or clears `O_NONBLOCK` on a descriptor with `fcntl(F_GETFL/F_SETFL)`. */

@@ -27,7 +27,7 @@ import { check, cstring, tryCheck } from "./call.ts";
 import { WOULD_BLOCK } from "./constants.ts";
 import { documented, errnoCell, retry } from "./errno.ts";
 import { c } from "./ffi.ts";
-import { octal, openFlags, pollEvents, quote, tracer } from "./trace.ts";
+import { creationFlags, octal, pollEvents, quote, tracer } from "./trace.ts";
 
 function pollfd(fd: number, events: number): Uint8Array<ArrayBuffer> {
   // struct pollfd { int fd; short events; short revents; };
@@ -39,6 +39,13 @@ function pollfd(fd: number, events: number): Uint8Array<ArrayBuffer> {
 }
 
 const revents = (buf: Uint8Array) => new DataView(buf.buffer).getInt16(6, true);
+
+/**
+ * poll's result as strace shows it: how many descriptors are ready, and what happened to
+ * each, `1 ([{fd=5, revents=POLLIN|POLLHUP}])`; or `0 (Timeout)`.
+ */
+const pollResult = (fd: number, n: number, ready: number) =>
+  n > 0 ? `${n} ([{fd=${fd}, revents=${pollEvents(ready)}}])` : n === 0 ? "0 (Timeout)" : `${n}`;
 
 const POLL_CALL = documented("poll", "EFAULT EINTR EINVAL ENOMEM");
 
@@ -66,6 +73,7 @@ export function poll(fd: number, events: number, ms: number): number {
     errnum,
     tries,
     () => `[{fd=${fd}, events=${pollEvents(events)}}], 1, ${ms}`,
+    (n) => pollResult(fd, n, revents(buf)),
   );
   return ready !== WOULD_BLOCK && ready > 0 ? revents(buf) : 0;
 }
@@ -96,7 +104,7 @@ export function pollSpin(fd: number, events: number, us: number): number {
   } while (performance.now() < until);
   tracer?.(
     `poll([{fd=${fd}, events=${pollEvents(events)}}], 1, 0) ×${tries}, sched_yield() between, ` +
-      `for up to ${us} µs = ${ready ? `1 ([{revents=${pollEvents(ready)}}])` : "0"}`,
+      `for up to ${us} µs = ${pollResult(fd, ready ? 1 : 0, ready)}`,
   );
   return ready;
 }
@@ -117,8 +125,8 @@ export async function pollPark(fd: number, events: number, ms: number): Promise<
   // synchronous attempt will report any real error.
   const ready = n > 0 ? revents(buf) : 0;
   tracer?.(
-    `poll([{fd=${fd}, events=${pollEvents(events)}}], 1, ${Math.ceil(ms)}) = ${n}${
-      ready ? ` ([{revents=${pollEvents(ready)}}])` : n === 0 ? " (timeout)" : ""
+    `poll([{fd=${fd}, events=${pollEvents(events)}}], 1, ${Math.ceil(ms)}) = ${
+      pollResult(fd, n, ready)
     }`,
   );
   return ready;
@@ -148,7 +156,8 @@ export function pipe2(flags: number): [number, number] {
     r = c.pipe2(fdsBytes, flags);
     errnum = errnoCell[0]!;
   } while (retry(PIPE2, r === -1, errnum, ++tries));
-  check(PIPE2, r, errnum, tries, () => `[${fds[0]}, ${fds[1]}], ${flags ? openFlags(flags) : "0"}`);
+  // pipe2 takes no access mode (the read end is read-only, the write end write-only).
+  check(PIPE2, r, errnum, tries, () => `[${fds[0]}, ${fds[1]}], ${creationFlags(flags)}`);
   return [fds[0]!, fds[1]!];
 }
 

@@ -20,6 +20,14 @@
  * const buf = new Uint8Array(attr.msgsize); // room for the largest message
  * assert.equal(mq_receive(mq, buf), 2);
  * assert.equal(mq_receive(mq, buf), WOULD_BLOCK); // empty, and O_NONBLOCK
+ * // Priorities: the higher one is taken first, whatever the order of sending.
+ * mq_send(mq, new TextEncoder().encode("low"), 1);
+ * mq_send(mq, new TextEncoder().encode("urgent"), 9);
+ * const prio = new Uint32Array(1); // unsigned int msg_prio
+ * assert.equal(mq_receive(mq, buf, prio), 6);
+ * assert.equal(prio[0], 9);
+ * assert.equal(mq_receive(mq, buf, prio), 3);
+ * assert.equal(prio[0], 1);
  * mq_close(mq);
  * ```
  *
@@ -38,7 +46,7 @@ import {
 import { O, WOULD_BLOCK } from "./constants.ts";
 import { documented, errnoCell, retry } from "./errno.ts";
 import { c } from "./ffi.ts";
-import { octal, openFlags, quote, tracer } from "./trace.ts";
+import { creationFlags, octal, openFlags, quote, tracer } from "./trace.ts";
 
 /** The fields of `struct mq_attr` that matter. */
 export interface MqAttr {
@@ -159,7 +167,7 @@ export function mq_setattr(mqdes: number, flags: number): void {
     r,
     errnum,
     tries,
-    () => `${mqdes}, {mq_flags=${flags ? openFlags(flags).replace("O_RDONLY|", "") : "0"}}, NULL`,
+    () => `${mqdes}, {mq_flags=${creationFlags(flags)}}, NULL`,
   );
 }
 
@@ -190,19 +198,34 @@ const receiveSize = new SizeArgument();
 
 /**
  * `mq_receive(3)`: takes the oldest highest-priority message into `buf` (which must hold
- * `mq_msgsize` bytes) and returns its length.
+ * `mq_msgsize` bytes) and returns its length. When `prio` is given, the message's priority is
+ * written into `prio[0]` (C's `unsigned int *msg_prio`); null, as in C, when it does not matter.
  */
-export function mq_receive(mqdes: number, buf: Uint8Array): number | typeof WOULD_BLOCK {
+export function mq_receive(
+  mqdes: number,
+  buf: Uint8Array,
+  prio: Uint32Array<ArrayBuffer> | null = null,
+): number | typeof WOULD_BLOCK {
   const length = receiveSize.of(buf.length);
   let n: number, errnum: number, tries = 0;
   do {
     errnoCell[0] = 0;
-    n = c.mq_receive(mqdes, buf, length, null);
+    n = c.mq_receive(mqdes, buf, length, prio);
     errnum = errnoCell[0]!;
     if (n >= 0 && tracer === null) return n; // the common case
   } while (retry(MQ_RECEIVE, n === -1, errnum, ++tries));
-  return tryCheck(MQ_RECEIVE, n, errnum, tries, () => `${mqdes}, <buffer>, ${buf.length}, NULL`);
+  return tryCheck(
+    MQ_RECEIVE,
+    n,
+    errnum,
+    tries,
+    () => `${mqdes}, <buffer>, ${buf.length}, ${priorityArg(prio, n >= 0)}`,
+  );
 }
+
+/** How `msg_prio` reads in a trace line: `[5]` once the call has written it, as in strace. */
+const priorityArg = (prio: Uint32Array | null, written: boolean) =>
+  prio === null ? "NULL" : written ? `[${prio[0]}]` : "<unsigned int *>";
 
 const MQ_TIMEDSEND = documented("mq_timedsend", "EAGAIN EBADF EINTR EINVAL EMSGSIZE ETIMEDOUT");
 
@@ -246,13 +269,14 @@ export function mq_timedreceive(
   mqdes: number,
   buf: Uint8Array,
   ms: number,
+  prio: Uint32Array<ArrayBuffer> | null = null,
 ): number | typeof WOULD_BLOCK {
   const at = bytesOf(ms <= 0 ? ALREADY_EXPIRED : deadlineIn(ms));
   const length = receiveSize.of(buf.length);
   let n: number, errnum: number, tries = 0;
   do {
     errnoCell[0] = 0;
-    n = c.mq_timedreceive(mqdes, buf, length, null, at);
+    n = c.mq_timedreceive(mqdes, buf, length, prio, at);
     errnum = errnoCell[0]!;
   } while (retry(MQ_TIMEDRECEIVE, n === -1, errnum, ++tries));
   return tryCheck(
@@ -260,7 +284,7 @@ export function mq_timedreceive(
     n,
     errnum,
     tries,
-    () => `${mqdes}, <buffer>, ${buf.length}, NULL, <now+${ms} ms>`,
+    () => `${mqdes}, <buffer>, ${buf.length}, ${priorityArg(prio, n >= 0)}, <now+${ms} ms>`,
   );
 }
 
@@ -273,27 +297,33 @@ export async function mq_timedsendPark(
   mqdes: number,
   msg: Uint8Array,
   ms: number,
+  prio = 0,
 ): Promise<boolean> {
   const at = deadlineIn(ms);
-  const r = await c.mq_timedsend_park(mqdes, msg, BigInt(msg.length), 0, bytesOf(at));
+  const r = await c.mq_timedsend_park(mqdes, msg, BigInt(msg.length), prio, bytesOf(at));
   tracer?.(
-    `mq_timedsend(${mqdes}, <${msg.length} bytes>, ${msg.length}, 0, <now+${ms} ms>) = ${r}`,
+    `mq_timedsend(${mqdes}, <${msg.length} bytes>, ${msg.length}, ${prio}, <now+${ms} ms>) = ${r}`,
   );
   return r === 0;
 }
 
 /**
  * Parks in `mq_timedreceive(3)` on a worker thread for at most `ms`. Resolves to the length of
- * the message received, or null when none came (or an error whose errno is lost on the worker
+ * the message received (its priority in `prio[0]`, if given), or null when none came (or an error whose errno is lost on the worker
  * thread: the caller retries synchronously to see it).
  */
 export async function mq_timedreceivePark(
   mqdes: number,
   buf: Uint8Array,
   ms: number,
+  prio: Uint32Array<ArrayBuffer> | null = null,
 ): Promise<number | null> {
   const at = deadlineIn(ms);
-  const r = await c.mq_timedreceive_park(mqdes, buf, BigInt(buf.length), null, bytesOf(at));
-  tracer?.(`mq_timedreceive(${mqdes}, <buffer>, ${buf.length}, NULL, <now+${ms} ms>) = ${r}`);
+  const r = await c.mq_timedreceive_park(mqdes, buf, BigInt(buf.length), prio, bytesOf(at));
+  tracer?.(
+    `mq_timedreceive(${mqdes}, <buffer>, ${buf.length}, ${
+      priorityArg(prio, r >= 0)
+    }, <now+${ms} ms>) = ${r}`,
+  );
   return r >= 0 ? r : null;
 }

@@ -28,7 +28,7 @@ import { O, WOULD_BLOCK } from "./constants.ts";
 import { documented, errnoCell, errorFor, retry } from "./errno.ts";
 import { c } from "./ffi.ts";
 import { OPEN_ERRORS, UNLINK_ERRORS } from "./files.ts";
-import { failed, octal, openFlags, quote, tracer } from "./trace.ts";
+import { creationFlags, failed, octal, quote, tracer } from "./trace.ts";
 
 // sem_open(3), and the errors of the calls glibc makes for it in /dev/shm: open(2), write(2)
 // (the new semaphore's bytes), mmap(2) and link(2) (to give the new file its name at once).
@@ -49,7 +49,8 @@ export function sem_open(name: string, oflag: number, mode = 0, value = 0): Deno
     // SEM_FAILED is (sem_t *) 0 in glibc, which Deno hands back as null: nothing allocated.
   } while (retry(SEM_OPEN, sem === null, errnum, ++tries));
   const args = () =>
-    `${quote(name)}, ${openFlags(oflag)}${oflag & O.CREAT ? `, ${octal(mode)}, ${value}` : ""}`;
+    // sem_open takes no access mode: a semaphore is always open for waiting and posting.
+    `${quote(name)}, ${creationFlags(oflag)}${oflag & O.CREAT ? `, ${octal(mode)}, ${value}` : ""}`;
   if (sem === null) {
     const error = errorFor(SEM_OPEN, errnum, tries);
     tracer?.(`sem_open(${args()}) = SEM_FAILED ${failed(error).slice(3)}`);
@@ -200,6 +201,13 @@ export function sem_getvalue(sem: Deno.PointerObject): number {
     r = c.sem_getvalue(sem, buf);
     errnum = errnoCell[0]!;
   } while (retry(SEM_GETVALUE, r === -1, errnum, ++tries));
-  check(SEM_GETVALUE, r, errnum, tries, () => `${semArg(sem)}, <int>`);
+  // As strace shows an int the call wrote: `[1]`.
+  check(
+    SEM_GETVALUE,
+    r,
+    errnum,
+    tries,
+    () => `${semArg(sem)}, ${r === 0 ? `[${value[0]}]` : "<int *>"}`,
+  );
   return value[0]!;
 }

@@ -49,22 +49,61 @@ export function failed(error: LibcError): string {
   return error.errno === 0 ? `-1 ${error.description}` : `-1 ${error.code} (${error.description})`;
 }
 
-/** Formats flag bits by name: `O_WRONLY|O_NONBLOCK`. */
+/**
+ * Every flag of open(2) a trace line may have to name: those the lessons pass ({@linkcode O}),
+ * and those only the kernel reports back through `fcntl(F_GETFL)` (O_LARGEFILE, which Linux
+ * sets on every file a 64-bit process opens) or that a student may try.
+ */
+const OPEN_FLAG_NAMES: Record<string, number> = {
+  ...O,
+  APPEND: 0o2000,
+  ASYNC: 0o20000,
+  SYNC: 0o4010000, // __O_SYNC | O_DSYNC
+  DSYNC: 0o10000,
+  NOATIME: 0o1000000,
+  // The flags here whose values differ between architectures.
+  DIRECT: Deno.build.arch === "aarch64" ? 0o200000 : 0o40000,
+  LARGEFILE: Deno.build.arch === "aarch64" ? 0o400000 : 0o100000,
+  DIRECTORY: Deno.build.arch === "aarch64" ? 0o40000 : 0o200000,
+};
+
+const bitsIn = (n: number) => n.toString(2).replaceAll("0", "").length;
+
+/**
+ * Formats flag bits by name, as strace does: lowest bit first, each bit named once (a flag made
+ * of several bits, such as O_TMPFILE, which includes O_DIRECTORY's, is looked for first), what
+ * has no name in hexadecimal; "0" for none.
+ */
 function flags(value: number, names: Record<string, number>, prefix: string): string {
-  const parts: string[] = [];
+  const found: [string, number][] = [];
   let rest = value;
-  for (const [name, bit] of Object.entries(names)) {
-    if (bit !== 0 && (value & bit) === bit) {
-      parts.push(prefix + name);
-      rest &= ~bit;
+  const widestFirst = Object.entries(names).sort(([, a], [, b]) => bitsIn(b) - bitsIn(a));
+  for (const [name, bits] of widestFirst) {
+    if (bits !== 0 && (rest & bits) === bits) {
+      found.push([prefix + name, bits]);
+      rest &= ~bits;
     }
   }
-  if (prefix === "O_" && (value & 3) === 0) parts.unshift("O_RDONLY");
+  const parts = found.sort(([, a], [, b]) => a - b).map(([name]) => name);
   if (rest !== 0) parts.push(`0x${rest.toString(16)}`);
   return parts.join("|") || "0";
 }
 
-export const openFlags = (value: number) => flags(value, O, "O_");
-export const pollEvents = (value: number) => flags(value, POLL, "POLL");
-export const octal = (mode: number) => `0${mode.toString(8)}`;
-export const quote = (s: string) => JSON.stringify(s);
+const ACCESS_MODES = ["O_RDONLY", "O_WRONLY", "O_RDWR", "0x3"];
+
+/**
+ * The flags of a call that opens something with an access mode (open, mq_open, shm_open), or
+ * of `fcntl(F_GETFL)`'s answer: the mode first, `O_RDONLY|O_NONBLOCK`.
+ */
+export const openFlags = (value: number): string => {
+  const others = flags(value & ~3, OPEN_FLAG_NAMES, "O_");
+  return ACCESS_MODES[value & 3] + (others === "0" ? "" : `|${others}`);
+};
+/**
+ * The flags of a call that takes no access mode (pipe2, sem_open, mq_setattr's `mq_flags`):
+ * `O_NONBLOCK|O_CLOEXEC`, or `0`. A pipe's ends have their own modes, and a semaphore has none.
+ */
+export const creationFlags = (value: number): string => flags(value, OPEN_FLAG_NAMES, "O_");
+export const pollEvents = (value: number): string => flags(value, POLL, "POLL");
+export const octal = (mode: number): string => `0${mode.toString(8)}`;
+export const quote = (s: string): string => JSON.stringify(s);
