@@ -572,9 +572,6 @@ export class Demo<O> {
   }
 
   #printSummary(result: DemoResult, input: string, output: string): void {
-    const rate = result.mibPerSecond === null ? "" : ` (${result.mibPerSecond.toFixed(1)} MiB/s)`;
-    const time = result.seconds === null ? "" : ` in ${result.seconds.toFixed(6)} s${rate}`;
-    const chunks = `${result.chunks} chunk${result.chunks === 1 ? "" : "s"}`;
     const inputName = input === lessons.SAMPLE_INPUT
       ? "lessons/sample.txt"
       : this.common.size !== undefined
@@ -583,13 +580,47 @@ export class Demo<O> {
     const outputName = this.common.output === undefined ? "temporary output, removed" : output;
     for (
       const line of [
-        `moved ${formatBytes(result.bytes)} (${result.bytes} bytes) in ${chunks}${time}`,
+        this.#sideSummary("server", result.server),
+        this.#sideSummary("client", result.client),
+        timingSummary(result),
         `input  sha256 ${result.inputSha256 ?? "-"}  ${inputName}`,
         `output sha256 ${result.outputSha256 ?? "-"}  ${outputName}`,
         `byte-exact copy: ${result.byteExact ? "yes" : "NO"}`,
       ]
     ) this.#say(line, "summary");
   }
+
+  /**
+   * One side's own figures: the server counts its writes into the channel, the client its reads
+   * out of it. A side that was killed reported nothing; for the client, the runner still saw how
+   * far its output file had grown.
+   */
+  #sideSummary(role: Role, report: ProcessReport | null): string {
+    const stats = this.#stats.get(role);
+    if (stats !== undefined) {
+      const [verb, calls] = role === "server" ? ["sent", "write"] : ["received", "read"];
+      const count = `${stats.chunks} ${calls}${stats.chunks === 1 ? "" : "s"}`;
+      return `the ${role} ${verb} ${formatBytes(stats.bytes)} (${stats.bytes} bytes) in ${count}`;
+    }
+    const how = report?.signal ? `was killed by ${report.signal}` : "did not finish";
+    const seen = role === "client" ? `; its output had reached ${formatBytes(this.#copied)}` : "";
+    return `the ${role} ${how} and reported no figures${seen}`;
+  }
+}
+
+/** Below this many bytes, process start-up and the first wake-ups dominate: no speed is given. */
+const SMALLEST_TIMED_BYTES = 1024 * 1024;
+
+/** How long the transfer took, or why no speed is given. */
+function timingSummary(result: DemoResult): string {
+  if (result.seconds === null) return "no transfer time: a side did not report its clock";
+  const time = `the transfer took ${result.seconds.toFixed(6)} s`;
+  if (result.bytes < SMALLEST_TIMED_BYTES || result.seconds < 0.01) {
+    return `${time}; no speed given: below ${
+      formatBytes(SMALLEST_TIMED_BYTES)
+    } or 10 ms, start-up and wake-ups dominate, not the channel`;
+  }
+  return `${time} (${result.mibPerSecond!.toFixed(1)} MiB/s)`;
 }
 
 /**

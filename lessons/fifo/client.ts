@@ -44,7 +44,12 @@ export async function client(side: Side<FifoOptions>): Promise<void> {
   //    some of the bytes, and nothing in the stream would tell: look in /proc, before the
   //    first read, now and then while copying, and at the end.
   refuseOtherReaders(readEnd, path, side.bytes);
-  if (fifo.created) {
+  if (fifo.created && side.options.keepName) {
+    log.say(
+      `--keep-name: I keep the name ${path} until I exit, so that more processes can open ` +
+        `the FIFO meanwhile; then I remove it`,
+    );
+  } else if (fifo.created) {
     fifo.unlink();
     log.say(`removed the name ${path}: the open pipe does not need it`);
   }

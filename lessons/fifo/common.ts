@@ -17,6 +17,11 @@ export interface FifoOptions {
   path: string;
   /** True when --path was not given and the path was made up. */
   pathIsDefault: boolean;
+  /**
+   * --keep-name: the creator keeps the name until it exits, instead of removing it once
+   * connected, so that more writers or readers can open the same FIFO meanwhile.
+   */
+  keepName: boolean;
 }
 
 /** How often a copy loop looks in /proc for the readers, in ms (each look reads /proc). */

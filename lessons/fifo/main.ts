@@ -47,6 +47,11 @@ export const lesson: Lesson<FifoOptions> = defineLesson({
       arg: "PATH",
       help: "where the FIFO lives (default: a unique name in the temporary directory)",
     },
+    "keep-name": {
+      type: "boolean",
+      help: "the side that made the FIFO removes its name only when it exits, not once " +
+        "connected, so that more processes can open it (several servers, one reader)",
+    },
   },
   parse(values): FifoOptions {
     if (values.path === "") throw new UsageError("--path needs a path");
@@ -54,6 +59,7 @@ export const lesson: Lesson<FifoOptions> = defineLesson({
     return {
       path: values.path ?? join(tempDir(), uniqueName("fifo")),
       pathIsDefault: values.path === undefined,
+      keepName: values["keep-name"] === true,
     };
   },
   chunk: () => ({

@@ -50,7 +50,12 @@ export async function server(side: Side<FifoOptions>): Promise<void> {
 
   // 4. Both ends are open, so the name has done its job. Removing it now means nothing is
   //    left behind even if a process is killed later; the pipe lives on until both close.
-  if (fifo.created) {
+  if (fifo.created && side.options.keepName) {
+    log.say(
+      `--keep-name: I keep the name ${path} until I exit, so that more processes can open ` +
+        `the FIFO meanwhile; then I remove it`,
+    );
+  } else if (fifo.created) {
     fifo.unlink();
     log.say(`removed the name ${path}: the open pipe does not need it`);
   }

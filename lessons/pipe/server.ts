@@ -72,10 +72,20 @@ export async function server(side: Side<PipeOptions>): Promise<void> {
   // 5. A pipe holds 64 KiB by default; each time it is full the writer sleeps until the
   //    reader makes room. A bigger pipe means fewer of those hand-offs.
   const before = writeEnd.capacity;
-  const after = writeEnd.resize(pipeMaxSize());
-  log.say(
-    `pipe buffer: ${formatBytes(before)}, raised to ${formatBytes(after)} with fcntl(F_SETPIPE_SZ)`,
-  );
+  const after = raisePipeSize(writeEnd);
+  if (after === null) {
+    log.say(
+      `pipe buffer: ${formatBytes(before)}, kept: fcntl(F_SETPIPE_SZ) failed with EPERM, ` +
+        `because this user's pipes already hold more than /proc/sys/fs/pipe-user-pages-soft ` +
+        `allows and only CAP_SYS_RESOURCE may go past it (pipe(7)); the copy works, in more hand-offs`,
+    );
+  } else {
+    log.say(
+      `pipe buffer: ${formatBytes(before)}, raised to ${
+        formatBytes(after)
+      } with fcntl(F_SETPIPE_SZ)`,
+    );
+  }
 
   // 6. The copy loop: read a chunk from the file, write it into the pipe.
   const buf = new Uint8Array(side.chunk);
@@ -103,9 +113,19 @@ export async function server(side: Side<PipeOptions>): Promise<void> {
   // 7. Close the write end. The reader's read() returns 0 (end-of-file) once the pipe is
   //    empty and no write end is open anywhere.
   writeEnd.close();
-  log.say(
-    `sent ${formatBytes(side.bytes)}; closed the write end, so the reader will see end-of-file`,
-  );
+  if (child) {
+    log.say(
+      `sent ${formatBytes(side.bytes)}; closed the write end, so the reader will see end-of-file`,
+    );
+  } else {
+    // By hand, whoever made the pipe for "|" may hold a copy of it: `deno task` keeps its
+    // child's stdout open while it waits, so end-of-file comes only when it exits too.
+    log.say(
+      `sent ${formatBytes(side.bytes)}; closed my write end: the reader sees end-of-file once ` +
+        `no copy is left, and if "deno task" started me it keeps one (my stdout) until it ` +
+        `exits, just after me`,
+    );
+  }
 
   // 8. Like a shell, wait for the child and pass on its failure. It only has to empty the
   //    pipe and name its output, so it gets --timeout to do so (it may be hung).
@@ -140,4 +160,18 @@ async function howChildEnded(child: Deno.ChildProcess | null): Promise<string> {
 async function interruptedStatus(child: Deno.ChildProcess | null): Promise<number> {
   const code = child ? (await child.status).code : 1;
   return code === 130 || code === 143 ? code : 1;
+}
+
+/**
+ * Raises the pipe's buffer to the system's maximum, or returns null when the kernel refuses
+ * (EPERM): past `pipe-user-pages-soft`, an unprivileged user's new pipes are held to one page
+ * each and may not grow (pipe(7)). The pipe keeps its size and the copy still works.
+ */
+function raisePipeSize(end: PipeEnd): number | null {
+  try {
+    return end.resize(pipeMaxSize());
+  } catch (error) {
+    if (error instanceof LibcError && error.code === "EPERM") return null;
+    throw error;
+  }
 }

@@ -9,7 +9,7 @@
  */
 
 import { LibcError } from "../../transports/libc.ts";
-import { RingBuffer, ringLayout, ringNames } from "../../transports/ring_buffer.ts";
+import { PeerGone, RingBuffer, ringLayout, ringNames } from "../../transports/ring_buffer.ts";
 import { Semaphore } from "../../transports/semaphore.ts";
 import { SharedMemory } from "../../transports/shm.ts";
 import { formatBytes } from "../../transports/units.ts";
@@ -97,32 +97,56 @@ export async function server(side: Side<ShmOptions>): Promise<void> {
     "copying: read() puts each chunk of the file straight into a slot of shared memory, with " +
       "no copy into the kernel and back out, which a pipe needs",
   );
-  // One view of --chunk bytes per slot, made once: the loop allocates nothing.
-  const chunks = ring.slots.map((slot) => slot.subarray(0, side.chunk));
-  side.startClock();
-  for (;;) {
-    const slot = await ring.claimFree(); // sem_wait(free)
-    const n = input.read(chunks[slot]!);
-    // (Traced before the hand-off: once posted, the client may take the slot at once.)
-    if (log.tracing) {
-      const counts = ring.counts();
-      log.trace(
-        `slot ${slot}: put ${n} bytes${
-          n === 0 ? " (the end-of-file marker)" : ""
-        }; free = ${counts.free}, filled = ${counts.filled}`,
-      );
+  try {
+    // One view of --chunk bytes per slot, made once: the loop allocates nothing.
+    const chunks = ring.slots.map((slot) => slot.subarray(0, side.chunk));
+    side.startClock();
+    for (;;) {
+      const slot = await ring.claimFree(); // sem_wait(free)
+      const n = input.read(chunks[slot]!);
+      // (Traced before the hand-off: once posted, the client may take the slot at once.)
+      if (log.tracing) {
+        const counts = ring.counts();
+        log.trace(
+          `slot ${slot}: put ${n} bytes${
+            n === 0 ? " (the end-of-file marker)" : ""
+          }; free = ${counts.free}, filled = ${counts.filled}`,
+        );
+      }
+      ring.publish(slot, n); // length[slot] = n; sem_post(filled)
+      if (n === 0) break;
+      side.count(n);
     }
-    ring.publish(slot, n); // length[slot] = n; sem_post(filled)
-    if (n === 0) break;
-    side.count(n);
-  }
-  log.say(`sent ${formatBytes(side.bytes)}, then a slot holding 0 bytes: the end of the file`);
+    log.say(`sent ${formatBytes(side.bytes)}, then a slot holding 0 bytes: the end of the file`);
 
-  // 9. Wait until the client has emptied every slot, the end marker included: only then do
-  //    we know that everything arrived (or, if the client dies, we notice and say so). A
-  //    post on "filled" left over then was not ours: the client took a slot too early.
-  await ring.drain();
+    // 9. Wait until the client has emptied every slot, the end marker included: only then do
+    //    we know that everything arrived (or, if the client dies, we notice and say so). A
+    //    post on "filled" left over then was not ours: the client took a slot too early.
+    await ring.drain();
+  } catch (error) {
+    if (error instanceof PeerGone) throw clientGone(error, side.bytes, ring, side.chunk);
+    throw error;
+  }
   log.say("the client has emptied every slot: the transfer is complete");
+}
+
+/**
+ * The client died mid-copy. The server only knows what it sent, and how many slots the client
+ * had not yet taken (`filled`): say that, not how far the client got, which it cannot know.
+ */
+function clientGone(error: PeerGone, sent: number, ring: RingBuffer, chunk: number): LessonError {
+  let waiting: number | null = null;
+  try {
+    waiting = ring.counts().filled;
+  } catch { /* the semaphore cannot be read: leave it out */ }
+  const untaken = waiting === null
+    ? ""
+    : `; ${waiting} slot${waiting === 1 ? " was" : "s were"} still filled and untaken, so the ` +
+      `client had taken at least ${formatBytes(Math.max(0, sent - waiting * chunk))}`;
+  return new LessonError(
+    `the client exited after the server had sent ${formatBytes(sent)}${untaken}: ` +
+      `transfer incomplete (process ${error.pid} is gone)`,
+  );
 }
 
 /** Creates the segment; a /dev/shm without room for it is one clear line, with what to do. */
