@@ -19,6 +19,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { lessonNamed, ROOT } from "./_channels.ts";
+import { writeRandomFile } from "../transports/files.ts";
 import { parseSize } from "../transports/units.ts";
 
 const { values } = parseArgs({
@@ -55,18 +56,6 @@ const STATS_LINE = /^\d+\.\d+ (?:server|client) \d+ stats (\{.*\})$/;
 function sideTimes(line: string): { startedAt?: number; stoppedAt?: number } | null {
   const json = line.match(STATS_LINE)?.[1];
   return json === undefined ? null : JSON.parse(json);
-}
-
-/** Writes `size` random bytes to a new file at `path`, 64 KiB at a time. */
-function writeRandomFile(path: string, size: number): void {
-  using file = Deno.openSync(path, { write: true, createNew: true });
-  const buf = new Uint8Array(65536);
-  for (let left = size; left > 0;) {
-    const piece = buf.subarray(0, Math.min(left, buf.length));
-    crypto.getRandomValues(piece);
-    for (let done = 0; done < piece.length;) done += file.writeSync(piece.subarray(done));
-    left -= piece.length;
-  }
 }
 
 /** Runs a shell pipeline; returns its wall time and, from the sides' statistics, the transfer time. */

@@ -13,8 +13,8 @@ import {
   assertOneError,
   filesIn,
   makeInput,
-  type Run,
   runLesson,
+  runWrapped,
   testDir,
 } from "./_helpers.ts";
 
@@ -253,7 +253,9 @@ export function testBadInputs(method: string, cases: BadCase[]): void {
             join(dir, "output.bin"),
           )
         );
-        const run = await runWrapped(method, args, badCase.wrap ?? []);
+        const run = badCase.wrap?.length
+          ? await runWrapped(badCase.wrap, method, args)
+          : await runLesson(method, args);
         assert.equal(run.code, badCase.status, `exit status\n${run.stderr}`);
         assertOneError(run, badCase.message);
         assert.equal(run.stdout, "", "nothing on stdout");
@@ -265,24 +267,4 @@ export function testBadInputs(method: string, cases: BadCase[]): void {
     }
     assertNothingLeftBehind();
   });
-}
-
-async function runWrapped(method: string, args: string[], wrap: string[]): Promise<Run> {
-  if (wrap.length === 0) return await runLesson(method, args);
-  const [program, ...wrapArgs] = wrap;
-  const { ROOT, TMP, entry } = await import("./_helpers.ts");
-  const output = await new Deno.Command(program!, {
-    args: [...wrapArgs, Deno.execPath(), "run", "--quiet", "-A", entry(method), ...args],
-    cwd: ROOT,
-    env: { TMPDIR: TMP, NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: output.code,
-    signal: output.signal,
-    stdout: new TextDecoder().decode(output.stdout),
-    stderr: new TextDecoder().decode(output.stderr),
-  };
 }

@@ -95,7 +95,27 @@ export async function runLesson(
   args: string[],
   options: Omit<Deno.CommandOptions, "args"> = {},
 ): Promise<Run> {
-  const output = await lessonCommand(method, args, options).output();
+  return collect(await lessonCommand(method, args, options).output());
+}
+
+/**
+ * Runs a lesson under a wrapper program, `wrapper... deno run -A lessons/METHOD/main.ts
+ * args...` (prlimit, unshare, setpriv, sh -c "umask …"), and collects what it printed.
+ */
+export async function runWrapped(wrapper: string[], method: string, args: string[]): Promise<Run> {
+  const [program, ...wrapperArgs] = wrapper;
+  const output = await new Deno.Command(program!, {
+    args: [...wrapperArgs, Deno.execPath(), "run", "--quiet", "-A", entry(method), ...args],
+    cwd: ROOT,
+    env: { TMPDIR: TMP, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return collect(output);
+}
+
+function collect(output: Deno.CommandOutput): Run {
   return {
     code: output.code,
     signal: output.signal,

@@ -16,9 +16,9 @@ import {
   entry,
   filesIn,
   makeInput,
-  ROOT,
   type Run,
   runLesson,
+  runWrapped,
   testDir,
   TMP,
 } from "./_helpers.ts";
@@ -46,27 +46,8 @@ function assertNothingStarted(run: Run): void {
 }
 
 /** Runs a side by hand, in a shell, with `umask` set, so that it cannot decide the mode. */
-async function runWithUmask(method: string, umask: string, args: string[]): Promise<Run> {
-  const output = await new Deno.Command("sh", {
-    args: [
-      "-c",
-      `umask ${umask}; exec "$0" run --quiet -A "$@"`,
-      Deno.execPath(),
-      entry(method),
-      ...args,
-    ],
-    cwd: ROOT,
-    env: { TMPDIR: TMP, NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: output.code,
-    signal: output.signal,
-    stdout: new TextDecoder().decode(output.stdout),
-    stderr: new TextDecoder().decode(output.stderr),
-  };
+function runWithUmask(method: string, umask: string, args: string[]): Promise<Run> {
+  return runWrapped(["sh", "-c", `umask ${umask}; exec "$0" "$@"`], method, args);
 }
 
 Deno.test({

@@ -18,17 +18,15 @@ import {
   assertNothingLeftBehind,
   assertOneError,
   assertSameFile,
-  entry,
   filesIn,
   finishSide,
   lessonCommand,
   makeInput,
-  type Run,
   runLesson,
   type RunningSide,
+  runWrapped,
   startSide,
   testDir,
-  TMP,
 } from "./_helpers.ts";
 
 const asRoot = Deno.uid() === 0;
@@ -45,23 +43,6 @@ function exists(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Runs `wrapper... deno run -A lessons/METHOD/main.ts args...` (prlimit, unshare, setpriv). */
-async function runWrapped(wrapper: string[], method: string, args: string[]): Promise<Run> {
-  const output = await new Deno.Command(wrapper[0]!, {
-    args: [...wrapper.slice(1), Deno.execPath(), "run", "--quiet", "-A", entry(method), ...args],
-    env: { TMPDIR: TMP, NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: output.code,
-    signal: output.signal,
-    stdout: new TextDecoder().decode(output.stdout),
-    stderr: new TextDecoder().decode(output.stderr),
-  };
 }
 
 /** Runs a shell command line (with `$1`… as arguments) to the end. */
