@@ -85,3 +85,203 @@ export {
   StaleRing,
   VERSION,
 } from "./transports/ring_buffer.ts";
+
+/**
+ * System V shared memory and semaphore sets (lesson:sysv-shm): a segment and a set found by one
+ * key, the ring's counters over the set (with SEM_UNDO), and the finder of leftovers in
+ * /proc/sysvipc. The ring itself runs over any memory and counters: `RingMemory`, `RingCounter`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ringCounters, SemaphoreSet, SysVSegment } from "./mod.ts";
+ * const key = 0x5ca1ab30 ^ Deno.pid;
+ * using set = SemaphoreSet.create(key, [1, 0]);
+ * using segment = SysVSegment.create(key, 4096);
+ * const { free } = ringCounters(set);
+ * await free.wait({});
+ * assert.equal(free.value, 0);
+ * assert.equal(segment.stat().nattch, 1);
+ * ```
+ */
+export { readyHeader, type RingCounter, type RingMemory } from "./transports/ring_buffer.ts";
+export {
+  attachedPids,
+  FILLED,
+  FREE,
+  ipcrmCommand,
+  ipcsLines,
+  keyOfWord,
+  KeyTaken,
+  type OpenRingOptions,
+  openRingWhenReady,
+  refuseTakenKey,
+  ringCounters,
+  SemaphoreSet,
+  SysVCounter,
+  sysvipcLines,
+  sysvLeftovers,
+  SysVSegment,
+  waitForDetach,
+} from "./transports/sysv_shm.ts";
+
+/**
+ * System V message queues: found by a key (`ftok` of a file and a project id), messages that
+ * carry a type which `msgrcv` selects by, and a queue that outlives its processes until
+ * `msgctl(IPC_RMID)`. Waits use `IPC_NOWAIT` with a deadline, so Ctrl-C and timeouts work.
+ *
+ * @example
+ * ```ts
+ * import { ftok, MTYPE, SysvQueue } from "./mod.ts";
+ * const file = Deno.makeTempFileSync(); // both programs agree on a file and a project id
+ * using queue = SysvQueue.create(ftok(file, 1), { timeout: 5000 }); // IPC_CREAT | IPC_EXCL
+ * await queue.send(new TextEncoder().encode("hello"), MTYPE.DATA);
+ * console.log(new TextDecoder().decode(await queue.receive(0))); // "hello"
+ * Deno.removeSync(file);
+ * ```
+ */
+export { ftok, IPC, MessageBuffer, type MsqidDs } from "./transports/libc.ts";
+export {
+  channel as sysvQueueChannel,
+  formatKey,
+  isStale,
+  MTYPE,
+  type OpenSysvQueueOptions,
+  parseKey,
+  SYSV_MQ_LIMIT_FILES,
+  SysvQueue,
+  type SysvQueueInfo,
+  sysvQueueLeftovers,
+  type SysvQueueLimits,
+  sysvQueueLimits,
+  sysvQueueOf,
+  type SysvQueueOptions,
+  sysvQueues,
+} from "./transports/sysv_mq.ts";
+
+/**
+ * The lesson shape for your own program (coursework: see assignments/README.md). A side is a
+ * plain module: `runProgram` parses `--timeout` and your options, aborts its signal on Ctrl-C,
+ * and turns a throw into one line and the exit status; `InputFile` opens the input (a regular
+ * file, or one clear error at once); `OutputFile` writes an unnamed file that gets its name only
+ * at `commit()`, so that a failed copy never appears; `isRunning` tells whether the peer lives.
+ *
+ * @example
+ * ```ts ignore
+ * import { InputFile, makeFifo, OutputFile, runProgram } from "./mod.ts";
+ * await runProgram(async ({ args, waits }) => {
+ *   using output = new OutputFile(args.output); // unnamed until commit()
+ *   using fifo = makeFifo(args.path); // removed on every way out if this process made it
+ *   using readEnd = await fifo.open("read", waits); // Ctrl-C or the timeout rejects
+ *   fifo.unlink();
+ *   const buf = new Uint8Array(65536);
+ *   for (let n; (n = await readEnd.read(buf)) > 0;) output.write(buf.subarray(0, n));
+ *   output.commit();
+ * }, { options: ["path", "output"] });
+ * ```
+ */
+export {
+  describe as describeFailure,
+  type ProgramContext,
+  type ProgramOptions,
+  runProgram,
+  UsageProblem,
+} from "./transports/program.ts";
+export { FileError, InputFile, OutputExists, OutputFile } from "./transports/files.ts";
+export { isRunning } from "./transports/holders.ts";
+
+/**
+ * Threads (lesson:threads): the same copy between two threads of one process, in both models.
+ * Shared memory: a ring in a `SharedArrayBuffer` with two counters that `Atomics.wait` and
+ * `Atomics.notify` sleep and wake on (a futex), `SharedRing`. Message passing: `postMessage` with
+ * the buffer transferred (or cloned) and a back-pressure window, `PortSink` and `PortSource`.
+ * `gettid` and `threadsOf` tell the threads of a process apart.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { gettid, SharedRing, threadsOf } from "./mod.ts";
+ * const ring = SharedRing.create(4, 1024); // post ring.buffer to a Worker: it is shared
+ * const producer = ring.producer({ timeout: 1000 });
+ * const consumer = new SharedRing(ring.buffer).consumer({ timeout: 1000 });
+ * await producer.send(new Uint8Array([1, 2, 3]));
+ * assert.deepEqual([...await consumer.receive()], [1, 2, 3]);
+ * assert.ok(threadsOf(Deno.pid).some((thread) => thread.tid === gettid()));
+ * ```
+ */
+export { gettid } from "./transports/libc.ts";
+export {
+  RingConsumer,
+  RingProducer,
+  type RingWaitOptions,
+  SharedRing,
+  sharedRingLayout,
+  type StopReason,
+} from "./transports/shared_ring.ts";
+export { type ThreadInfo, threadsOf } from "./transports/threads.ts";
+export {
+  PortSink,
+  type PortSinkOptions,
+  PortSource,
+  type PortWaitOptions,
+} from "./transports/worker_channel.ts";
+
+/**
+ * Stream sockets (lesson:unix, and lesson:tcp under it): `listen` (socket, bind, listen) and
+ * `Listener.accept`, `connect` (retrying until a server listens, if asked), and a `Connection`
+ * that reads, writes, half-closes (`shutdown("write")`) and passes open descriptors
+ * (`sendFds`/`receiveFds`, SCM_RIGHTS). Addresses are Unix-domain paths or IPv4/IPv6 address and
+ * port (`encodeAddress` lays out the `struct sockaddr_*`); `socketLeftovers` finds socket files
+ * nobody listens on.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect, listen } from "./mod.ts";
+ * const dir = Deno.makeTempDirSync();
+ * {
+ *   using listener = listen({ family: "unix", path: `${dir}/example.sock` }, { timeout: 5000 });
+ *   using client = await connect(listener.address, { timeout: 5000 });
+ *   using server = await listener.accept();
+ *   await server.write(new TextEncoder().encode("hi"));
+ *   server.shutdown("write"); // "that was all"
+ *   const buf = new Uint8Array(8);
+ *   assert.equal(await client.read(buf), 2);
+ *   assert.equal(await client.read(buf), 0); // end-of-file
+ * } // closed, and the socket file removed
+ * Deno.removeSync(dir);
+ * ```
+ */
+export {
+  connect,
+  Connection,
+  type ConnectOptions,
+  decodeAddress,
+  encodeAddress,
+  formatAddress,
+  listen,
+  Listener,
+  type ListenOptions,
+  resolveHost,
+  SOCK,
+  type SocketAddress,
+  socketLeftovers,
+  socketPathState,
+  SUN_PATH_SIZE,
+} from "./transports/socket.ts";
+
+/**
+ * TCP (lesson:tcp): a server that listens on port 0 tells its clients the port the kernel picked
+ * through a port file (`PortFile`, `readPort`); `TwoHosts` makes two network hosts inside this
+ * one (two network namespaces joined by a veth pair; root only), removed on every way out.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PortFile, readPort } from "./mod.ts";
+ * const path = `${Deno.makeTempDirSync()}/server.port`;
+ * using portFile = PortFile.announce(path, { family: "inet", host: "127.0.0.1", port: 5555 });
+ * assert.equal(await readPort(path, { timeout: 1000 }), 5555);
+ * ```
+ */
+export { type NetworkHost, NoNamespaces, PortFile, readPort, TwoHosts } from "./transports/tcp.ts";

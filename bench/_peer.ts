@@ -2,7 +2,7 @@
  * One process of a benchmark measurement, started by `bench/main.ts`:
  *
  *     deno run -A bench/_peer.ts xfer METHOD send|recv --size N --chunk C --capacity B
- *                                     [--name WORD --dir DIR] [--fds 0]
+ *                                     [--name WORD --dir DIR] [--fds 0] [--host ADDRESS]
  *     deno run -A bench/_peer.ts lat  METHOD ping|pong --size N --iterations I --capacity B
  *                                     [--name WORD --dir DIR] [--fds 0,N]
  *
@@ -67,7 +67,7 @@ interface Peer {
   iterations: number;
   warmup: number;
   /** How every end is opened (the piece is the chunk, or the message, and differs). */
-  options: Pick<NamedEndOptions, "capacity" | "timeout" | "dir">;
+  options: Pick<NamedEndOptions, "capacity" | "timeout" | "dir" | "host">;
   name: string;
   /** The inherited descriptors, in order: the first is stdin. */
   fds: number[];
@@ -274,6 +274,7 @@ async function main(args: string[]): Promise<void> {
       name: { type: "string", default: "" },
       dir: { type: "string", default: "/tmp" },
       fds: { type: "string", default: "0" },
+      host: { type: "string" },
     },
   });
   const [mode, method, role] = positionals as [string, string, string];
@@ -290,7 +291,12 @@ async function main(args: string[]): Promise<void> {
     chunk: Number(values.chunk),
     iterations: Number(values.iterations),
     warmup: Number(values.warmup),
-    options: { capacity: Number(values.capacity), timeout: TIMEOUT_MS, dir: values.dir },
+    options: {
+      capacity: Number(values.capacity),
+      timeout: TIMEOUT_MS,
+      dir: values.dir,
+      ...(values.host === undefined ? {} : { host: values.host }),
+    },
     name: values.name,
     fds: values.fds.split(",").map(Number),
     method,

@@ -250,23 +250,31 @@ ${report.throughput.some((row) => row.c) ? `\n## Targets\n\n${targetsTable(repor
 export function chartSvg(report: BenchReport): string {
   const methods = [...new Set(report.throughput.map((row) => row.method))];
   const throughput = methods.map((method) => {
-    const rows = report.throughput.filter((row) => row.method === method && row.mode === "channel");
+    // A lesson whose transport has no channel for two processes (threads, and its variants)
+    // has file-mode rows only: its demo's figure, marked "file".
+    const channel = report.throughput.filter((row) =>
+      row.method === method && row.mode === "channel"
+    );
+    const rows = channel.length > 0
+      ? channel
+      : report.throughput.filter((row) => row.method === method);
     const row = rows.find((row) => row.chunk === 64 * KiB) ?? rows.at(-1)!;
     return {
       method,
-      label: `${method} (${size(row.chunk)})`,
+      label: `${method} (${channel.length > 0 ? "" : "file, "}${size(row.chunk)})`,
       deno: row.mibPerSecond.median,
       c: row.c?.mibPerSecond.median,
     };
   });
-  const latency = methods.map((method) => {
-    const row = report.latency.find((row) => row.method === method && row.messageSize === 64)!;
-    return {
+  const latency = methods.flatMap((method) => {
+    const row = report.latency.find((row) => row.method === method && row.messageSize === 64);
+    if (row === undefined) return []; // no channel: no round trip measured
+    return [{
       method,
       label: method,
-      deno: row?.roundTripMicros.median ?? 0,
-      c: row?.c?.roundTripMicros.median,
-    };
+      deno: row.roundTripMicros.median,
+      c: row.c?.roundTripMicros.median,
+    }];
   });
   const panel = (x: number, title: string, unit: string, bars: typeof throughput) => {
     const width = 400;

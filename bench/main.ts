@@ -25,7 +25,7 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { LESSONS, METHODS } from "../lessons/registry.ts";
-import type { ChannelAdapter } from "../transports/channel.ts";
+import type { ChannelAdapter, ChannelPlace, PlaceMade } from "../transports/channel.ts";
 import { Interrupted } from "../transports/errors.ts";
 import { findLeftovers, loadFinders } from "../transports/leftovers.ts";
 import { pipeMaxSize } from "../transports/pipe.ts";
@@ -171,12 +171,16 @@ interface Method {
   method: string;
   main: string;
   channel: ChannelAdapter | null;
+  /** Measured somewhere else than this host's loopback (a row of its own: "tcp veth"). */
+  place?: ChannelPlace;
 }
 
 /** One throughput configuration: which method, which chunk (or message, or slot) size. */
 interface Config {
   method: Method;
   chunk: number;
+  /** File mode: more arguments for the demo (a registry entry's `variants`). */
+  args?: string[];
 }
 
 /**
@@ -252,9 +256,18 @@ class Bench {
    * first); for an inherited one only the first, which starts its peer itself (as the pipe
    * lesson's server starts its client).
    */
-  peers(method: Method, mode: string, roles: [string, string], args: string[]) {
-    const peer = (role: string) =>
-      this.spawn(Deno.execPath(), ["run", "-A", PEER, mode, method.method, role, ...args]);
+  peers(
+    method: Method,
+    mode: string,
+    roles: [string, string],
+    args: string[],
+    place: PlaceMade | null = null,
+  ) {
+    const peer = (role: string) => {
+      const argv = [Deno.execPath(), "run", "-A", PEER, mode, lessonOf(method), role, ...args];
+      const [command, ...rest] = place?.launch(role as "send" | "recv", argv) ?? argv;
+      return this.spawn(command!, rest);
+    };
     return method.channel?.kind === "inherited"
       ? [peer(roles[0])]
       : [peer(roles[1]), peer(roles[0])];
@@ -267,8 +280,12 @@ class Bench {
         child.kill("SIGKILL");
       } catch { /* gone */ }
     }
+    // Once they are gone, what is left with this run's prefix is this run's; and never remove
+    // what a process still holds (a System V finder also reports the lessons' stale keys).
+    await Promise.all([...this.running].map((child) => child.status));
     const finders = await loadFinders(LESSONS.map((lesson) => new URL(lesson.transport, ROOT)));
     for (const object of findLeftovers(finders, { prefix: PREFIX, dir: TMP }).found) {
+      if (object.holders.length > 0) continue;
       try {
         object.remove();
       } catch { /* gone */ }
@@ -282,6 +299,9 @@ class Bench {
 // ---------------------------------------------------------------------------------------------
 // The measurements
 // ---------------------------------------------------------------------------------------------
+
+/** The lesson a method's row measures: "tcp" for "tcp veth". */
+const lessonOf = (method: Method) => method.place ? method.method.split(" ")[0]! : method.method;
 
 /** One channel-mode transfer; returns MiB/s, and CPU and memory for each process. */
 async function channelRun(bench: Bench, { method, chunk }: Config) {
@@ -299,7 +319,10 @@ async function channelRun(bench: Bench, { method, chunk }: Config) {
     "--capacity",
     String(MiB),
   ];
-  const children = bench.peers(method, "xfer", ["send", "recv"], args);
+  // Elsewhere (two network hosts): made for this measurement only, and removed after it.
+  using place = method.place ? await method.place.enter() : null;
+  if (place) args.push("--host", place.host);
+  const children = bench.peers(method, "xfer", ["send", "recv"], args, place);
   const reports = await bench.collect(children, `${method.method} channel transfer`);
   const send = reports.find((r) => r.role === "send")!;
   const recv = reports.find((r) => r.role === "recv")!;
@@ -320,8 +343,15 @@ async function channelRun(bench: Bench, { method, chunk }: Config) {
 }
 
 /** One file-mode transfer: the lesson's own demo, with --json. */
-async function fileRun(bench: Bench, { method }: Config, input: string) {
-  const args = ["run", "-A", fileURLToPath(new URL(method.main, ROOT)), "--json", "--quiet"];
+async function fileRun(bench: Bench, { method, args: variant = [] }: Config, input: string) {
+  const args = [
+    "run",
+    "-A",
+    fileURLToPath(new URL(method.main, ROOT)),
+    ...variant,
+    "--json",
+    "--quiet",
+  ];
   const output = await bench.untilDone(
     bench.spawn(Deno.execPath(), [...args, "--input", input]).output(),
   );
@@ -490,21 +520,39 @@ async function measure(bench: Bench, workDir: string): Promise<BenchReport> {
     methods.push({ method: name, main: lesson.main, channel });
   }
   const measured = methods.filter((method) => method.channel !== null);
+  // A channel may be measured in other places too, each a row of its own beside it: "tcp veth".
+  const placed: Method[] = [];
+  for (const method of measured) {
+    if (method.channel?.kind !== "named" || !method.channel.places) continue;
+    for (const place of await method.channel.places()) {
+      placed.push({ ...method, method: `${method.method} ${place.name}`, place });
+    }
+  }
   // Each channel takes the chunks it can: a queue's "chunk" is its message, at most msgsize_max.
   const chunks = quick ? [64 * KiB] : [4 * KiB, 64 * KiB, MiB];
-  const channelConfigs: Config[] = measured.flatMap((method) => {
+  const channelConfigs: Config[] = [...measured, ...placed].flatMap((method) => {
     const largest = method.channel!.maxPiece?.() ?? Infinity;
     return [...new Set(chunks.map((chunk) => Math.min(chunk, largest)))]
       .map((chunk) => ({ method, chunk }));
   });
   /** File mode runs each lesson's demo exactly as it comes: its own default chunk (and ring). */
-  const fileConfigs: Config[] = methods.map((method) => ({ method, chunk: 0 }));
+  const fileConfigs: Config[] = methods.flatMap((method) => [
+    { method, chunk: 0 },
+    // Its variants, each a row of its own: "threads --model message".
+    ...(lessonNamed(method.method)!.variants ?? []).map((args) => ({
+      method: { ...method, method: [method.method, ...args].join(" ") },
+      chunk: 0,
+      args: [...args],
+    })),
+  ]);
 
   const c = await prepareC(bench, workDir);
   bench.progress(
     `${c.note}\n${size / MiB} MiB per transfer, ${runs} interleaved runs, pin: ${pin}`,
   );
-  const refbench = (method: Method) => c.binary === null ? undefined : method.channel?.refbench;
+  // (The C reference runs on this host only: a row measured elsewhere has none beside it.)
+  const refbench = (method: Method) =>
+    c.binary === null || method.place ? undefined : method.channel?.refbench;
 
   // Throughput, channel mode (with the C reference beside each configuration).
   const channel = new Map<
@@ -693,6 +741,8 @@ async function main(args: string[]): Promise<number> {
   const { signal } = abortOnStopSignals(new AbortController());
   const bench = new Bench(settings, signal);
   const workDir = Deno.makeTempDirSync({ prefix: "ipc-lesson-run-bench-" });
+  // Held open for the whole run: a `deno task clean` meanwhile sees it in use, and spares it.
+  using _held = Deno.openSync(workDir);
   try {
     const report = await measure(bench, workDir);
     if (settings.json) console.log(JSON.stringify(report, null, 2));

@@ -32,11 +32,12 @@ import { isRunning } from "../transports/holders.ts";
 import { bindAbstractLock, close, monotonicMs } from "../transports/libc.ts";
 import { formatBytes } from "../transports/units.ts";
 import { abortOnStopSignals, sleep } from "../transports/wait.ts";
-import { type CommonOptions, formatSeconds, sideArgs } from "./_cli.ts";
+import { type CommonOptions, formatSeconds, sideArgs, UsageError } from "./_cli.ts";
 import * as lessons from "./_lesson.ts";
 import { formatLine, type Kind, linesOf, parseStamped, ProgressBar } from "./_log.ts";
 import { type SideStats, stderrHasColor, writeStderr } from "./_log.ts";
 import { describeError } from "./_side.ts";
+import { LESSONS } from "./registry.ts";
 
 type Role = lessons.Role;
 
@@ -57,8 +58,20 @@ export interface DemoResult {
   outputSha256: string | null;
   byteExact: boolean;
   server: ProcessReport | null;
+  /** The client (with `--clients N`: the first). */
   client: ProcessReport | null;
+  /** With `--clients N` (N > 1): each client, its figures and its copy. */
+  clients?: ClientReport[];
   error?: string;
+}
+
+/** One of several clients (`--clients N`), and its copy. */
+export interface ClientReport extends ProcessReport {
+  /** `client 1` … `client N`, as the narration names it. */
+  label: string;
+  bytes: number | null;
+  outputSha256: string | null;
+  byteExact: boolean;
 }
 
 /** What the runner knows about one side's process (`exitCode` is null after a signal). */
@@ -76,21 +89,36 @@ export class Demo<O> {
   #controller = new AbortController();
   #color = stderrHasColor();
   #bar: ProgressBar | null;
-  #started: { role: Role; child: Deno.ChildProcess; status?: Deno.CommandStatus }[] = [];
+  #started: {
+    role: Role;
+    label: string;
+    child: Deno.ChildProcess;
+    status?: Deno.CommandStatus;
+  }[] = [];
   #readers: Promise<void>[] = [];
-  /** Pids of the sides: as started, or as their lines name them (the pipe's client). */
-  #pids = new Map<Role, number>();
-  #stats = new Map<Role, SideStats>();
+  /**
+   * Pids of the sides, by label (`server`, `client`; `client 1` … `client N` with `--clients`):
+   * as started, or as their lines name them (the pipe's client).
+   */
+  #pids = new Map<string, number>();
+  #stats = new Map<string, SideStats>();
+  /** Whether the two sides are threads of one process (the threads lesson), not processes. */
+  get #threads(): boolean {
+    return LESSONS.find((entry) => entry.method === this.lesson.method)?.sides === "threads";
+  }
+  /** How many clients the demo starts (`--clients N`; 1 for most lessons). */
+  #clients = 1;
   #sideErrors: string[] = [];
   /** Lines waiting to be printed, with when they were said. */
   #held: { at: number; line: string }[] = [];
   #inputSize = 0;
-  #copy: files.UnnamedFile | null = null;
-  /** The copy's size when last looked at, and when a side last said something or it grew. */
+  /** The copies: one unnamed file per client. */
+  #copies: files.UnnamedFile[] = [];
+  /** The copies' size when last looked at, and when a side last said something or it grew. */
   #copied = 0;
   #activeAt = monotonicMs();
   /** A side that has finished: the other must finish too, or keep making progress. */
-  #finished: Role | null = null;
+  #finished: string | null = null;
   #timers: ReturnType<typeof setTimeout>[] = [];
   #stoppedByRunner = new Set<number>();
 
@@ -147,6 +175,13 @@ export class Demo<O> {
     const { common, lesson } = this;
     try {
       // 1. Check everything first; then lock the names this run will use.
+      const clients = this.#clients = lesson.clients?.(this.options) ?? 1;
+      if (clients > 1 && common.output !== undefined) {
+        throw new UsageError(
+          "--output names one copy: with --clients the demo checks each client's copy, then " +
+            "removes it",
+        );
+      }
       const input = common.size === undefined
         ? held.use(new files.InputFile(common.input ?? lessons.SAMPLE_INPUT))
         : null;
@@ -155,7 +190,11 @@ export class Demo<O> {
         ? null
         : files.checkOutput(common.output, { force: common.force, input: input ?? undefined });
       const dir = target?.dir ?? lessons.tempDir();
-      const needs = [{ dir, bytes: this.#inputSize, what: `the copy` }];
+      const needs = [{
+        dir,
+        bytes: this.#inputSize * clients,
+        what: clients > 1 ? `the ${clients} copies` : `the copy`,
+      }];
       if (common.output !== undefined) needs[0]!.what += ` ${JSON.stringify(common.output)}`;
       if (input === null) {
         needs.unshift({ dir: lessons.tempDir(), bytes: this.#inputSize, what: "the random input" });
@@ -163,55 +202,75 @@ export class Demo<O> {
       files.checkSpace(needs);
       const objects = lesson.objects?.(this.options) ?? [];
       this.#lockNames(held, objects, target);
+      // Where the sides run (two network hosts, for TCP): taken down on every way out.
+      const say = (text: string) => this.#say(text);
+      const warn = (text: string) => this.#say(text, "summary");
+      const signal = this.#controller.signal;
+      const stage = lesson.stage
+        ? held.use(await lesson.stage(this.options, { say, warn, signal }))
+        : null;
 
       // 2. The input (for --size, random bytes) and the copy: unnamed files, held by the runner.
       const source = input ?? held.use(await this.#randomInput());
-      const copy = this.#copy = held.use(
-        new files.UnnamedFile(dir, {
-          name: common.output === undefined ? undefined : basename(common.output),
-          fail: (why) => new files.FileError(`cannot create output ${this.#outputName()}: ${why}`),
-        }),
-      );
+      const copies = this.#copies = Array.from({ length: clients }, () =>
+        held.use(
+          new files.UnnamedFile(dir, {
+            name: common.output === undefined ? undefined : basename(common.output),
+            fail: (why) =>
+              new files.FileError(`cannot create output ${this.#outputName()}: ${why}`),
+          }),
+        ));
 
       // 3. The sides. A client that its server starts (launch says null) gets its arguments
       //    through the server.
       this.#say(
-        `copying ${this.#describeInput(input?.path ?? "")} from a server process to a client ` +
-          `process, ${this.chunk} bytes at a time`,
+        `copying ${this.#describeInput(input?.path ?? "")} ${
+          this.#threads
+            ? "from a server thread to a client thread of one process,"
+            : `from a server process to ${
+              clients > 1
+                ? `${clients} client processes, each getting its own copy,`
+                : "a client process,"
+            }`
+        } ${this.chunk} bytes at a time`,
       );
       this.#controller.signal.throwIfAborted(); // Ctrl-C already: start nothing
-      const sides: CommonOptions = {
+      const sides = (copy: files.UnnamedFile): CommonOptions => ({
         ...common,
         input: input?.path ?? "random input",
         inputVia: `/proc/${Deno.pid}/fd/${source.fd}`,
         output: common.output ?? "temporary output",
         outputVia: copy.procPath,
         stamped: true,
-      };
-      const launch = (role: Role, roles: Role[]) =>
-        (lesson.launch ?? lessons.apart)(
+      });
+      const launch = (role: Role, roles: Role[], copy = copies[0]!) =>
+        (stage?.launch ?? lesson.launch ?? lessons.apart)(
           role,
           lessons.denoArgv(lesson.entry, [
             role,
-            ...sideArgs(sides, this.chunk, roles),
+            ...sideArgs(sides(copy), this.chunk, roles),
             ...lessons.optionArgs(lesson, this.options),
           ]),
         );
       const client = launch("client", ["client"]);
       this.#start("server", launch("server", client === null ? ["server", "client"] : ["server"])!);
-      if (client !== null) this.#start("client", client);
+      if (client !== null) {
+        for (const [i, copy] of copies.entries()) {
+          this.#start("client", launch("client", ["client"], copy)!, this.#clientLabel(i));
+        }
+      }
 
       // 4. to 7.: wait for both, remove leftovers, verify, and only then name the copy.
       await this.#waitForSides();
       this.#flush(true);
       this.#bar?.clear();
       this.#removeLeftovers(objects);
-      return await this.#verify(source, copy, input?.path ?? "");
+      return await this.#verify(source, copies, input?.path ?? "");
     } catch (error) {
       this.#stopAll("SIGTERM");
       const { message, status } = describeError(error);
       this.#say(message, "error");
-      if (common.json && status !== 2) printJson(this.#result(null, null, message));
+      if (common.json && status !== 2) printJson(this.#result(null, [], message));
       return status;
     } finally {
       clearInterval(ticker);
@@ -300,22 +359,30 @@ export class Demo<O> {
     return `${JSON.stringify(path)} (${size})`;
   }
 
-  #start(role: Role, argv: string[]): void {
+  /** How the narration names client `i` (from 0): `client`, or `client 1` … with --clients. */
+  #clientLabel(i: number): string {
+    return this.#clients > 1 ? `client ${i + 1}` : "client";
+  }
+
+  #start(role: Role, argv: string[], label: string = role): void {
     const child = lessons.command(argv, { stdin: "null", stdout: "piped", stderr: "piped" })
       .spawn();
-    this.#pids.set(role, child.pid);
-    if (this.common.trace) this.#say(`started ${role}: ${argv.join(" ")}`);
-    this.#say(`started the ${role} as process ${child.pid}`);
-    this.#started.push({ role, child });
+    this.#pids.set(label, child.pid);
+    if (this.common.trace) this.#say(`started ${label}: ${argv.join(" ")}`);
+    this.#say(`started the ${label} as process ${child.pid}`);
+    this.#started.push({ role, label, child });
     for (const stream of [child.stderr, child.stdout]) {
       this.#readers.push((async () => {
-        for await (const line of linesOf(stream)) this.#line(line, role);
+        for await (const line of linesOf(stream)) this.#line(line, role, label);
       })());
     }
   }
 
-  /** One line from a side: a stamped line is held for its turn; anything else is shown as is. */
-  #line(text: string, role: Role): void {
+  /**
+   * One line from a side (`label` names the process whose output it came through): a stamped
+   * line is held for its turn; anything else is shown as is.
+   */
+  #line(text: string, role: Role, label: string): void {
     this.#activeAt = monotonicMs();
     const line = parseStamped(text);
     if (line === null) {
@@ -324,12 +391,14 @@ export class Demo<O> {
       if (text.trim() !== "") this.#held.push({ at: monotonicMs(), line: formatted });
       return;
     }
-    this.#pids.set(line.who, line.pid);
+    // A line another side said through this one's output (the pipe's client) has its own name.
+    const who = line.who === role ? label : line.who;
+    this.#pids.set(who, line.pid);
     if (line.kind === "stats") {
-      this.#stats.set(line.who, JSON.parse(line.text));
+      this.#stats.set(who, JSON.parse(line.text));
       // A side the runner did not start (the pipe's client) is done: watch the other.
-      if (!this.#started.some((s) => s.role === line.who) && !this.#interrupted) {
-        this.#finished ??= line.who;
+      if (!this.#started.some((s) => s.label === who) && !this.#interrupted) {
+        this.#finished ??= who;
       }
       return;
     }
@@ -353,25 +422,31 @@ export class Demo<O> {
 
   /** Every 50 ms: the copy's size (progress, and the bar), held lines due, a hung side. */
   #tick(): void {
-    if (this.#copy !== null) {
-      let size = this.#copied;
+    if (this.#copies.length > 0) {
+      let size = 0;
       try {
-        size = Deno.statSync(`/proc/self/fd/${this.#copy.fd}`).size;
-      } catch { /* closed: the run is ending */ }
+        for (const copy of this.#copies) size += Deno.statSync(`/proc/self/fd/${copy.fd}`).size;
+      } catch {
+        size = this.#copied; // closed: the run is ending
+      }
       if (size !== this.#copied) this.#activeAt = monotonicMs();
       this.#copied = size;
-      this.#bar?.update(size, this.#inputSize);
+      this.#bar?.update(size, this.#inputSize * this.#copies.length);
     }
     this.#flush();
     if (this.#finished !== null) this.#checkForHang(this.#finished);
+    else this.#checkForStopped();
   }
 
   async #waitForSides(): Promise<void> {
     await Promise.all(this.#started.map(async (started) => {
       started.status = await started.child.status;
       if (this.#interrupted) return;
-      if (!started.status.success) this.#stopPeersLater(started.role);
-      this.#finished ??= started.role;
+      // One client of several failed: the server goes on serving the others, and ends itself.
+      if (!started.status.success && (started.role === "server" || this.#clients === 1)) {
+        this.#stopPeersLater(started.label);
+      }
+      this.#finished ??= started.label;
     }));
     this.#finished = null;
     await Promise.all(this.#readers);
@@ -386,7 +461,7 @@ export class Demo<O> {
    * After `finished` has exited, a side that says nothing and copies nothing for longer than
    * the timeout (plus a grace period) is hung, for example stopped with SIGSTOP: stop it.
    */
-  #checkForHang(finished: Role): void {
+  #checkForHang(finished: string): void {
     if (monotonicMs() - this.#activeAt < this.common.timeoutMs + GRACE_MS) return;
     this.#activeAt = monotonicMs();
     for (const [role, pid] of this.#pids) {
@@ -402,6 +477,25 @@ export class Demo<O> {
     }
   }
 
+  /**
+   * Every side is stopped (SIGSTOP; the threads lesson's two sides are one process, which one
+   * signal stops whole): none can notice the other, so after the timeout the runner stops them
+   * itself. A side stopped while another runs is left to that one to notice.
+   */
+  #checkForStopped(): void {
+    if (monotonicMs() - this.#activeAt < this.common.timeoutMs + GRACE_MS) return;
+    const pids = [...new Set(this.#pids.values())].filter(isRunning);
+    if (pids.length === 0 || !pids.every(isStopped)) return;
+    this.#activeAt = monotonicMs();
+    const timeout = formatSeconds(this.common.timeoutMs / 1000);
+    this.#say(`every side is stopped, with no progress for ${timeout} s: stopping them`, "error");
+    this.#sideErrors.push("every side was stopped");
+    for (const pid of pids) {
+      this.#stop(pid, "SIGTERM");
+      this.#timers.push(setTimeout(() => this.#stop(pid, "SIGKILL"), GRACE_MS));
+    }
+  }
+
   /** Stops a side on the runner's own initiative (its exit status is then not the run's). */
   #stop(pid: number, signal: Deno.Signal): void {
     this.#stoppedByRunner.add(pid);
@@ -409,7 +503,7 @@ export class Demo<O> {
   }
 
   /** A side failed: give the others a moment to notice on their own, then stop them. */
-  #stopPeersLater(failed: Role): void {
+  #stopPeersLater(failed: string): void {
     const stop = (signal: Deno.Signal) => {
       for (const [role, pid] of this.#pids) {
         if (role === failed || !isRunning(pid)) continue;
@@ -450,14 +544,14 @@ export class Demo<O> {
   /** The run was interrupted (Ctrl-C, SIGTERM, SIGHUP): one line, and 128 + the signal. */
   #interruptedExit(when: string): number {
     const { message, status } = this.#interrupted!;
-    if (this.common.json) printJson(this.#result(null, null, "interrupted"));
+    if (this.common.json) printJson(this.#result(null, [], "interrupted"));
     this.#say(`${message}${when}`, "error");
     return status;
   }
 
   async #verify(
     source: { fd: number; permissions?: number },
-    copy: files.UnnamedFile,
+    copies: files.UnnamedFile[],
     input: string,
   ) {
     if (this.#interrupted) {
@@ -466,13 +560,21 @@ export class Demo<O> {
     }
     // The client may have written a copy even though its server died: a byte stream cannot
     // tell a crash from the end of the file. The digests show the difference.
-    const produced = this.#stats.get("client")?.outputComplete === true;
-    const digests: (string | null)[] = [null, null];
-    if (produced) {
-      this.#say("checking the copy: SHA-256 of the input and of the output");
+    const produced = copies.map((_, i) =>
+      this.#stats.get(this.#clientLabel(i))?.outputComplete === true
+    );
+    let inputSha256: string | null = null;
+    const outputs: (string | null)[] = copies.map(() => null);
+    if (produced.some((done) => done)) {
+      this.#say(
+        copies.length === 1
+          ? "checking the copy: SHA-256 of the input and of the output"
+          : "checking the copies: SHA-256 of the input and of each output",
+      );
       try {
-        for (const [i, fd] of [source.fd, copy.fd].entries()) {
-          digests[i] = await files.sha256Fd(fd, this.#controller.signal);
+        inputSha256 = await files.sha256Fd(source.fd, this.#controller.signal);
+        for (const [i, copy] of copies.entries()) {
+          if (produced[i]) outputs[i] = await files.sha256Fd(copy.fd, this.#controller.signal);
         }
       } catch (error) {
         if (!(error instanceof Interrupted)) throw error;
@@ -482,8 +584,8 @@ export class Demo<O> {
         return this.#interruptedExit(` while checking the copy: the copy was discarded${output}`);
       }
     }
-    const [inputSha256 = null, outputSha256 = null] = digests;
-    let failure = this.#failure(inputSha256 !== null && outputSha256 === inputSha256, produced);
+    const exact = outputs.map((digest) => digest !== null && digest === inputSha256);
+    let failure = this.#failure(exact, produced);
     // A side that only says it was interrupted (the pipe lesson's client, told by the kernel
     // that its server died) has not said what went wrong: the runner must.
     let printed = this.#sideErrors.some((text) => !text.startsWith("interrupted by"));
@@ -491,8 +593,8 @@ export class Demo<O> {
     if (failure === null && output !== undefined) {
       // Verified: now, and only now, the copy gets its name, and the input's permissions.
       try {
-        copy.setPermissions(source.permissions ?? 0o600);
-        copy.link(output, this.common.force);
+        copies[0]!.setPermissions(source.permissions ?? 0o600);
+        copies[0]!.link(output, this.common.force);
         this.#say(`the copy is byte-exact: linked it into place as ${this.#outputName()}`);
       } catch (error) {
         failure = describeError(error).message;
@@ -500,7 +602,7 @@ export class Demo<O> {
       }
     }
 
-    const result = this.#result(inputSha256, outputSha256, failure ?? undefined);
+    const result = this.#result(inputSha256, outputs, failure ?? undefined);
     if (this.common.json) printJson(result);
     else this.#printSummary(result, input, output ?? "");
     // The runner's own error only if no side has already said what went wrong.
@@ -514,25 +616,44 @@ export class Demo<O> {
   }
 
   /** Why the run failed, or null when it succeeded. */
-  #failure(byteExact: boolean, produced: boolean): string | null {
-    for (const { role, status } of this.#started) {
+  #failure(byteExact: boolean[], produced: boolean[]): string | null {
+    for (const { label, status } of this.#started) {
       if (status!.signal) {
         const bytes = formatBytes(this.#copied);
-        return `the ${role} was killed by ${status!.signal} after ${bytes}: transfer incomplete`;
+        // Threads of one process: the signal took the process, both sides at once.
+        const who = this.#threads ? "process (both threads)" : label;
+        return `the ${who} was killed by ${status!.signal} after ${bytes}: transfer incomplete`;
       }
       if (!status!.success) {
-        return this.#sideErrors[0] ?? `the ${role} exited with status ${status!.code}`;
+        return this.#sideErrors[0] ?? `the ${label} exited with status ${status!.code}`;
       }
     }
     if (this.#sideErrors.length > 0) return this.#sideErrors[0]!;
-    if (!produced) return "the client produced no output";
-    if (!byteExact) return "the output differs from the input: the copy is not byte-exact";
+    for (const [i, done] of produced.entries()) {
+      const label = this.#clientLabel(i);
+      if (!done) return `the ${label} produced no output`;
+      if (!byteExact[i]) {
+        const whose = produced.length === 1 ? "the output" : `the output of the ${label}`;
+        return `${whose} differs from the input: the copy is not byte-exact`;
+      }
+    }
     return null;
   }
 
-  #result(inputSha256: string | null, outputSha256: string | null, error?: string): DemoResult {
+  #result(inputSha256: string | null, outputs: (string | null)[], error?: string): DemoResult {
     const server = this.#stats.get("server");
-    const client = this.#stats.get("client");
+    const labels = Array.from({ length: this.#clients }, (_, i) => this.#clientLabel(i));
+    const each = labels.map((label) => this.#stats.get(label));
+    // With several clients: all the bytes they received, until the last of them was done.
+    const client = each.length === 1 ? each[0] : {
+      bytes: each.every((stats) => stats !== undefined)
+        ? each.reduce((sum, stats) => sum + stats!.bytes, 0)
+        : undefined,
+      startedAt: Math.min(...each.map((stats) => stats?.startedAt ?? Infinity)),
+      stoppedAt: each.every((stats) => stats?.stoppedAt !== undefined)
+        ? Math.max(...each.map((stats) => stats!.stoppedAt!))
+        : undefined,
+    };
     const bytes = client?.bytes ?? this.#copied;
     // The transfer starts when the server starts sending, or when the client is ready to
     // receive if it started later (the pipe lesson's client is still starting up while the
@@ -541,11 +662,11 @@ export class Demo<O> {
     const seconds = Number.isFinite(start) && client?.stoppedAt !== undefined
       ? Math.max(0, client.stoppedAt - start) / 1000
       : null;
-    const report = (role: Role): ProcessReport | null => {
-      const pid = this.#pids.get(role);
+    const report = (label: string): ProcessReport | null => {
+      const pid = this.#pids.get(label);
       if (pid === undefined) return null;
-      const status = this.#started.find((s) => s.role === role)?.status;
-      const stats = this.#stats.get(role);
+      const status = this.#started.find((s) => s.label === label)?.status;
+      const stats = this.#stats.get(label);
       return {
         pid,
         exitCode: status ? (status.signal ? null : status.code) : (stats ? 0 : null),
@@ -563,10 +684,19 @@ export class Demo<O> {
       seconds,
       mibPerSecond: seconds ? bytes / 1048576 / seconds : null,
       inputSha256,
-      outputSha256,
-      byteExact: inputSha256 !== null && inputSha256 === outputSha256,
+      outputSha256: outputs[0] ?? null,
+      byteExact: labels.every((_, i) => inputSha256 !== null && outputs[i] === inputSha256),
       server: report("server"),
-      client: report("client"),
+      client: report(labels[0]!),
+      ...(labels.length === 1 ? {} : {
+        clients: labels.map((label, i) => ({
+          ...(report(label) ?? nobody),
+          label,
+          bytes: this.#stats.get(label)?.bytes ?? null,
+          outputSha256: outputs[i] ?? null,
+          byteExact: inputSha256 !== null && outputs[i] === inputSha256,
+        })),
+      }),
       ...(error === undefined ? {} : { error }),
     };
   }
@@ -578,8 +708,8 @@ export class Demo<O> {
       ? "random input"
       : input;
     const outputName = this.common.output === undefined ? "temporary output, removed" : output;
-    for (
-      const line of [
+    const lines = result.clients === undefined
+      ? [
         this.#sideSummary("server", result.server),
         this.#sideSummary("client", result.client),
         timingSummary(result),
@@ -587,7 +717,20 @@ export class Demo<O> {
         `output sha256 ${result.outputSha256 ?? "-"}  ${outputName}`,
         `byte-exact copy: ${result.byteExact ? "yes" : "NO"}`,
       ]
-    ) this.#say(line, "summary");
+      : [
+        this.#sideSummary("server", result.server),
+        ...result.clients.map((client) =>
+          `${this.#sideSummary(client.label, client)}; byte-exact copy: ${
+            client.byteExact ? "yes" : "NO"
+          }`
+        ),
+        timingSummary(result),
+        `input  sha256 ${result.inputSha256 ?? "-"}  ${inputName}`,
+        `byte-exact copies: ${
+          result.clients.filter((client) => client.byteExact).length
+        } of ${result.clients.length} (${outputName})`,
+      ];
+    for (const line of lines) this.#say(line, "summary");
   }
 
   /**
@@ -595,18 +738,32 @@ export class Demo<O> {
    * out of it. A side that was killed reported nothing; for the client, the runner still saw how
    * far its output file had grown.
    */
-  #sideSummary(role: Role, report: ProcessReport | null): string {
-    const stats = this.#stats.get(role);
+  #sideSummary(label: string, report: ProcessReport | null): string {
+    const stats = this.#stats.get(label);
+    const role = label === "server" ? "server" : "client";
+    const who = this.#clients > 1 && report !== null ? `${label} (process ${report.pid})` : label;
     if (stats !== undefined) {
       const [verb, calls] = role === "server" ? ["sent", "write"] : ["received", "read"];
       const count = `${stats.chunks} ${calls}${stats.chunks === 1 ? "" : "s"}`;
-      return `the ${role} ${verb} ${formatBytes(stats.bytes)} (${stats.bytes} bytes) in ${count}`;
+      return `the ${who} ${verb} ${formatBytes(stats.bytes)} (${stats.bytes} bytes) in ${count}`;
     }
     const how = report?.signal ? `was killed by ${report.signal}` : "did not finish";
-    const seen = role === "client" ? `; its output had reached ${formatBytes(this.#copied)}` : "";
-    return `the ${role} ${how} and reported no figures${seen}`;
+    const seen = role === "client" && this.#clients === 1
+      ? `; its output had reached ${formatBytes(this.#copied)}`
+      : "";
+    return `the ${who} ${how} and reported no figures${seen}`;
   }
 }
+
+/** A process the runner has no figures of (for a client that never started). */
+const nobody: ProcessReport = {
+  pid: 0,
+  exitCode: null,
+  signal: null,
+  peakRssBytes: null,
+  userSeconds: null,
+  systemSeconds: null,
+};
 
 /** Below this many bytes, process start-up and the first wake-ups dominate: no speed is given. */
 const SMALLEST_TIMED_BYTES = 1024 * 1024;
@@ -637,6 +794,16 @@ function lockName(key: string): string {
  * Sends `signal` to a side. A side that is stopped (SIGSTOP, Ctrl-Z, `--kill-after …:STOP`)
  * only acts on it once continued, so it also gets SIGCONT.
  */
+/** Whether process `pid` is stopped (state T in /proc/PID/stat: SIGSTOP, or a debugger). */
+function isStopped(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "T";
+  } catch {
+    return false;
+  }
+}
+
 function stopProcess(pid: number, signal: Deno.Signal): void {
   try {
     Deno.kill(pid, signal);

@@ -11,7 +11,7 @@
 
 import { fileURLToPath } from "node:url";
 import type { InputFile } from "../transports/files.ts";
-import type { OptionSpec, ValuesOf } from "./_cli.ts";
+import { type OptionSpec, parseCount, UsageError, type ValuesOf } from "./_cli.ts";
 import type { Lab } from "./_labs.ts";
 import type { Log } from "./_log.ts";
 
@@ -97,6 +97,25 @@ export interface Side<O> {
  */
 export type Launch = (role: Role, argv: string[]) => string[] | null;
 
+/** What a stage may do while it sets up: narrate, warn, and notice Ctrl-C. */
+export interface StageRun {
+  /** One line of narration (hidden by `--quiet`). */
+  say(text: string): void;
+  /** One line that `--quiet` keeps: the demo does something else than its default. */
+  warn(text: string): void;
+  /** Aborted by Ctrl-C, SIGTERM or SIGHUP. */
+  signal: AbortSignal;
+}
+
+/**
+ * Where a demo's sides run, set up before they start and taken down when the demo ends, on every
+ * way it ends (a runner killed with SIGKILL leaves it to `deno task clean`).
+ */
+export interface Stage extends Disposable {
+  /** How the sides start on this stage (`ip netns exec HOST …`), instead of the lesson's. */
+  readonly launch?: Launch;
+}
+
 /** Both sides are processes the runner starts (the default). */
 export const apart: Launch = (_role, argv) => argv;
 
@@ -131,6 +150,17 @@ export interface LessonSpec<S extends Record<string, OptionSpec>, O> {
   chunk(options: O): { default: number; max: number; why: string };
   /** How the demo starts the sides (default: {@linkcode apart}). */
   launch?: Launch;
+  /**
+   * How many clients the demo starts against one server (default 1): a lesson whose server
+   * serves many clients at once declares {@linkcode MANY_CLIENTS} among its options and returns
+   * their count here. Each client writes its own copy; the demo verifies and reports each.
+   */
+  clients?(options: O): number;
+  /**
+   * Sets up where the demo's sides run, before they start (two network hosts, for TCP); the
+   * runner disposes of it on every way out. Its `launch`, if any, replaces the lesson's.
+   */
+  stage?(options: O, run: StageRun): Promise<Stage>;
   /**
    * The kernel objects a demo run may create, so that the runner can lock their names and
    * remove what a killed side left. It throws, with one line, if a name is taken already.
@@ -170,6 +200,53 @@ export function defineLesson<
 }
 
 /**
+ * The options of a lesson whose server serves many clients at once (the socket lessons):
+ * `--clients N` (the demo starts N clients; by hand, the server serves N and exits) and
+ * `--forever` (by hand, the server serves clients until Ctrl-C). Spread them into the
+ * lesson's `options`, read them with {@linkcode parseClients}, and return the count from the
+ * spec's `clients`.
+ */
+export const MANY_CLIENTS = {
+  clients: {
+    type: "string",
+    arg: "N",
+    help: "the demo starts N clients against one server, each getting its own copy; a server " +
+      "by hand serves N clients, at the same time, then exits (default 1)",
+  },
+  forever: {
+    type: "boolean",
+    help: "the server serves any number of clients, up to 64 at the same time, until Ctrl-C",
+    modes: ["server"],
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+/** The most clients `--clients` takes: each is a process of its own in the demo. */
+export const MAX_CLIENTS = 64;
+
+/**
+ * `--clients N` and `--forever` as the number of clients the server serves: N (default 1), or
+ * Infinity for `--forever`. Throws a UsageError for anything else.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseClients } from "./_lesson.ts";
+ * assert.equal(parseClients({ clients: "8" }), 8);
+ * assert.equal(parseClients({ forever: true }), Infinity);
+ * assert.throws(() => parseClients({ clients: "0" }), /between 1 and 64/);
+ * ```
+ */
+export function parseClients(values: { clients?: string; forever?: boolean }): number {
+  if (values.forever === true && values.clients !== undefined) {
+    throw new UsageError("--clients and --forever cannot be used together");
+  }
+  if (values.forever === true) return Infinity;
+  return values.clients === undefined
+    ? 1
+    : parseCount(values.clients, "--clients", { min: 1, max: MAX_CLIENTS });
+}
+
+/**
  * The lesson's options as command-line arguments, each value joined to its option
  * (`--name=/q`), so that a value starting with a dash reaches the side intact.
  */
@@ -179,7 +256,9 @@ export function optionArgs<O>(lesson: Lesson<O>, options: O): string[] {
       name.replace(/-(.)/g, (_, letter: string) => letter.toUpperCase())
     ];
     if (value === true) return [`--${name}`];
-    return typeof value === "string" || typeof value === "number" ? [`--${name}=${value}`] : [];
+    // A count of Infinity is what a switch gave (`--forever`), not a value to pass on.
+    const given = typeof value === "string" || (typeof value === "number" && isFinite(value));
+    return given ? [`--${name}=${value}`] : [];
   });
 }
 

@@ -57,13 +57,17 @@ const HELP = `${USAGE}
 
 Without NAME: lists and removes what killed lesson runs left behind: your FIFOs and demo
 folders in TMPDIR (or /tmp), shared-memory segments, semaphores and message queues whose names
-start with ipc-lesson-, that no process holds open or mapped.
+start with ipc-lesson-, that no process holds open or mapped; and the lessons' own System V
+queues, segments and semaphore sets (a key a lesson made up, or ftok of a run key file
+ipc-lesson-….key in TMPDIR) whose processes have all exited. Other stale System V objects of
+yours are only named, each with the command that removes it.
 
 With NAME: removes exactly the objects named, whatever their names:
   a FIFO by its path                              deno task clean /tmp/my.fifo
   a message queue, a shared-memory segment or a   deno task clean /my-queue /my-shm
   semaphore by its POSIX name (a name that fits
   more than one kind removes each)
+  a System V queue, segment or set by its key     deno task clean 0x4c0b1234
 
 An object that a process holds (open, even with O_PATH, or mapped) is in use and left alone,
 and so is every object of another user. A named object that cannot be removed, or a path that

@@ -25,6 +25,16 @@ export interface LessonEntry {
   readonly main: string;
   /** The transport module its channel comes from, relative to the project's root. */
   readonly transport: string;
+  /**
+   * "threads" when the two sides are threads of one process (the demo starts that one process):
+   * a signal, `--kill-after` too, reaches the process, so both sides at once. Else processes.
+   */
+  readonly sides?: "threads";
+  /**
+   * More ways to run its demo that the benchmark measures too, each as a row of its own in file
+   * mode, named `<method> <args>` (`threads --model message`). None: the demo as it comes only.
+   */
+  readonly variants?: readonly (readonly string[])[];
 }
 
 /** Every lesson, in the order of the course. */
@@ -32,7 +42,18 @@ export const LESSONS: readonly LessonEntry[] = [
   { method: "pipe", main: "lessons/pipe/main.ts", transport: "transports/pipe.ts" },
   { method: "fifo", main: "lessons/fifo/main.ts", transport: "transports/fifo.ts" },
   { method: "mq", main: "lessons/mq/main.ts", transport: "transports/mq.ts" },
+  { method: "sysv-mq", main: "lessons/sysv-mq/main.ts", transport: "transports/sysv_mq.ts" },
   { method: "shm", main: "lessons/shm/main.ts", transport: "transports/ring_buffer.ts" },
+  { method: "sysv-shm", main: "lessons/sysv-shm/main.ts", transport: "transports/sysv_shm.ts" },
+  { method: "unix", main: "lessons/unix/main.ts", transport: "transports/socket.ts" },
+  { method: "tcp", main: "lessons/tcp/main.ts", transport: "transports/tcp.ts" },
+  {
+    method: "threads",
+    main: "lessons/threads/main.ts",
+    transport: "transports/shared_ring.ts",
+    sides: "threads",
+    variants: [["--model", "message"]],
+  },
 ];
 
 /** The methods, in course order: `["pipe", "fifo", "mq", "shm"]`. */

@@ -139,7 +139,10 @@ Deno.test("fifo by hand: a reader that leaves early is reported by the writer", 
   assert.equal(head.code, 0);
   const { status, stderr } = await finishSide(server);
   assert.equal(status.code, 1);
-  assert.match(stderr, /error: client exited after .*: transfer incomplete/);
+  assert.match(
+    stderr,
+    /error: the client exited after the server had sent .*: transfer incomplete/,
+  );
   assert.throws(() => Deno.lstatSync(path), Deno.errors.NotFound);
   Deno.removeSync(dir, { recursive: true });
 });

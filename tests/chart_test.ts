@@ -122,6 +122,28 @@ Deno.test("chart: every line of a chart with long labels stays inside it", () =>
   assert.match(notPinned, /the lessons poll 20\u00a0µs first<\/tspan>/);
 });
 
+Deno.test("chart: a lesson measured in file mode only (threads, its variants) gets a file bar", () => {
+  // `deno task bench` used to crash here: the threads lesson has no channel-mode row, and no
+  // latency row, only its demo's file rows ("threads", "threads --model message").
+  const report = sampleReport("none");
+  for (const method of ["threads", "threads --model message"]) {
+    report.throughput.push({
+      ...report.throughput[0]!,
+      method,
+      mode: "file",
+      chunk: 64 * KiB,
+      c: undefined,
+    });
+  }
+  const svg = chartSvg(report);
+  assert.match(svg, />threads \(file, 64 KiB\)</);
+  assert.match(svg, />threads --model message \(file, 64 KiB\)</);
+  assert.deepEqual(cutLines(svg), []);
+  // No round trip was measured for them: no latency bar (and no "0.0 µs").
+  assert.doesNotMatch(svg, />threads</);
+  assert.doesNotMatch(svg, / 0\.0 µs</);
+});
+
 Deno.test("chart: the committed bench/results/chart.svg has no text cut off", () => {
   const svg = Deno.readTextFileSync(join(ROOT, "bench", "results", "chart.svg"));
   assert.deepEqual(cutLines(svg), []);

@@ -395,6 +395,13 @@ Deno.test("clean: what a live process holds open, O_PATH or mapped is in use unt
   assertNothingLeftBehind();
 });
 
+/** Every kind of object clean removes, in the registry's order of transports, as it names them. */
+const KINDS = "FIFOs, message queues, System V message queues, ftok key files, shared memory, " +
+  "semaphores, System V shared memory, System V semaphore sets, socket files and network namespaces";
+const KIND_NAMES = "FIFO, message queue, System V message queue, ftok key file, " +
+  "shared-memory segment, semaphore, System V shared-memory segment, System V semaphore set, " +
+  "socket file or network namespace";
+
 Deno.test("clean NAME: refuses, one line each, what is not a FIFO or not there", async () => {
   const dir = testDir("clean-refuses");
   const regular = join(dir, "notes.txt");
@@ -409,10 +416,10 @@ Deno.test("clean NAME: refuses, one line each, what is not a FIFO or not there",
       const run = await clean([...args, regular, link, dir, missing]);
       assert.equal(run.code, 1);
       assert.deepEqual(errorLines(run), [
-        `error: ${regular} is a regular file, not a FIFO: left alone (deno task clean removes only FIFOs, message queues, shared memory and semaphores)`,
-        `error: ${link} is a symbolic link, not a FIFO: left alone (deno task clean removes only FIFOs, message queues, shared memory and semaphores)`,
-        `error: ${dir} is a directory, not a FIFO: left alone (deno task clean removes only FIFOs, message queues, shared memory and semaphores)`,
-        `error: no FIFO, message queue, shared-memory segment or semaphore is named "${missing}"`,
+        `error: ${regular} is a regular file, not a FIFO or socket file: left alone (deno task clean removes only ${KINDS})`,
+        `error: ${link} is a symbolic link, not a FIFO or socket file: left alone (deno task clean removes only ${KINDS})`,
+        `error: ${dir} is a directory, not a FIFO or socket file: left alone (deno task clean removes only ${KINDS})`,
+        `error: no ${KIND_NAMES} is named "${missing}"`,
       ]);
       assert.equal(run.stdout, "");
       assert.equal(Deno.readTextFileSync(regular), "my notes\n");

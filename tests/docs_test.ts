@@ -56,14 +56,16 @@ function fromMarkdown(file: string): DocCommand[] {
   const lines = Deno.readTextFileSync(join(ROOT, file)).split("\n");
   const commands: DocCommand[] = [];
   for (let i = 0; i < lines.length; i++) {
-    if (lines[i] !== "```sh") continue;
-    const end = lines.indexOf("```", i + 1);
-    const body = lines.slice(i + 1, end);
+    // A block may be indented, inside a list item: the same indent closes it.
+    const indent = lines[i]!.match(/^( *)```sh$/)?.[1];
+    if (indent === undefined) continue;
+    const end = lines.indexOf(`${indent}\`\`\``, i + 1);
+    const body = lines.slice(i + 1, end).map((line) => line.slice(indent.length));
     const source = `${file}:${i + 2}`;
     // The markers: the comment lines just above the block (blank lines between are allowed).
     const markers: string[] = [];
-    for (let j = i - 1; j >= 0 && /^(<!-- docs-test:.*-->|)$/.test(lines[j]!); j--) {
-      const m = lines[j]!.match(/^<!-- docs-test: (.*) -->$/);
+    for (let j = i - 1; j >= 0 && /^ *(<!-- docs-test:.*-->|)$/.test(lines[j]!); j--) {
+      const m = lines[j]!.match(/^ *<!-- docs-test: (.*) -->$/);
       if (m) markers.push(m[1]!.trim());
     }
     const skip = markers.find((m) => m.startsWith("skip "))?.slice(5);

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { METHODS } from "../lessons/registry.ts";
+import { LESSONS, METHODS } from "../lessons/registry.ts";
 import {
   assertNoStackTrace,
   assertNothingLeftBehind,
@@ -56,6 +56,7 @@ const FAULTS: Fault[] = [
 
 // Every lesson must survive the same faults.
 for (const method of METHODS) {
+  const threads = LESSONS.find((lesson) => lesson.method === method)?.sides === "threads";
   Deno.test(`${method}: faults in the middle of a transfer`, async (t) => {
     for (const fault of FAULTS) {
       await t.step(fault.name, async () => {
@@ -72,7 +73,14 @@ for (const method of METHODS) {
         ]);
         const seconds = (performance.now() - started) / 1000;
         assert.equal(run.code, fault.status, run.stderr);
-        assert.match(run.stderr, fault.message);
+        // Threads of one process: SIGKILL takes the process, both sides at once.
+        const killsAll = threads && fault.status === 1;
+        assert.match(
+          run.stderr,
+          killsAll
+            ? /the process \(both threads\) was killed by SIGKILL after .*transfer incomplete/
+            : fault.message,
+        );
         assertNoStackTrace(run);
         // Noticed by the survivor, not by the 10 s timeout.
         assert.ok(seconds < 8, `took ${seconds.toFixed(1)} s`);
@@ -81,6 +89,31 @@ for (const method of METHODS) {
         assertNothingLeftBehind();
       });
     }
+
+    await t.step("the client hangs (SIGSTOP): the demo still ends, after the timeout", async () => {
+      const dir = testDir(`${method}-stopped`);
+      const output = join(dir, "output.bin");
+      const started = performance.now();
+      const run = await runLesson(method, [
+        ...["--size", "16M", "--output", output, "--timeout", "1"],
+        ...["--kill-after", "client:2M:STOP"],
+      ]);
+      const seconds = (performance.now() - started) / 1000;
+      assert.equal(run.code, 1, run.stderr);
+      // A process lesson's server notices that the channel stays full (or the runner that the
+      // client makes no progress); the threads lesson's one process is stopped whole, so only
+      // the runner can notice, and it stops the process.
+      if (threads) {
+        assert.match(run.stderr, /every side is stopped, with no progress for 1 s: stopping them/);
+      } else {
+        assert.match(run.stderr, /^(server|runner) +\d+ │ (error: |the client made no progress)/m);
+      }
+      assertNoStackTrace(run);
+      assert.ok(seconds < 15, `took ${seconds.toFixed(1)} s`);
+      assert.deepEqual(filesIn(dir), [], "no output, partial or unverified file");
+      Deno.removeSync(dir);
+      assertNothingLeftBehind();
+    });
 
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
       await t.step(`the runner gets ${signal} while the client hangs`, async () => {

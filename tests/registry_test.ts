@@ -45,11 +45,13 @@ Deno.test("registry: README's course map has a row for each lesson, in course or
 
 Deno.test("registry: each lesson's test file runs the transfers, bad inputs and labs", () => {
   for (const method of METHODS) {
-    const file = join(ROOT, "tests", `${method}_test.ts`);
-    assert.ok(existsSync(file), `tests/${method}_test.ts is missing`);
+    // snake_case file names: the tests of lesson:sysv-mq are tests/sysv_mq_test.ts.
+    const name = `${method.replaceAll("-", "_")}_test.ts`;
+    const file = join(ROOT, "tests", name);
+    assert.ok(existsSync(file), `tests/${name} is missing`);
     const text = Deno.readTextFileSync(file);
     for (const suite of ["testTransfers", "testBadInputs", "testLabs"]) {
-      assert.ok(text.includes(`${suite}("${method}"`), `tests/${method}_test.ts: no ${suite}`);
+      assert.ok(text.includes(`${suite}("${method}"`), `tests/${name}: no ${suite}`);
     }
   }
 });

@@ -38,6 +38,9 @@ function projectObjects(tmp: string): Set<string> {
 
 /** The TMPDIR of every lesson the tests start (see `TMP` in `_helpers.ts`). */
 const suiteTmp = Deno.makeTempDirSync({ prefix: "ipc-tests-" });
+// Others may pass through it (not list it): tests that act as another user (nobody) work in
+// folders of their own inside, as they would in /tmp.
+Deno.chmodSync(suiteTmp, 0o711);
 // Objects that exist already (a developer's own runs) are not the suite's.
 const before = projectObjects(suiteTmp);
 

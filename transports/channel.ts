@@ -68,6 +68,30 @@ export interface NamedEndOptions extends EndOptions {
    * end, and the names stay until the stack removes them.
    */
   pair?: boolean;
+  /**
+   * A network channel's address (see {@linkcode ChannelPlace}): the receiver listens on it, the
+   * sender connects to it. Default: loopback. Other channels ignore it.
+   */
+  host?: string;
+}
+
+/**
+ * Somewhere else the benchmark can measure a named channel, reported as a row of its own beside
+ * it (`tcp veth`: TCP between two network hosts joined by a veth pair).
+ */
+export interface ChannelPlace {
+  /** The row's second word: `veth`. */
+  readonly name: string;
+  /** Makes the place for one measurement (two network hosts); removed when disposed. */
+  enter(): Promise<PlaceMade>;
+}
+
+/** A {@linkcode ChannelPlace} made: where the two processes run, and meet. */
+export interface PlaceMade extends Disposable {
+  /** The address the receiver listens on and the sender connects to (`host` of the options). */
+  readonly host: string;
+  /** The command line that runs `argv` as the sender or the receiver (`ip netns exec NS …`). */
+  launch(role: "send" | "recv", argv: string[]): string[];
 }
 
 /** A channel two unrelated processes find by a name. */
@@ -78,6 +102,8 @@ export interface NamedChannel {
   readonly refbench?: string;
   /** The largest piece this channel takes at once (a queue's `msgsize_max`); none: any. */
   maxPiece?(): number;
+  /** The other places where this machine lets the benchmark measure it (may be none). */
+  places?(): Promise<ChannelPlace[]>;
   /**
    * Creates (or joins) the channel called `word` (a plain word, like `ipc-lesson-bench-7`:
    * the adapter turns it into a path or a POSIX name) and opens it for sending.

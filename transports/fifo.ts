@@ -117,8 +117,10 @@ export class Fifo implements Disposable {
     const flags = (access === "read" ? libc.O.RDONLY : libc.O.WRONLY) |
       libc.O.NONBLOCK | libc.O.NOFOLLOW | libc.O.CLOEXEC;
 
+    // A writer tries again every few ms, not every 200: when a reader comes, every waiting
+    // writer must connect before the first one is done (see the exercise "Many writers").
     let fd: number | undefined;
-    for (let pause = 5; fd === undefined; pause = Math.min(pause * 2, 200)) {
+    for (let pause = 5; fd === undefined; pause = Math.min(pause * 2, WRITER_RETRY_MS)) {
       try {
         fd = libc.open(this.path, flags);
       } catch (error) {
@@ -286,6 +288,9 @@ function kindOf(info: Deno.FileInfo): string {
   if (info.isCharDevice || info.isBlockDevice) return "a device";
   return "not a FIFO";
 }
+
+/** How often, at most, a writer waiting for a reader tries `open` again. */
+const WRITER_RETRY_MS = 20;
 
 function describeOpenError(path: string, error: unknown): unknown {
   if (!(error instanceof libc.LibcError)) return error;

@@ -37,7 +37,7 @@
  * | `memory.ts`     | POSIX shared memory: shm_open, ftruncate, posix_fallocate, mmap, …   |
  * | `semaphores.ts` | POSIX named semaphores: sem_open, sem_post, sem_trywait, …           |
  * | `system.ts`     | processes, the clock, room on a file system, access, prctl, getppid  |
- * | `sockets.ts`    | an abstract Unix-domain socket as a lock the kernel releases         |
+ * | `sockets.ts`    | socket, bind, listen, accept4, connect, sendmsg, …; an abstract lock |
  *
  * @example
  * ```ts
@@ -113,4 +113,51 @@ export {
   setParentDeathSignal,
   statvfs,
 } from "./_libc/system.ts";
-export { bindAbstractLock } from "./_libc/sockets.ts";
+export {
+  accept4,
+  bind,
+  bindAbstractLock,
+  connect,
+  getaddrinfo,
+  getpeername,
+  getsockname,
+  getsockopt,
+  getsockoptInt,
+  listen,
+  type PeerCredentials,
+  peerCredentials,
+  recvmsg,
+  sendmsg,
+  setsockopt,
+  shutdown,
+  SOCK,
+  sockaddrText,
+  socket,
+} from "./_libc/sockets.ts";
+export {
+  ftok,
+  IPC,
+  isMadeUpKey,
+  kernelLimit,
+  LESSON_KEY_BYTE,
+  type LessonKey,
+  lessonKeys,
+  madeUpKey,
+  RUN_KEY_FILE,
+  sysvipcLines,
+  sysvipcTable,
+  type SysvKind,
+  type SysvRow,
+} from "./_libc/sysv.ts";
+export {
+  MessageBuffer,
+  msgctl,
+  msgget,
+  msgrcv,
+  msgsnd,
+  type MsqidDs,
+  msqidSetQbytes,
+  msqidStat,
+} from "./_libc/sysv_msg.ts";
+export { gettid, sched_yield } from "./_libc/threads.ts";
+export * from "./_libc/sysv_shm.ts";

@@ -40,6 +40,11 @@
  * that is not a ring's, a stray post) are {@linkcode ChannelError}s that state the facts; the
  * program using the ring words the advice.
  *
+ * The ring needs only memory both processes map and two counters, so it runs over any kind:
+ * {@linkcode RingMemory} (a POSIX {@linkcode SharedMemory} object, or a System V segment) and
+ * {@linkcode RingCounter} (a POSIX named {@linkcode Semaphore}, or one semaphore of a System V
+ * set: see `sysv_shm.ts`). The names, the finders and `openWhenReady` below are POSIX's.
+ *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -63,7 +68,7 @@ import {
 } from "./semaphore.ts";
 import { SharedMemory, shmNameProblem, shmPath } from "./shm.ts";
 import { formatBytes } from "./units.ts";
-import { seconds, sleep } from "./wait.ts";
+import { ready, seconds, sleep } from "./wait.ts";
 
 // ---------------------------------------------------------------------------------------------
 // The layout
@@ -398,7 +403,7 @@ function checkUsable(segment: SharedMemory): void {
  * the segment's size (anything else is another program's segment, or an overwritten one), and
  * returns that layout.
  */
-function checkHeader(segment: SharedMemory): RingLayout {
+function checkHeader(segment: RingMemory): RingLayout {
   const words = header(segment);
   const version = words[FIELD.version];
   const slots = words[FIELD.slots]!;
@@ -429,25 +434,99 @@ function checkHeader(segment: SharedMemory): RingLayout {
  * console.log(readLayout(segment).slots);
  * ```
  */
-export function readLayout(segment: SharedMemory): RingLayout {
+export function readLayout(segment: RingMemory): RingLayout {
   return checkHeader(segment);
 }
 
 /** The header's 32-bit words. */
-function header(segment: SharedMemory): Int32Array<ArrayBuffer> {
+function header(segment: RingMemory): Int32Array<ArrayBuffer> {
   return new Int32Array(segment.bytes.buffer, 0, LENGTHS_OFFSET / 4);
+}
+
+/**
+ * What the header of a segment that its creator has marked ready says about the two processes:
+ * the creator's pid, and the attached process's (0: nobody yet). Null while the magic number is
+ * not there (not initialised yet, or too small to hold a header). For a transport that waits for
+ * a ring in memory of another kind (System V), as {@linkcode openWhenReady} does for POSIX.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readyHeader } from "./ring_buffer.ts";
+ * const memory = { name: "zeros", size: 4096, bytes: new Uint8Array(4096) };
+ * assert.equal(readyHeader(memory), null); // no magic number: not ready
+ * ```
+ */
+export function readyHeader(
+  segment: RingMemory,
+): { creatorPid: number; attachedPid: number } | null {
+  if (segment.size < LENGTHS_OFFSET) return null;
+  const words = header(segment);
+  if (Atomics.load(words, FIELD.magic) !== MAGIC) return null;
+  return {
+    creatorPid: Atomics.load(words, FIELD.creatorPid),
+    attachedPid: Atomics.load(words, FIELD.attachedPid),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
 // The ring
 // ---------------------------------------------------------------------------------------------
 
-/** The ring's two semaphores. */
+/**
+ * The memory a ring lives in: a POSIX {@linkcode SharedMemory} object, or any other mapping
+ * both processes share (the System V segment of `sysv_shm.ts`). `bytes` must be the shared
+ * memory itself, not a copy, and start on a page boundary.
+ */
+export interface RingMemory {
+  /** How messages name it: `/NAME` for a POSIX segment, the key for a System V one. */
+  readonly name: string;
+  /** Its size in bytes. */
+  readonly size: number;
+  /** The mapping itself. */
+  readonly bytes: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * One of the ring's two counters: a POSIX named {@linkcode Semaphore}, or one semaphore of a
+ * System V set (`sysv_shm.ts`). Taking one and adding one must be full memory barriers, as
+ * `sem_wait`/`sem_post` and `semop` are.
+ */
+export interface RingCounter {
+  /** How messages name it: `/NAME-free`, `semaphore 0 (free) of set 5`. */
+  readonly name: string;
+  /** The call that adds one, for messages about a stray one: `sem_post` (the default), `semop`. */
+  readonly postCall?: string;
+  /** Takes one, waiting while the count is zero (see {@linkcode Semaphore.wait}). */
+  wait(options: SemaphoreWaitOptions): Promise<void>;
+  /** Adds one. */
+  post(): void;
+  /**
+   * Optional: adds one to this counter and takes one from the other counter of the ring in one
+   * atomic step, if that one is above zero (a System V `semop` of two operations: one system
+   * call where two would do); returns false, having only added one, if it is zero. The ring
+   * uses it to hand a slot over and claim the next one at once.
+   */
+  postAndTake?(): boolean;
+  /**
+   * Optional: adds `given` to this counter and takes `wanted` from the other counter of the
+   * ring in one atomic step, if that one holds at least `wanted`; returns false, having changed
+   * nothing, if it does not. The consumer uses it to hand back the slots it has emptied and
+   * claim several filled ones at once (a System V `semop` of several operations).
+   */
+  postAndTakeMany?(given: number, wanted: number): boolean;
+  /** Optional: adds `n` at once (one `semop` where `n` calls of `sem_post` would do). */
+  postMany?(n: number): void;
+  /** The count now (a snapshot, for checks and `--trace`). */
+  readonly value: number;
+}
+
+/** The ring's two counters. */
 export interface RingSemaphores {
   /** Counts the free slots: starts at N. */
-  free: Semaphore;
+  free: RingCounter;
   /** Counts the filled slots: starts at 0. */
-  filled: Semaphore;
+  filled: RingCounter;
 }
 
 /** Options for {@linkcode RingBuffer.create} and {@linkcode RingBuffer.attach}. */
@@ -509,12 +588,24 @@ export class RingBuffer {
   #header: Int32Array<ArrayBuffer>;
   #lengths: Uint32Array<ArrayBuffer>;
   #total: BigInt64Array<ArrayBuffer>;
-  #free: Semaphore;
-  #filled: Semaphore;
+  #free: RingCounter;
+  #filled: RingCounter;
   /** The last view contents() returned for each slot, reused while the length is the same. */
   #contents: Uint8Array<ArrayBuffer>[];
   #writeAt = 0;
   #readAt = 0;
+  /** The next slot was claimed already, with the hand-over of the last (postAndTake). */
+  #claimedAhead = false;
+  /** Consumer, with counters that claim several at once: filled slots claimed, not yet used. */
+  #ahead = 0;
+  /** Consumer: slots emptied but not yet handed back: they go with the next claim. */
+  #emptied = 0;
+  /** Consumer: how many filled slots to try to claim at once next time (1 to a quarter ring). */
+  #batch = 1;
+  /** Consumer: the last try found the ring empty: hand back without a try next time. */
+  #missed = false;
+  /** Consumer: single claims in a row since the last failed try of several. */
+  #singles = 0;
   #bytes = 0;
   #peer: string;
   #peerPid: number;
@@ -524,7 +615,7 @@ export class RingBuffer {
   #waitForFilled: SemaphoreWaitOptions;
 
   private constructor(
-    segment: SharedMemory,
+    segment: RingMemory,
     semaphores: RingSemaphores,
     layout: RingLayout,
     options: RingOptions,
@@ -570,7 +661,7 @@ export class RingBuffer {
    * everything else is in place.
    */
   static create(
-    segment: SharedMemory,
+    segment: RingMemory,
     semaphores: RingSemaphores,
     slots: number,
     slotSize: number,
@@ -602,7 +693,7 @@ export class RingBuffer {
    * compare-and-exchange, so that two processes can never both attach.
    */
   static attach(
-    segment: SharedMemory,
+    segment: RingMemory,
     semaphores: RingSemaphores,
     options: RingOptions,
   ): RingBuffer {
@@ -652,6 +743,10 @@ export class RingBuffer {
 
   /** Producer: waits for a free slot (`sem_wait(free)`) and returns its index. */
   async claimFree(): Promise<number> {
+    if (this.#claimedAhead) {
+      this.#claimedAhead = false;
+      return ready(this.#writeAt, this.#signal);
+    }
     await this.#free.wait(this.#waitForFree);
     return this.#writeAt;
   }
@@ -672,13 +767,24 @@ export class RingBuffer {
     }
     this.#lengths[slot] = length;
     if (length === 0) Atomics.store(this.#total, 0, BigInt(this.#bytes));
-    this.#filled.post();
+    // Counters that can (System V) hand this slot over and claim the next free one in one call;
+    // never after the end marker, which is the producer's last post.
+    if (length !== 0 && this.#filled.postAndTake) this.#claimedAhead = this.#filled.postAndTake();
+    else this.#filled.post();
     this.#writeAt = slot + 1 === this.slotCount ? 0 : slot + 1;
     this.#bytes += length;
   }
 
   /** Consumer: waits for a filled slot (`sem_wait(filled)`) and returns its index. */
   async claimFilled(): Promise<number> {
+    if (this.#ahead > 0) {
+      this.#ahead--;
+      return ready(this.#readAt, this.#signal);
+    }
+    if (this.#claimedAhead) {
+      this.#claimedAhead = false;
+      return ready(this.#readAt, this.#signal);
+    }
     await this.#filled.wait(this.#waitForFilled);
     return this.#readAt;
   }
@@ -708,21 +814,86 @@ export class RingBuffer {
     if (slot !== this.#readAt) {
       throw new RangeError(`Slot ${slot} cannot be released: the slot claimed is ${this.#readAt}`);
     }
-    this.#bytes += this.#lengths[slot]!;
-    this.#free.post();
+    const length = this.#lengths[slot]!;
+    this.#bytes += length;
     this.#readAt = slot + 1 === this.slotCount ? 0 : slot + 1;
+    if (this.#free.postAndTakeMany && this.#free.postMany) {
+      this.#releaseInBatches(length, this.#free.postAndTakeMany, this.#free.postMany);
+      return;
+    }
+    // As in publish(): hand the slot back and claim the next filled one in one call, where the
+    // counters can; never after the end marker, the last slot there is to take.
+    if (length !== 0 && this.#free.postAndTake) this.#claimedAhead = this.#free.postAndTake();
+    else this.#free.post();
+  }
+
+  /**
+   * release(), with counters that can hand back several slots and claim several in one call
+   * (System V: each call is a system call). While slots claimed ahead remain, an emptied slot
+   * is only counted; when none remain, one call hands back every emptied slot and claims as
+   * many filled ones as the batch says, if there are that many (all or nothing), else one,
+   * else none. The batch doubles while such claims succeed, up to a quarter of the ring (so the
+   * producer always has slots to fill), and falls back to 1 when one fails. The end marker
+   * hands everything back at once, and claims nothing.
+   */
+  #releaseInBatches(
+    length: number,
+    postAndTakeMany: (given: number, wanted: number) => boolean,
+    postMany: (n: number) => void,
+  ): void {
+    this.#emptied++;
+    if (length !== 0 && this.#ahead > 0) return;
+    const given = this.#emptied;
+    this.#emptied = 0;
+    if (length === 0 || this.#missed) {
+      // After a miss (the ring was empty: the producer is behind), one plain hand-back before
+      // the next try, so that a ring that stays empty does not cost two calls per slot.
+      this.#missed = false;
+      postMany.call(this.#free, given);
+      return;
+    }
+    const batch = this.#batch;
+    const most = Math.max(1, this.slotCount >> 2);
+    if (batch > 1 && postAndTakeMany.call(this.#free, given, batch)) {
+      this.#ahead = batch;
+      this.#batch = Math.min(batch * 2, most);
+    } else if (postAndTakeMany.call(this.#free, given, 1)) {
+      this.#ahead = 1;
+      // A failed try of several costs a call: after one, try again only after 8 single claims.
+      if (batch > 1) {
+        this.#batch = 1;
+        this.#singles = 0;
+      } else if (++this.#singles >= 8) this.#batch = Math.min(2, most);
+    } else {
+      this.#missed = true;
+      this.#batch = 1;
+      postMany.call(this.#free, given);
+    }
   }
 
   /**
    * Producer, after the end marker: waits until the consumer has released every slot, so that
    * everything published has been taken. It takes the whole count of `free`: the ring is
    * finished afterwards. Then `filled` must be 0, every post taken; more means that something
-   * else posted it, and the consumer took slots before they were filled.
+   * else posted it, and the consumer took slots before they were filled. And `free` must be 0
+   * too: more means that something else posted it, and this producer filled a slot again before
+   * the consumer had emptied it (equal-sized chunks keep the byte counts equal, so only this
+   * count shows it).
    */
   async drain(): Promise<void> {
     for (let i = 0; i < this.slotCount; i++) await this.#free.wait(this.#waitForFree);
     const extra = this.#filled.value;
     if (extra !== 0) throw this.#strayPost(extra);
+    const extraFree = this.#free.value;
+    if (extraFree !== 0) {
+      throw new ChannelError(
+        `${this.#free.name} still counts ${extraFree} free slot${
+          extraFree === 1 ? "" : "s"
+        } after every slot was taken back: something else posted it (a stray ${this.#postCall}), ` +
+          `so slots were filled again before the ${this.#peer} had emptied them; the copy cannot ` +
+          "be trusted",
+      );
+    }
   }
 
   /**
@@ -738,23 +909,31 @@ export class RingBuffer {
       throw new ChannelError(
         `a slot holding 0 bytes ended the copy after ${formatBytes(this.#bytes)}, but the ` +
           `${this.#peer} had not published the end: something else posted ${this.#filled.name} ` +
-          "(a stray sem_post), so a slot was taken before it was filled; the copy is incomplete",
+          `(a stray ${this.#postCall}), so a slot was taken before it was filled; the copy is incomplete`,
       );
     }
     if (total !== BigInt(this.#bytes)) {
       throw new ChannelError(
         `the ${this.#peer} published ${total} bytes, but ${this.#bytes} came through the ring: ` +
-          `something else posted ${this.#filled.name} (a stray sem_post); the copy is not whole`,
+          `something else posted ${this.#filled.name} or ${this.#free.name} (a stray ` +
+          `${this.#postCall}), so a slot was taken before it was filled, or filled again before ` +
+          "it was emptied; the copy is not whole",
       );
     }
-    const extra = this.#filled.value;
+    // Filled slots claimed ahead after the end marker were posted by something else too.
+    const extra = this.#filled.value + this.#ahead;
     if (extra !== 0) throw this.#strayPost(extra);
+  }
+
+  /** The call a stray post was made with, for messages. */
+  get #postCall(): string {
+    return this.#filled.postCall ?? "sem_post";
   }
 
   #strayPost(extra: number): ChannelError {
     return new ChannelError(
       `${this.#filled.name} still counts ${extra} filled slot${extra === 1 ? "" : "s"} after ` +
-        "the end marker was taken: something else posted it (a stray sem_post), so slots were " +
+        `the end marker was taken: something else posted it (a stray ${this.#postCall}), so slots were ` +
         "taken before they were filled; the copy cannot be trusted",
     );
   }

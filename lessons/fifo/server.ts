@@ -90,7 +90,7 @@ export async function server(side: Side<FifoOptions>): Promise<void> {
       // EPIPE: no reader is left, so nobody will ever read these bytes.
       if (error instanceof LibcError && error.code === "EPIPE") {
         throw new LessonError(
-          `client exited after ${
+          `the client exited after the server had sent ${
             formatBytes(side.bytes)
           }: transfer incomplete (write failed with EPIPE: the FIFO has no reader)`,
         );

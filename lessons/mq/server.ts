@@ -198,7 +198,8 @@ async function sendOrExplain(
 function explain(error: unknown, side: Side<MqOptions>, queue: MessageQueue): unknown {
   if (error instanceof Deno.errors.BrokenPipe) {
     return new LessonError(
-      `client exited after ${formatBytes(side.bytes)}: transfer incomplete ` +
+      `the client exited after the server had sent ${formatBytes(side.bytes)}: ` +
+        "transfer incomplete " +
         "(the queue has no name any more and nobody else has it open)",
     );
   }

@@ -99,7 +99,7 @@ export async function server(side: Side<PipeOptions>): Promise<void> {
       // EPIPE: every read end is closed, so nobody will ever read these bytes.
       if (error instanceof LibcError && error.code === "EPIPE") {
         throw new LessonError(
-          `client ${await howChildEnded(child)} after ${
+          `the client ${await howChildEnded(child)} after the server had sent ${
             formatBytes(side.bytes)
           }: transfer incomplete (write failed with EPIPE: the pipe has no reader)`,
           { status: await interruptedStatus(child) },

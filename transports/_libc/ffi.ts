@@ -255,6 +255,268 @@ const SYMBOLS = {
     ],
     result: "i32",
   },
+  // int listen(int sockfd, int backlog);
+  listen: {
+    parameters: [
+      "i32", // int sockfd
+      "i32", // int backlog
+    ],
+    result: "i32",
+  },
+  // int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+  accept4: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // struct sockaddr *addr (may be NULL)
+      "buffer", // socklen_t *addrlen (may be NULL)
+      "i32", // int flags (SOCK_NONBLOCK, SOCK_CLOEXEC)
+    ],
+    result: "i32",
+  },
+  // int connect(int sockfd, const struct sockaddr *addr, socklen_t addrlen);
+  connect: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // const struct sockaddr *addr
+      "u32", // socklen_t addrlen
+    ],
+    result: "i32",
+  },
+  // int shutdown(int sockfd, int how);
+  shutdown: {
+    parameters: [
+      "i32", // int sockfd
+      "i32", // int how (SHUT_RD, SHUT_WR, SHUT_RDWR)
+    ],
+    result: "i32",
+  },
+  // int setsockopt(int sockfd, int level, int optname, const void *optval, socklen_t optlen);
+  setsockopt: {
+    parameters: [
+      "i32", // int sockfd
+      "i32", // int level
+      "i32", // int optname
+      "buffer", // const void *optval
+      "u32", // socklen_t optlen
+    ],
+    result: "i32",
+  },
+  // int getsockopt(int sockfd, int level, int optname, void *optval, socklen_t *optlen);
+  getsockopt: {
+    parameters: [
+      "i32", // int sockfd
+      "i32", // int level
+      "i32", // int optname
+      "buffer", // void *optval
+      "buffer", // socklen_t *optlen
+    ],
+    result: "i32",
+  },
+  // int getsockname(int sockfd, struct sockaddr *addr, socklen_t *addrlen);
+  getsockname: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // struct sockaddr *addr
+      "buffer", // socklen_t *addrlen
+    ],
+    result: "i32",
+  },
+  // int getpeername(int sockfd, struct sockaddr *addr, socklen_t *addrlen);
+  getpeername: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // struct sockaddr *addr
+      "buffer", // socklen_t *addrlen
+    ],
+    result: "i32",
+  },
+  // ssize_t sendmsg(int sockfd, const struct msghdr *msg, int flags);
+  sendmsg: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // const struct msghdr *msg
+      "i32", // int flags
+    ],
+    result: "i32", // ssize_t, as for read
+  },
+  // ssize_t recvmsg(int sockfd, struct msghdr *msg, int flags);
+  recvmsg: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // struct msghdr *msg
+      "i32", // int flags
+    ],
+    result: "i32", // ssize_t, as for read
+  },
+  // int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+  //                 struct addrinfo **res);
+  // On another thread: resolving a name may wait for DNS, and Ctrl-C must still be heard.
+  getaddrinfo: {
+    parameters: [
+      "buffer", // const char *node
+      "buffer", // const char *service (may be NULL)
+      "buffer", // const struct addrinfo *hints
+      "buffer", // struct addrinfo **res
+    ],
+    result: "i32", // 0, or an EAI_* code (not errno)
+    nonblocking: true,
+  },
+  // void freeaddrinfo(struct addrinfo *res);
+  freeaddrinfo: {
+    parameters: [
+      "pointer", // struct addrinfo *res
+    ],
+    result: "void",
+  },
+  // const char *gai_strerror(int errcode);
+  gai_strerror: {
+    parameters: [
+      "i32", // int errcode
+    ],
+    result: "pointer",
+  },
+  // pid_t gettid(void);  (the kernel's id of the calling thread)
+  gettid: { parameters: [], result: "i32" },
+
+  // --- System V IPC: keys, message queues, shared memory segments, semaphore sets ----------
+
+  // key_t ftok(const char *pathname, int proj_id);
+  ftok: {
+    parameters: [
+      "buffer", // const char *pathname
+      "i32", // int proj_id
+    ],
+    result: "i32", // key_t
+  },
+  // int msgget(key_t key, int msgflg);
+  msgget: {
+    parameters: [
+      "i32", // key_t key
+      "i32", // int msgflg
+    ],
+    result: "i32",
+  },
+  // int msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg);
+  msgsnd: {
+    parameters: [
+      "i32", // int msqid
+      "buffer", // const void *msgp (struct msgbuf: long mtype; char mtext[])
+      "usize", // size_t msgsz (of mtext only)
+      "i32", // int msgflg
+    ],
+    result: "i32",
+  },
+  // ssize_t msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg);
+  msgrcv: {
+    parameters: [
+      "i32", // int msqid
+      "buffer", // void *msgp
+      "usize", // size_t msgsz
+      "i64", // long msgtyp
+      "i32", // int msgflg
+    ],
+    result: "i32", // ssize_t, as for read
+  },
+  // int msgctl(int msqid, int cmd, struct msqid_ds *buf);
+  msgctl: {
+    parameters: [
+      "i32", // int msqid
+      "i32", // int cmd
+      "buffer", // struct msqid_ds *buf
+    ],
+    result: "i32",
+  },
+  // int shmget(key_t key, size_t size, int shmflg);
+  shmget: {
+    parameters: [
+      "i32", // key_t key
+      "usize", // size_t size
+      "i32", // int shmflg
+    ],
+    result: "i32",
+  },
+  // void *shmat(int shmid, const void *shmaddr, int shmflg);
+  shmat: {
+    parameters: [
+      "i32", // int shmid
+      "pointer", // const void *shmaddr (NULL: the kernel picks)
+      "i32", // int shmflg
+    ],
+    result: "pointer", // (void *) -1 on error
+  },
+  // int shmdt(const void *shmaddr);
+  shmdt: {
+    parameters: [
+      "pointer", // const void *shmaddr
+    ],
+    result: "i32",
+  },
+  // int shmctl(int shmid, int cmd, struct shmid_ds *buf);
+  shmctl: {
+    parameters: [
+      "i32", // int shmid
+      "i32", // int cmd
+      "buffer", // struct shmid_ds *buf
+    ],
+    result: "i32",
+  },
+  // int semget(key_t key, int nsems, int semflg);
+  semget: {
+    parameters: [
+      "i32", // key_t key
+      "i32", // int nsems
+      "i32", // int semflg
+    ],
+    result: "i32",
+  },
+  // int semop(int semid, struct sembuf *sops, size_t nsops);
+  semop: {
+    parameters: [
+      "i32", // int semid
+      "buffer", // struct sembuf *sops
+      "usize", // size_t nsops
+    ],
+    result: "i32",
+  },
+  // int semtimedop(int semid, struct sembuf *sops, size_t nsops, const struct timespec *timeout);
+  semtimedop: {
+    parameters: [
+      "i32", // int semid
+      "buffer", // struct sembuf *sops
+      "usize", // size_t nsops
+      "buffer", // const struct timespec *timeout (relative, unlike sem_timedwait)
+    ],
+    result: "i32",
+  },
+  // The same semtimedop on another thread: a wait parked there leaves the event loop free.
+  semtimedop_park: {
+    name: "semtimedop",
+    parameters: ["i32", "buffer", "usize", "buffer"],
+    result: "i32",
+    nonblocking: true,
+  },
+  // int semctl(int semid, int semnum, int cmd, ... /* union semun arg */);
+  // For SETVAL/GETVAL/IPC_RMID: the union's int member, passed as a register-sized value.
+  semctl: {
+    parameters: [
+      "i32", // int semid
+      "i32", // int semnum
+      "i32", // int cmd
+      "i64", // union semun arg (.val)
+    ],
+    result: "i32",
+  },
+  // The same semctl with the union's pointer member (IPC_STAT: struct semid_ds *buf).
+  semctl_buf: {
+    name: "semctl",
+    parameters: [
+      "i32", // int semid
+      "i32", // int semnum
+      "i32", // int cmd
+      "buffer", // union semun arg (.buf)
+    ],
+    result: "i32",
+  },
 
   // --- POSIX message queues and shared memory: in librt.so.1 before glibc 2.34 -------------
 

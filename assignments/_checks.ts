@@ -1,0 +1,478 @@
+/**
+ * The checks every assignment is graded by, each staged as runs of the student's program
+ * against the lesson's own other side (see `_grader.ts`). Each check judges one thing, so that
+ * one mistake costs the points of the check named for it and no other:
+ *
+ * | check          | what it runs                                      | passes when                                   |
+ * | -------------- | ------------------------------------------------- | --------------------------------------------- |
+ * | `bytes`        | one copy per edge size, up to 64 MiB              | exit 0, the copy byte-exact, every size       |
+ * | `order`        | peer first; student first, the peer 1.5 s late    | both byte-exact                               |
+ * | `peer-dies`    | the peer kills itself past what the channel holds | non-zero, one line, within 2 s, nothing left  |
+ * | `ctrl-c`       | SIGINT, then SIGTERM, while waiting for the peer  | 130 / 143, one line, within 2 s, nothing left |
+ * | `nothing-left` | a copy; no peer at all (`--timeout 2`)            | no object, no stray file; non-zero, one line  |
+ * | `no-busy-wait` | 1 s with no peer; 1 s with the peer stopped       | CPU (`/proc/PID/stat`) under 20% of the time  |
+ * | `memory`       | 1 MiB and 64 MiB                                  | peak memory (`VmHWM`) grows < 24 MiB          |
+ * | `protocol`     | the assignment's own point                        | see the assignment                            |
+ *
+ * @module
+ */
+
+import type { Check, Grading, Proc, Role, Run, RunPlan } from "./_grader.ts";
+import { pause, sizeWords, until } from "./_grader.ts";
+
+/** 1 MiB. */
+export const MiB = 1024 * 1024;
+/** How long a side may take to notice a dead peer or a signal, in ms. */
+export const NOTICE_MS = 2000;
+/** The most CPU a waiting side may use, as a share of the time (the rest is sleeping). */
+export const CPU_SHARE_MAX = 0.2;
+/** How much more memory a 64 MiB copy may take than a 1 MiB one. */
+export const MEMORY_GROWTH_MAX = 24 * MiB;
+/** The clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/** The assignment-specific settings of the shared checks. */
+export interface CheckSettings {
+  /** Sizes for `bytes`. */
+  sizes: number[];
+  /** The input while the student waits for a peer that never comes (a server must block). */
+  waitInput: number | "sample";
+  /** The input for `order`. */
+  orderInput: number | "sample";
+  /**
+   * Whether the student's side can tell that the peer died (a queue or a ring can; a FIFO's
+   * reader sees end-of-file, as at the end).
+   */
+  deathVisible: boolean;
+  /**
+   * After how many bytes the peer kills itself in `peer-dies`: more than the channel holds, so
+   * that it gets there only if the student's side takes the data (`2M`, or `4M` past a 2 MiB
+   * ring; `1`: after its first write, for a FIFO whose reader cannot tell anyway).
+   */
+  killAfter: string;
+}
+
+/** The student's side, in words: `your client`. */
+export function you(grading: Grading): string {
+  return `your ${grading.assignment.role}`;
+}
+
+/** The peer, in words: `the server`. */
+export function peerName(grading: Grading): string {
+  return `the ${peerRole(grading.assignment.role)}`;
+}
+
+function peerRole(role: Role): Role {
+  return role === "server" ? "client" : "server";
+}
+
+/** Why a transfer failed, in words, or null if the copy is whole and both sides content. */
+export function transferProblem(grading: Grading, run: Run): string | null {
+  const { student, peer } = run;
+  const size = sizeWords(run.plan.input);
+  if (student.status === null || student.killedByGrader) {
+    return `with ${size}: ${you(grading)} did not finish in time and was stopped ` +
+      `(${student.said()}): does it stop at the end of the data?`;
+  }
+  if (student.status?.code !== 0) {
+    return `with ${size}: ${you(grading)} failed: it ${student.describeExit()} (${student.said()})`;
+  }
+  if (grading.assignment.role === "server" && peer && peer.status?.code !== 0) {
+    return `with ${size}: ${you(grading)} exited 0, but ${
+      peerName(grading)
+    } failed: it ${peer.describeExit()} (${peer.said()})`;
+  }
+  if (!run.outputExists) {
+    return `with ${size}: no output file appeared at ${run.outputPath}` +
+      (grading.assignment.role === "client" ? " (did you commit() the OutputFile?)" : "");
+  }
+  if (!run.outputExact) {
+    return `with ${size}: the output is not byte-for-byte the input (${
+      run.notes["outputSize"] ?? "?"
+    } bytes instead of ${run.plan.input === "sample" ? "the sample's" : run.plan.input})`;
+  }
+  return null;
+}
+
+/** A plain transfer. */
+function transfer(input: number | "sample", first: "student" | "peer", gapMs: number): RunPlan {
+  return { input, first, gapMs };
+}
+
+/** `bytes`: byte-exact at every edge size. */
+export function bytesCheck(settings: CheckSettings, points: number, boundaries: string): Check {
+  return {
+    id: "bytes",
+    title: `byte-exact at edge sizes (${boundaries}, 64 MiB)`,
+    points,
+    async run(grading) {
+      // Up to three failures are enough to act on (and a failing run can take seconds).
+      const failed: number[] = [];
+      let first: string | null = null;
+      let hung = false;
+      for (const size of settings.sizes) {
+        const run = await grading.run(transfer(size, "student", 0));
+        const problem = transferProblem(grading, run);
+        if (problem === null) continue;
+        failed.push(size);
+        first ??= problem;
+        // A side that hangs costs a run its whole grace: once is enough to say so.
+        hung = run.student.killedByGrader;
+        if (failed.length === 3 || hung) break;
+      }
+      if (first === null) return null;
+      const which = hung
+        ? `${failed.join(", ")} bytes (the larger sizes were not tried)`
+        : failed.length === 3
+        ? `at least ${failed.join(", ")} bytes`
+        : `${failed.join(" and ")} bytes`;
+      return `failed with ${which}; ${first}`;
+    },
+  };
+}
+
+/** `order`: both start orders, and the peer starting late. */
+export function orderCheck(settings: CheckSettings, points: number): Check {
+  return {
+    id: "order",
+    title: "both start orders; the peer starting 1.5 s late",
+    points,
+    async run(grading) {
+      const peerFirst = transferProblem(
+        grading,
+        await grading.run(transfer(settings.orderInput, "peer", 500)),
+      );
+      if (peerFirst !== null) return `${peerName(grading)} started first: ${peerFirst}`;
+      const late = transferProblem(
+        grading,
+        await grading.run(transfer(settings.orderInput, "student", 1500)),
+      );
+      if (late !== null) return `${peerName(grading)} started 1.5 s after ${you(grading)}: ${late}`;
+      return null;
+    },
+  };
+}
+
+/** What a side that must fail left wrong: output, leftovers, more than one line. */
+function failureProblems(grading: Grading, run: Run): string[] {
+  const problems: string[] = [];
+  const lines = run.student.stderr.trim().split("\n").filter((line) => line.trim() !== "");
+  if (lines.length !== 1) {
+    problems.push(
+      `it printed ${lines.length} lines on stderr, not one line saying what failed (${run.student.said()})`,
+    );
+  } else if (/^\s+at /m.test(run.student.stderr) || /Uncaught/.test(run.student.stderr)) {
+    problems.push("it printed a stack trace, not one line saying what failed");
+  }
+  if (grading.assignment.role === "client" && run.outputExists) {
+    problems.push(
+      `it left an output file at ${run.outputPath} (use OutputFile: commit() only at the end)`,
+    );
+  }
+  if (run.strayFiles.length > 0) {
+    problems.push(`it left ${run.strayFiles.join(", ")} beside the output`);
+  }
+  if (run.leftovers.length > 0) problems.push(`it left ${run.leftovers.join(", ")} behind`);
+  return problems;
+}
+
+/** `peer-dies`: the peer killed mid-transfer. */
+export function peerDiesCheck(settings: CheckSettings, points: number): Check {
+  return {
+    id: "peer-dies",
+    title: settings.deathVisible
+      ? "the peer dies mid-transfer: exit non-zero, one line, within 2 s, no output, nothing left"
+      : "the writer dies mid-transfer: end-of-file, so exit 0 within 2 s, no FIFO left",
+    points,
+    async run(grading) {
+      const peer = peerRole(grading.assignment.role);
+      const run = await grading.run({
+        input: 16 * MiB,
+        first: "student",
+        gapMs: 0,
+        peerArgs: [`--kill-after=${peer}:${settings.killAfter}`],
+        limitMs: 15_000,
+      });
+      const student = run.student;
+      const died = run.peer?.exitedAt ?? null;
+      if (run.peer?.status?.signal !== "SIGKILL" || run.peer.killedByGrader || died === null) {
+        return `the transfer never got going (${peerName(grading)} was to be killed after ${
+          settings.killAfter === "1" ? "its first write" : settings.killAfter.replace(/M$/, " MiB")
+        }): ${you(grading)} ${student.describeExit()} (${student.said()}); ${peerName(grading)} ${
+          run.peer?.describeExit() ?? "did not start"
+        }`;
+      }
+      if (student.exitedAt === null || student.killedByGrader) {
+        const stoppedAt = student.exitedAt === null ? null : (student.exitedAt - died) / 1000;
+        return `${you(grading)} failed to notice that ${peerName(grading)} had been killed: ` +
+          `it was still running ${
+            stoppedAt === null ? "" : `${Math.max(0, stoppedAt).toFixed(0)} s `
+          }later, when the grader stopped it (at most ${NOTICE_MS / 1000} s): ` +
+          "while you wait, check that the peer still lives";
+      }
+      const late = student.exitedAt - died;
+      grading.details.push(`exited ${Math.max(0, late / 1000).toFixed(1)} s after the kill`);
+      if (late > NOTICE_MS) {
+        return `${you(grading)} took ${(late / 1000).toFixed(1)} s to notice that ${
+          peerName(grading)
+        } had been killed (at most ${NOTICE_MS / 1000} s)`;
+      }
+      if (!settings.deathVisible) {
+        if (student.status?.code !== 0) {
+          return `a reader sees end-of-file when the writer dies, as at the end, and cannot tell: ` +
+            `${you(grading)} should exit 0, but ${student.describeExit()} (${student.said()})`;
+        }
+        return run.leftovers.length > 0 ? `it left ${run.leftovers.join(", ")} behind` : null;
+      }
+      // It must have been copying when the peer died: still running (the peer's death is what
+      // ends it). The peer is killed after more than its channel holds, so it got that far
+      // only because the student's side was taking the data.
+      if (student.exitedAt <= died) {
+        return `${you(grading)} had already ${
+          student.describeExit().replace("was ", "been ")
+        } before ${peerName(grading)} was killed (${student.said()})`;
+      }
+      if (student.status?.code === 0) {
+        return `${you(grading)} exited 0 although ${
+          peerName(grading)
+        } was killed mid-transfer: it must fail (non-zero) with one line`;
+      }
+      const problems = failureProblems(grading, run);
+      return problems.length === 0
+        ? null
+        : `when ${peerName(grading)} died, ${problems.join("; ")}`;
+    },
+  };
+}
+
+/** Waits until the student waits for its peer: its object is there, or 1 s after start. */
+async function studentWaits(grading: Grading, run: Run): Promise<void> {
+  const probe = () => grading.assignment.studentWaiting(run.name);
+  if (probe() === null) {
+    await until(() => !run.student.running, 1000);
+  } else {
+    await until(() => !run.student.running || probe() === true, 5000);
+  }
+  await pause(300);
+}
+
+/** `ctrl-c`: SIGINT and SIGTERM while waiting for the peer. */
+export function ctrlCCheck(settings: CheckSettings, points: number): Check {
+  return {
+    id: "ctrl-c",
+    title: "Ctrl-C (SIGINT) and SIGTERM: exit 130 / 143, one line, within 2 s, nothing left",
+    points,
+    async run(grading) {
+      for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+        let sentAt = 0;
+        let wasRunning = false;
+        const run = await grading.run({
+          input: settings.waitInput,
+          first: "student",
+          gapMs: 0,
+          noPeer: true,
+          limitMs: NOTICE_MS + 1000,
+          during: async (run) => {
+            await studentWaits(grading, run);
+            wasRunning = run.student.running;
+            sentAt = performance.now();
+            run.student.kill(signal);
+            await run.student.exited(NOTICE_MS + 500);
+          },
+        });
+        const { student } = run;
+        const name = signal === "SIGINT" ? "Ctrl-C (SIGINT)" : "SIGTERM";
+        if (student.exitedAt !== null && !student.killedByGrader && wasRunning) {
+          grading.details.push(`${signal}: ${((student.exitedAt - sentAt) / 1000).toFixed(1)} s`);
+        }
+        if (!wasRunning) {
+          return `${you(grading)} had already ${
+            student.describeExit().replace("was ", "been ")
+          } before ${name} came, ` +
+            `while it should have been waiting for ${peerName(grading)} (${student.said()})`;
+        }
+        if (
+          student.exitedAt === null || student.killedByGrader ||
+          student.exitedAt - sentAt > NOTICE_MS
+        ) {
+          return `${you(grading)} did not exit within ${NOTICE_MS / 1000} s of ${name}: ` +
+            "give every wait the signal (the `waits` of runProgram)";
+        }
+        if (student.status?.signal) {
+          return `${name} killed ${you(grading)}: it must catch the signal (runProgram does), ` +
+            `clean up and exit with status ${status}`;
+        }
+        if (student.status?.code !== status) {
+          return `after ${name}, ${
+            you(grading)
+          } exited with status ${student.status?.code}, not ${status} (128 + the signal's number)`;
+        }
+        const problems = failureProblems(grading, run);
+        if (problems.length > 0) return `after ${name}, ${problems.join("; ")}`;
+      }
+      return null;
+    },
+  };
+}
+
+/** `nothing-left`: after a transfer, and after giving up on a peer that never came. */
+export function nothingLeftCheck(settings: CheckSettings, points: number): Check {
+  return {
+    id: "nothing-left",
+    title: "nothing left behind: after a transfer, and when no peer ever comes (--timeout 2)",
+    points,
+    async run(grading) {
+      const done = await grading.run(transfer("sample", "student", 0));
+      if (done.student.status?.code !== 0) {
+        return `this check needs a transfer that works: ${
+          you(grading)
+        } ${done.student.describeExit()} (${done.student.said()})`;
+      }
+      if (done.leftovers.length > 0) {
+        return `after a transfer, ${done.leftovers.join(", ")} was left behind`;
+      }
+      if (done.strayFiles.length > 0) {
+        return `after a transfer, ${done.strayFiles.join(", ")} was left beside the output`;
+      }
+      const lonely = await grading.run({
+        input: settings.waitInput,
+        first: "student",
+        gapMs: 0,
+        noPeer: true,
+        timeoutSeconds: 2,
+        limitMs: 2000 + 3000,
+      });
+      const { student } = lonely;
+      if (student.killedByGrader || student.status === null) {
+        return `with --timeout 2 and no ${peerRole(grading.assignment.role)}, ${
+          you(grading)
+        } was still waiting 5 s later: it must give up after --timeout`;
+      }
+      if (student.status?.code === 0) {
+        return `with no ${peerRole(grading.assignment.role)} at all, ${
+          you(grading)
+        } exited 0: it must fail`;
+      }
+      const problems = failureProblems(grading, lonely);
+      return problems.length === 0
+        ? null
+        : `when no ${peerRole(grading.assignment.role)} came (--timeout 2), ${problems.join("; ")}`;
+    },
+  };
+}
+
+/** The CPU share `proc` used over `ms` from now (or until it exits): null if it had exited. */
+async function cpuShare(proc: Proc, ms: number): Promise<number | null> {
+  proc.sample();
+  if (!proc.running) return null;
+  const ticks = proc.cpuTicks;
+  const at = performance.now();
+  await proc.exited(ms);
+  proc.sample();
+  const seconds = (performance.now() - at) / 1000;
+  return (proc.cpuTicks - ticks) / TICKS_PER_SECOND / Math.max(seconds, 0.1);
+}
+
+/** `no-busy-wait`: CPU while the peer is absent, and while it is stopped. */
+export function busyWaitCheck(settings: CheckSettings, points: number): Check {
+  return {
+    id: "no-busy-wait",
+    title: `no busy waiting: under ${
+      CPU_SHARE_MAX * 100
+    }% CPU while the peer is absent, and while it is stopped (SIGSTOP)`,
+    points,
+    async run(grading) {
+      let absent: number | null = null;
+      const first = await grading.run({
+        input: settings.waitInput,
+        first: "student",
+        gapMs: 0,
+        noPeer: true,
+        limitMs: 100,
+        during: async (run) => {
+          await studentWaits(grading, run);
+          absent = await cpuShare(run.student, 1000);
+        },
+      });
+      if (absent !== null) grading.details.push(`${Math.round(absent * 100)}% CPU while alone`);
+      if (absent === null) {
+        return `${you(grading)} ${first.student.describeExit()} instead of waiting for ${
+          peerName(grading)
+        } (${first.student.said()})`;
+      }
+      if (absent > CPU_SHARE_MAX) {
+        return `while waiting for ${peerName(grading)} to come, ${you(grading)} used ${
+          Math.round(absent * 100)
+        }% of a CPU: it is polling without sleeping; let a wait block (or park) instead`;
+      }
+      let stopped: number | null = null;
+      let stoppedAtAll = false;
+      const peer = peerRole(grading.assignment.role);
+      await grading.run({
+        input: 16 * MiB,
+        first: "student",
+        gapMs: 0,
+        peerArgs: [`--kill-after=${peer}:2M:STOP`],
+        limitMs: 4000,
+        during: async (run) => {
+          stoppedAtAll = await until(
+            () => run.peer?.state() === "T" || !run.student.running || !run.peer?.running,
+            20_000,
+          ) && run.peer?.state() === "T";
+          if (!stoppedAtAll) return;
+          await pause(300);
+          stopped = await cpuShare(run.student, 1000);
+          run.peer?.kill("SIGKILL");
+        },
+      });
+      if (stopped !== null) {
+        grading.details.push(`${Math.round(stopped * 100)}% while the peer was stopped`);
+      }
+      if (stopped !== null && stopped > CPU_SHARE_MAX) {
+        return `while ${peerName(grading)} was stopped mid-transfer (SIGSTOP), ${
+          you(grading)
+        } used ${
+          Math.round(stopped * 100)
+        }% of a CPU: it is polling without sleeping; let a wait block (or park) instead`;
+      }
+      return null;
+    },
+  };
+}
+
+/** `memory`: peak memory flat with the file's size. */
+export function memoryCheck(points: number): Check {
+  return {
+    id: "memory",
+    title: "memory flat with file size: 64 MiB takes < 24 MiB more than 1 MiB",
+    points,
+    async run(grading) {
+      const small = await grading.run(transfer(MiB, "student", 0));
+      const large = await grading.run(transfer(64 * MiB, "student", 0));
+      for (const run of [small, large]) {
+        if (run.student.status?.code !== 0) {
+          return `this check needs a transfer that works: with ${sizeWords(run.plan.input)}, ${
+            you(grading)
+          } ${run.student.describeExit()} (${run.student.said()})`;
+        }
+        // A side that exits 0 without moving any data takes little memory: some must arrive.
+        // (Not all of it: a copy that stops short loses `bytes`, not this check too.)
+        if (!run.outputExists || !(Number(run.notes["outputSize"]) > 0)) {
+          return `this check needs a transfer that works: ${transferProblem(grading, run)}`;
+        }
+      }
+      const growth = large.student.peakRss - small.student.peakRss;
+      grading.details.push(
+        `peak ${Math.round(small.student.peakRss / MiB)} MiB for 1 MiB, ${
+          Math.round(large.student.peakRss / MiB)
+        } MiB for 64 MiB`,
+      );
+      if (growth >= MEMORY_GROWTH_MAX) {
+        return `peak memory ${Math.round(small.student.peakRss / MiB)} MiB for 1 MiB, ${
+          Math.round(large.student.peakRss / MiB)
+        } MiB for 64 MiB: the file is being held in memory; stream it in pieces`;
+      }
+      return null;
+    },
+  };
+}

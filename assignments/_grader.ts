@@ -1,0 +1,651 @@
+/**
+ * The grader's machinery: what an assignment is, how a run of the student's program against
+ * the reference peer (the lesson's own other side) is staged and watched, and the report.
+ *
+ * A run starts two processes, the student's side and the lesson's peer, in a chosen order and
+ * with chosen gaps, and watches the student's process from /proc while it runs: its CPU time
+ * (`/proc/PID/stat`, utime + stime) and its peak memory (`VmHWM` in `/proc/PID/status`). The
+ * checks in `_checks.ts` stage runs and judge them.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { sha256File, writeRandomFile } from "../transports/files.ts";
+import { formatBytes } from "../transports/units.ts";
+
+/** The project's root. */
+export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
+/** The assignments' folder. */
+export const ASSIGNMENTS_DIR: string = fileURLToPath(new URL(".", import.meta.url));
+
+/**
+ * What to undo if the grader itself is interrupted (Ctrl-C on `deno task grade`): the processes
+ * it started (each in a process group of its own, so the terminal's Ctrl-C does not reach
+ * them), the kernel objects of the run in progress, its files. {@linkcode interruptCleanup}
+ * runs them; each removes itself from here when its own `finally` has done the work.
+ */
+export const cleanups: Set<() => void> = new Set();
+
+/** Runs every pending cleanup (newest first), each once; for a grader that was interrupted. */
+export function interruptCleanup(): void {
+  for (const cleanup of [...cleanups].reverse()) {
+    cleanups.delete(cleanup);
+    try {
+      cleanup();
+    } catch { /* the next one still runs */ }
+  }
+}
+
+/** Which side of the lesson the student writes. */
+export type Role = "server" | "client";
+
+/** One check of an assignment, with its points. */
+export interface Check {
+  /** Its id, for `--only` and the JSON: `bytes`, `ctrl-c`. */
+  id: string;
+  /** One line for the table: what it checks. */
+  title: string;
+  /** Its points; an assignment's add up to 100. */
+  points: number;
+  /** Runs the check: null when it passed, otherwise why not, in words a student can act on. */
+  run(grading: Grading): Promise<string | null>;
+}
+
+/** An assignment: the student's side of a lesson, and the checks it is graded by. */
+export interface Assignment {
+  /** The folder's name: `fifo-client`. */
+  name: string;
+  /** One line. */
+  title: string;
+  /** The side the student writes. */
+  role: Role;
+  /** The starter's file name in the assignment's folder: `client.ts`. */
+  starter: string;
+  /** The reference solution, relative to the assignment's folder. */
+  solution: string;
+  /** The lesson whose other side is the peer: `lessons/fifo/main.ts`. */
+  lesson: string;
+  /** The option that names the channel on both command lines: `path`, `name`, `port-file`. */
+  channelOption: "path" | "name" | "port-file" | "key";
+  /** More arguments for the student's side of a run (`--clients N`). */
+  studentArgs?(plan: RunPlan): string[];
+  /** A fresh channel name for one run. */
+  freshName(dir: string): string;
+  /** The kernel objects of the channel `name` still there, in words (empty: none). */
+  leftovers(name: string): string[];
+  /** Removes them (after a run, when both processes are gone). */
+  removeLeftovers(name: string): void;
+  /** Whether the student's side has started waiting (made its FIFO or queue); null: cannot see. */
+  studentWaiting(name: string): boolean | null;
+  /** The checks, in the order of the table. */
+  checks: Check[];
+}
+
+/** One process of a run, watched from /proc while it lives. */
+export class Proc {
+  readonly pid: number;
+  readonly startedAt = performance.now();
+  exitedAt: number | null = null;
+  status: Deno.CommandStatus | null = null;
+  /** Peak resident memory seen (VmHWM), in bytes. */
+  peakRss = 0;
+  /** CPU time (user + system) in clock ticks, last seen. */
+  cpuTicks = 0;
+  readonly done: Promise<void>;
+  #stderr = "";
+  #child: Deno.ChildProcess;
+  #timer: ReturnType<typeof setInterval>;
+
+  constructor(readonly label: string, argv: string[]) {
+    const child = new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
+      // A session and process group of its own (setsid): the grader ends the whole group, so
+      // a child it forked cannot outlive it, and its kill(0, …) reaches only its own group.
+      detached: true,
+    }).spawn();
+    this.#child = child;
+    this.pid = child.pid;
+    const killOnInterrupt = () => this.#killGroup("SIGKILL");
+    cleanups.add(killOnInterrupt);
+    this.#timer = setInterval(() => this.sample(), 50);
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      for await (const piece of child.stderr) {
+        if (this.#stderr.length < 64 * 1024) {
+          this.#stderr += decoder.decode(piece, { stream: true });
+        }
+      }
+    })();
+    this.done = child.status.then(async (status) => {
+      this.exitedAt = performance.now();
+      this.status = status;
+      clearInterval(this.#timer);
+      cleanups.delete(killOnInterrupt);
+      // A child it left behind may hold its stderr open: end the group, and stop reading
+      // after a moment whatever still holds the pipe.
+      this.#killGroup("SIGKILL");
+      await Promise.race([reading.catch(() => {}), pause(500)]);
+    });
+  }
+
+  /** What it wrote on stderr. */
+  get stderr(): string {
+    return this.#stderr;
+  }
+
+  /** Whether it still runs. */
+  get running(): boolean {
+    return this.status === null;
+  }
+
+  /** Reads its CPU time and peak memory now (nothing once it has gone). */
+  sample(): void {
+    if (this.status !== null) return;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${this.pid}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // Fields 14 and 15 of proc(5), utime and stime; fields[0] here is field 3, the state.
+      this.cpuTicks = Number(fields[11]) + Number(fields[12]);
+      const hwm = Deno.readTextFileSync(`/proc/${this.pid}/status`).match(/^VmHWM:\s*(\d+)/m);
+      if (hwm) this.peakRss = Math.max(this.peakRss, Number(hwm[1]) * 1024);
+    } catch { /* gone meanwhile */ }
+  }
+
+  /** Its state letter from /proc (`S` sleeping, `R` running, `T` stopped), or null once gone. */
+  state(): string | null {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${this.pid}/stat`);
+      return stat.charAt(stat.lastIndexOf(")") + 2);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Sends `signal` if it still runs. */
+  kill(signal: Deno.Signal): void {
+    if (this.status !== null) return;
+    try {
+      Deno.kill(this.pid, signal);
+    } catch { /* gone meanwhile */ }
+  }
+
+  /** Waits up to `ms` for it to exit; true if it has. */
+  async exited(ms: number): Promise<boolean> {
+    if (this.status !== null) return true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+    const result = await Promise.race([this.done.then(() => true as const), late]);
+    clearTimeout(timer);
+    return result;
+  }
+
+  /** True when the grader had to kill it (it ran past its time). */
+  killedByGrader = false;
+
+  /** Kills it and its process group (SIGCONT too, for a stopped one) and waits for it. */
+  async end(): Promise<void> {
+    if (this.status === null) this.killedByGrader = true;
+    this.#killGroup("SIGKILL");
+    this.#killGroup("SIGCONT");
+    await this.done;
+  }
+
+  /** Sends `signal` to its process group (itself and whatever it forked), if any is left. */
+  #killGroup(signal: Deno.Signal): void {
+    try {
+      Deno.kill(-this.pid, signal);
+    } catch { /* the group is empty */ }
+  }
+
+  /** The exit, in words: `exited with status 1`, `was killed by SIGKILL`. */
+  describeExit(): string {
+    if (this.status === null) return "was still running";
+    if (this.killedByGrader) return "was still running when the grader stopped it";
+    if (this.status.signal) return `was killed by ${this.status.signal}`;
+    return `exited with status ${this.status.code}`;
+  }
+
+  /** Its stderr for a message: the last lines, quoted. */
+  said(): string {
+    const lines = this.#stderr.trim().split("\n").filter((line) => line.trim() !== "");
+    if (lines.length === 0) return "nothing on stderr";
+    // Deno's own report of an uncaught error or a syntax error: its `error:` line and where.
+    const error = lines.find((line) => line.startsWith("error: "));
+    const at = lines.find((line) => /^\s+at \S/.test(line))?.trim();
+    const picked = error !== undefined && lines.length > 2
+      ? [error, ...(at === undefined ? [] : [at])]
+      : lines.slice(-2);
+    const shown = picked.map((line) => line.length > 200 ? `${line.slice(0, 200)}…` : line);
+    return `stderr: ${JSON.stringify(shown.join(" | "))}`;
+  }
+}
+
+/** Sleeps `ms`. */
+export function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits until `condition()` holds or `ms` pass; resolves to whether it held. */
+export async function until(condition: () => boolean, ms: number, every = 20): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    if (condition()) return true;
+    if (performance.now() >= deadline) return false;
+    await pause(every);
+  }
+}
+
+/** How long the student's side may run on once every peer has gone, in ms. */
+export const PEERS_GONE_MS = 4000;
+
+/** How one run is staged. */
+export interface RunPlan {
+  /** The input: a size of random bytes, or the sample text. */
+  input: number | "sample";
+  /** Who starts first. */
+  first: Role | "student" | "peer";
+  /** How long after the first the second starts, in ms (after the student is waiting). */
+  gapMs: number;
+  /** Extra arguments for the (first) peer (`--kill-after=server:2M`). */
+  peerArgs?: string[];
+  /** How many peers (clients of a server that serves many; default 1). */
+  peers?: number;
+  /** Start only the first peer; `during` starts the others (`run.startOtherPeers()`). */
+  othersLater?: boolean;
+  /** No peer at all. */
+  noPeer?: boolean;
+  /** The student's --timeout in seconds (default 10). */
+  timeoutSeconds?: number;
+  /** Called once the student waits, before the peer starts (student first only). */
+  beforePeer?: (student: Proc, name: string) => void;
+  /** Called while both run (the student has started): stop, signal, measure. */
+  during?: (run: Run) => Promise<void>;
+  /** How long the whole run may take before both are killed, in ms. */
+  limitMs?: number;
+}
+
+/** A run in progress or done. */
+export interface Run {
+  plan: RunPlan;
+  name: string;
+  dir: string;
+  inputPath: string;
+  outputPath: string;
+  student: Proc;
+  /** The first peer (null: none). */
+  peer: Proc | null;
+  /** Every peer, the first first. */
+  peers: Proc[];
+  /** Starts the peers after the first, for a plan with `othersLater`. */
+  startOtherPeers(): void;
+  /** The kernel objects left after both had gone (before the grader removed them). */
+  leftovers: string[];
+  /** Files in the run's folder besides the output, after the run. */
+  strayFiles: string[];
+  /** Whether the output exists, is complete and byte-exact (false if absent). */
+  outputExact: boolean;
+  /** The same for each peer's output, when the peers write the outputs (a student server). */
+  outputsExact: boolean[];
+  /** Whether an output file exists at all. */
+  outputExists: boolean;
+  /** Notes from `during`. */
+  notes: Record<string, unknown>;
+}
+
+/** One grading session: an assignment, a submission, and the runs made so far (cached). */
+export class Grading {
+  readonly work: string;
+  #inputs = new Map<string, { path: string; sha: string }>();
+  #runs = new Map<string, Run>();
+  #count = 0;
+  /** What the check now running measured, for the report (`cpu 1%`). */
+  details: string[] = [];
+
+  #removeWork = () => Deno.removeSync(this.work, { recursive: true });
+
+  constructor(readonly assignment: Assignment, readonly submission: string) {
+    this.work = Deno.makeTempDirSync({ prefix: "ipc-lesson-grade-" });
+    cleanups.add(this.#removeWork);
+  }
+
+  /** The input for `input`: random bytes of that size (made once), or the sample. */
+  async input(input: number | "sample"): Promise<{ path: string; sha: string }> {
+    const key = String(input);
+    let made = this.#inputs.get(key);
+    if (made === undefined) {
+      const path = input === "sample"
+        ? join(ROOT, "lessons", "sample.txt")
+        : join(this.work, `input-${input}.bin`);
+      if (input !== "sample") writeRandomFile(path, input);
+      made = { path, sha: await sha256File(path) };
+      this.#inputs.set(key, made);
+    }
+    return made;
+  }
+
+  /** A plan's run, made once per session when it has no `during` (so checks can share it). */
+  async run(plan: RunPlan): Promise<Run> {
+    const key = plan.during === undefined && plan.beforePeer === undefined
+      ? JSON.stringify(plan)
+      : null;
+    const cached = key === null ? undefined : this.#runs.get(key);
+    if (cached) return cached;
+    const run = await this.#stage(plan);
+    if (key !== null) this.#runs.set(key, run);
+    return run;
+  }
+
+  /** The student's command line. */
+  studentArgv(
+    run: { name: string; inputPath: string; outputPath: string },
+    timeout: number,
+    plan: RunPlan,
+  ) {
+    const { assignment } = this;
+    const file = assignment.role === "server"
+      ? ["--input", run.inputPath]
+      : ["--output", run.outputPath];
+    return [
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      "--allow-all",
+      this.submission,
+      `--${assignment.channelOption}`,
+      run.name,
+      ...file,
+      "--timeout",
+      String(timeout),
+      ...(assignment.studentArgs?.(plan) ?? []),
+    ];
+  }
+
+  async #stage(plan: RunPlan): Promise<Run> {
+    const { assignment } = this;
+    const dir = join(this.work, `run-${++this.#count}`);
+    Deno.mkdirSync(dir);
+    const input = await this.input(plan.input);
+    const name = assignment.freshName(dir);
+    const outputPath = join(dir, "output.bin");
+    const peerRole: Role = assignment.role === "server" ? "client" : "server";
+    const peerOutput = (i: number) => i === 0 ? outputPath : join(dir, `output-${i + 1}.bin`);
+    const peerArgv = (i: number) => [
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      "--allow-all",
+      join(ROOT, assignment.lesson),
+      peerRole,
+      `--${assignment.channelOption}=${name}`,
+      peerRole === "server" ? `--input=${input.path}` : `--output=${peerOutput(i)}`,
+      "--quiet",
+      "--timeout=10",
+      ...(i === 0 ? plan.peerArgs ?? [] : []),
+    ];
+    const peerCount = plan.noPeer ? 0 : plan.peers ?? 1;
+    const startPeers = (from = 0, to = plan.othersLater ? Math.min(1, peerCount) : peerCount) =>
+      Array.from(
+        { length: to - from },
+        (_, i) => new Proc(`peer ${from + i + 1}`, peerArgv(from + i)),
+      );
+    const shell = { name, inputPath: input.path, outputPath };
+    const studentArgv = this.studentArgv(shell, plan.timeoutSeconds ?? 10, plan);
+    const removeObjects = () => assignment.removeLeftovers(name);
+    cleanups.add(removeObjects);
+
+    let student: Proc;
+    let peers: Proc[] = [];
+    const studentFirst = plan.first === "student" || plan.first === assignment.role;
+    if (plan.noPeer) {
+      student = new Proc("student", studentArgv);
+    } else if (studentFirst) {
+      student = new Proc("student", studentArgv);
+      // Wait until it is waiting (its FIFO or queue is there), or a fair start-up time.
+      await until(
+        () => !student.running || assignment.studentWaiting(name) === true,
+        assignment.studentWaiting(name) === null ? 400 : 3000,
+      );
+      plan.beforePeer?.(student, name);
+      await pause(plan.gapMs);
+      peers = startPeers();
+    } else {
+      peers = startPeers();
+      await pause(plan.gapMs);
+      student = new Proc("student", studentArgv);
+    }
+    const run: Run = {
+      plan,
+      name,
+      dir,
+      inputPath: input.path,
+      outputPath,
+      student,
+      peer: peers[0] ?? null,
+      peers,
+      startOtherPeers: () => {
+        if (run.peers.length < peerCount) {
+          run.peers.push(...startPeers(run.peers.length, peerCount));
+        }
+      },
+      leftovers: [],
+      strayFiles: [],
+      outputExact: false,
+      outputsExact: [],
+      outputExists: false,
+      notes: {},
+    };
+    try {
+      if (plan.during) await plan.during(run);
+      peers = run.peers;
+      const limit = plan.limitMs ?? 30_000;
+      // Once the student's side has gone, the peer gets a few seconds to finish (a client
+      // still emptying a queue), not its whole timeout.
+      const studentThenGrace = student.done.then(() =>
+        Promise.all(peers.map((peer) => peer.exited(student.status?.code === 0 ? 3000 : 500)))
+      );
+      // Once every peer has gone, the student's side gets a few seconds to notice (the end,
+      // or a peer that gave up on it), not the whole limit: a program that never exits costs
+      // a run seconds, not half a minute.
+      const peersThenGrace = peers.length === 0
+        ? new Promise<void>(() => {})
+        : Promise.all(peers.map((peer) => peer.done)).then(() => student.exited(PEERS_GONE_MS));
+      await Promise.race([
+        Promise.all([student.done, ...peers.map((peer) => peer.done)]),
+        studentThenGrace,
+        peersThenGrace,
+        pause(limit),
+      ]);
+    } finally {
+      await student.end();
+      for (const peer of peers) await peer.end();
+    }
+    run.leftovers = assignment.leftovers(name);
+    cleanups.delete(removeObjects);
+    assignment.removeLeftovers(name);
+    run.outputExists = exists(outputPath);
+    if (run.outputExists) {
+      try {
+        run.notes["outputSize"] = Deno.lstatSync(outputPath).size;
+        run.outputExact = Deno.lstatSync(outputPath).isFile &&
+          await sha256File(outputPath) === input.sha;
+      } catch {
+        run.outputExact = false;
+      }
+    }
+    for (let i = 1; i < peers.length; i++) {
+      run.outputsExact[i] = await sameFile(peerOutput(i), input.sha);
+    }
+    run.outputsExact[0] = run.outputExact;
+    run.strayFiles = [...Deno.readDirSync(dir)].map((entry) => entry.name)
+      .filter((entry) => !/^output(-\d+)?\.bin$/.test(entry));
+    Deno.removeSync(dir, { recursive: true });
+    return run;
+  }
+
+  /** Removes the session's files. */
+  close(): void {
+    cleanups.delete(this.#removeWork);
+    this.#removeWork();
+  }
+}
+
+/** Whether `path` is a regular file whose SHA-256 is `sha`. */
+async function sameFile(path: string, sha: string): Promise<boolean> {
+  try {
+    return Deno.lstatSync(path).isFile && await sha256File(path) === sha;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `path` exists (even as a dangling link). */
+export function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The size in words: `64 MiB (67108864 bytes)`. */
+export function sizeWords(size: number | "sample"): string {
+  if (size === "sample") return "the sample text";
+  return size < 1024
+    ? `${size} byte${size === 1 ? "" : "s"}`
+    : `${formatBytes(size)} (${size} bytes)`;
+}
+
+/** One check's outcome. */
+export interface CheckResult {
+  id: string;
+  title: string;
+  points: number;
+  earned: number;
+  passed: boolean;
+  /** Why not, or null. */
+  why: string | null;
+  /** What it measured (CPU shares, peak memory, how soon a death was noticed). */
+  details: string[];
+  /** How long the check took, in ms. */
+  ms: number;
+}
+
+/** A submission's grade. */
+export interface Grade {
+  assignment: string;
+  submission: string;
+  total: number;
+  max: number;
+  checks: CheckResult[];
+  /** What the student should know besides the points (a private file imported). */
+  notes: string[];
+  /** How long the grading took, in ms. */
+  ms: number;
+}
+
+/**
+ * Notes on the submission's source: the files it imports whose names start with `_` (private:
+ * they may change under it; everything it needs is in mod.ts). No points ride on them.
+ */
+export function sourceNotes(submission: string): string[] {
+  let source: string;
+  try {
+    source = Deno.readTextFileSync(submission);
+  } catch {
+    return [];
+  }
+  const privates = new Set<string>();
+  for (const match of source.matchAll(/(?:from|import)\s*\(?\s*["']([^"']+)["']/g)) {
+    if (/(^|\/)_[^/]*$|\/_[^/]*\//.test(match[1]!)) privates.add(match[1]!);
+  }
+  return [...privates].map((path) =>
+    `it imports ${path}, a private file (its name starts with _): import from mod.ts instead`
+  );
+}
+
+/** Grades `submission` against `assignment`; `only` limits it to some checks. */
+export async function grade(
+  assignment: Assignment,
+  submission: string,
+  options: { only?: string[]; progress?: (line: string) => void } = {},
+): Promise<Grade> {
+  const started = performance.now();
+  const grading = new Grading(assignment, submission);
+  const results: CheckResult[] = [];
+  try {
+    for (const check of assignment.checks) {
+      if (options.only && !options.only.includes(check.id)) continue;
+      const at = performance.now();
+      let why: string | null;
+      grading.details = [];
+      try {
+        why = await check.run(grading);
+      } catch (error) {
+        // The grader's own failure: say so, and give no points (never crash the table).
+        why = `the grader could not run this check: ${
+          error instanceof Error ? error.message : String(error)
+        }`;
+      }
+      const result: CheckResult = {
+        id: check.id,
+        title: check.title,
+        points: check.points,
+        earned: why === null ? check.points : 0,
+        passed: why === null,
+        why,
+        details: grading.details,
+        ms: Math.round(performance.now() - at),
+      };
+      results.push(result);
+      options.progress?.(
+        `${result.passed ? "pass" : "FAIL"} ${check.id} (${(result.ms / 1000).toFixed(1)} s)`,
+      );
+    }
+  } finally {
+    grading.close();
+  }
+  return {
+    assignment: assignment.name,
+    submission,
+    total: results.reduce((sum, result) => sum + result.earned, 0),
+    max: results.reduce((sum, result) => sum + result.points, 0),
+    checks: results,
+    notes: sourceNotes(submission),
+    ms: Math.round(performance.now() - started),
+  };
+}
+
+/** The grade as a table a student reads. */
+export function formatGrade(result: Grade): string {
+  const rows = result.checks.map((check) => [
+    check.id,
+    `${check.earned}/${check.points}`,
+    check.passed
+      ? `passed${check.details.length > 0 ? ` (${check.details.join(", ")})` : ""}`
+      : check.why!,
+  ]);
+  const width = [
+    Math.max(5, ...rows.map((row) => row[0]!.length)),
+    Math.max(6, ...rows.map((row) => row[1]!.length)),
+  ];
+  const line = (cells: string[]) =>
+    `${cells[0]!.padEnd(width[0]!)}  ${cells[1]!.padStart(width[1]!)}  ${cells[2]}`;
+  return [
+    `${result.assignment}: ${result.submission}`,
+    "",
+    line(["check", "points", "result"]),
+    line(["-".repeat(width[0]!), "-".repeat(width[1]!), "-".repeat(6)]),
+    ...rows.map(line),
+    "",
+    `total: ${result.total}/${result.max}  (graded in ${(result.ms / 1000).toFixed(1)} s)`,
+    ...result.notes.map((note) => `note: ${note}`),
+  ].join("\n");
+}

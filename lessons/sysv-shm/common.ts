@@ -1,0 +1,79 @@
+/**
+ * What the System V shared-memory lesson's server and client share, as a C header would: the
+ * options, their limits, and how to word a key that is taken or a ring whose creator has gone.
+ * The ring itself (layout, protocol) is the transport's: `transports/ring_buffer.ts`, the same
+ * bounded buffer as the POSIX shm lesson's, here over `transports/sysv_shm.ts`.
+ *
+ * @module
+ */
+
+import { formatKey, ipcrmCommand, KeyTaken, refuseTakenKey } from "../../transports/sysv_shm.ts";
+
+/** The lesson's own options. */
+export interface SysvShmOptions {
+  /** The key as given or made up (`0x5ca1ab1e`); "" when it comes from `--path`. */
+  key: string;
+  /** The file `ftok` makes the key from; "" when the key is given or made up. */
+  path: string;
+  /** The project id `ftok` takes (1 to 255). */
+  proj: number;
+  /** The key itself, whichever way it was chosen. */
+  keyValue: number;
+  /** How the key was chosen, for the narration: `ftok("/tmp/x", 1)`, `--key`, `made up`. */
+  keySource: string;
+  /** True when neither --key nor --path was given: the key was made up for this run. */
+  keyIsDefault: boolean;
+  /** How many slots the ring has. */
+  slots: number;
+  /** The bytes per slot. */
+  slotSize: number;
+  /** Which of --slots and --slot-size were given: a client checks them against the ring. */
+  given: { slots: boolean; slotSize: boolean };
+}
+
+/** Defaults: the POSIX shm lesson's, so that the two compare like with like. */
+export const DEFAULT_SLOTS = 16;
+/** The default slot size: 128 KiB. */
+export const DEFAULT_SLOT_SIZE = 128 * 1024;
+/** At most this many slots (a System V semaphore holds at most SEMVMX, 32767). */
+export const MAX_SLOTS = 1024;
+/** At most this many bytes per slot. */
+export const MAX_SLOT_SIZE = 16 * 1024 * 1024;
+/** At most this much memory for the whole ring: memory stays bounded, whatever the file size. */
+export const MAX_RING_BYTES = 256 * 1024 * 1024;
+/** The project id when --proj is not given. */
+export const DEFAULT_PROJ = 1;
+
+/**
+ * Refuses, with one line and before anything is created, a key that already has a segment or
+ * a semaphore set: in use by another run (choose another key), or left behind by a killed one
+ * (which command removes them).
+ */
+export function refuseTakenKeyLine(key: number): void {
+  try {
+    refuseTakenKey(key);
+  } catch (error) {
+    if (!(error instanceof KeyTaken)) throw error;
+    throw new Deno.errors.AlreadyExists(
+      error.owners.length > 0
+        ? `${error.message}: choose another --key or --path`
+        : error.users.length > 0
+        ? `${error.message}: another run is using the key; choose another --key or --path`
+        : `${error.message}: remove ${
+          error.which.segment && error.which.set ? "them" : "it"
+        } with \`${ipcrmCommand(key, error.which)}\` (or \`deno task clean ${formatKey(key)}\`), ` +
+          "or choose another --key",
+    );
+  }
+}
+
+/** Rethrows `error`; a stale ring's message gets the command that removes it. */
+export function explainStale(error: unknown): never {
+  if (!(error instanceof KeyTaken)) throw error;
+  throw new KeyTaken(
+    error.key,
+    error.which,
+    error.users,
+    `${error.message} (remove it with \`${ipcrmCommand(error.key, error.which)}\`)`,
+  );
+}

@@ -1,0 +1,200 @@
+/**
+ * Lesson: System V shared memory, synchronised by a System V semaphore set.
+ *
+ *     deno task lesson:sysv-shm                                                  the demo
+ *     deno task lesson:sysv-shm server --path /tmp --proj 7 --input F            terminal 1
+ *     deno task lesson:sysv-shm client --path /tmp --proj 7 --output G           terminal 2
+ *
+ * The same bounded buffer as the POSIX shm lesson (`transports/ring_buffer.ts`): a ring of
+ * slots in a segment, two counters (free slots, filled slots). Here the segment comes from
+ * shmget/shmat and the counters are the two semaphores of one set (semget, semop with
+ * SEM_UNDO), all found by one key that ftok(3) makes from a path and a project id.
+ *
+ * @module
+ */
+
+import { ftok, LibcError, madeUpKey as libcMadeUpKey } from "../../transports/libc.ts";
+import { ringLayout } from "../../transports/ring_buffer.ts";
+import { formatKey } from "../../transports/sysv_shm.ts";
+import { formatBytes } from "../../transports/units.ts";
+import { parseCount, parseSize, UsageError } from "../_cli.ts";
+import { defineLesson, type KernelObject, type Lesson } from "../_lesson.ts";
+import { runLesson } from "../_runner.ts";
+import { client } from "./client.ts";
+import {
+  DEFAULT_PROJ,
+  DEFAULT_SLOT_SIZE,
+  DEFAULT_SLOTS,
+  MAX_RING_BYTES,
+  MAX_SLOT_SIZE,
+  MAX_SLOTS,
+  refuseTakenKeyLine,
+  type SysvShmOptions,
+} from "./common.ts";
+import { labs } from "./labs.ts";
+import { objectsOfKey } from "./server.ts";
+import { server } from "./server.ts";
+
+/** Parses `--key`: hex (`0x5ca1ab1e`, as ipcs prints it) or decimal, 32 bits, not 0. */
+function parseKey(text: string): number {
+  const trimmed = text.trim();
+  const value = /^0x[0-9a-f]{1,8}$/i.test(trimmed)
+    ? Number.parseInt(trimmed.slice(2), 16)
+    : /^-?\d+$/.test(trimmed)
+    ? Number(trimmed)
+    : NaN;
+  if (!Number.isSafeInteger(value) || value < -(2 ** 31) || value > 0xffffffff) {
+    throw new UsageError(
+      `--key must be a 32-bit number, like 0x5ca1ab1e or 1234: got ${JSON.stringify(text)}`,
+    );
+  }
+  if (value === 0) {
+    throw new UsageError(
+      "--key must not be 0: that is IPC_PRIVATE, a key no other process can find",
+    );
+  }
+  return value | 0;
+}
+
+/**
+ * A key for this run when none is given: random, in the lessons' own range (top byte 0x1e), so
+ * deno task clean knows a killed run's objects for the lessons'.
+ */
+function madeUpKey(): number {
+  return libcMadeUpKey();
+}
+
+/** The System V shared-memory lesson. */
+export const lesson: Lesson<SysvShmOptions> = defineLesson({
+  method: "sysv-shm",
+  title: "Lesson: System V shared memory - ftok(3), shmget(2), shmat(2), semget(2), semop(2)",
+  description: [
+    "The server makes a semaphore set of two (free slots, filled slots) and a segment holding",
+    "a ring of slots, both found by one key (ftok of --path and --proj, or --key), then reads",
+    "the input file straight into free slots; the client writes the output straight out of",
+    "filled ones. Every claim uses SEM_UNDO. The segment is marked for removal (IPC_RMID) as",
+    "soon as the client has attached; the set is removed when the client has detached.",
+  ].join("\n"),
+  examples: [
+    "deno task lesson:sysv-shm",
+    "deno task lesson:sysv-shm --size 64M --quiet",
+    "deno task lesson:sysv-shm --trace --slots 4 --slot-size 4K --size 20K",
+    "deno task lesson:sysv-shm server --path lessons/sample.txt --proj 7 --input lessons/sample.txt   # terminal 1",
+    "deno task lesson:sysv-shm client --path lessons/sample.txt --proj 7 --output /tmp/copy.txt --force  # terminal 2",
+    "deno task lesson:sysv-shm --break list",
+  ],
+  entry: import.meta.url,
+  options: {
+    key: {
+      type: "string",
+      arg: "KEY",
+      help: "the System V key, hex or decimal (default: made up for the run, or ftok of --path)",
+    },
+    path: {
+      type: "string",
+      arg: "PATH",
+      help: "an existing file both sides ftok(3) into the key, with --proj",
+    },
+    proj: {
+      type: "string",
+      arg: "ID",
+      help: `ftok's project id, 1 to 255 (default ${DEFAULT_PROJ})`,
+    },
+    slots: {
+      type: "string",
+      arg: "N",
+      help: `how many slots the ring has (default ${DEFAULT_SLOTS}, at most ${MAX_SLOTS})`,
+    },
+    "slot-size": {
+      type: "string",
+      arg: "BYTES",
+      help: `bytes per slot; K, M suffixes (default 128K, at most ${formatBytes(MAX_SLOT_SIZE)})`,
+    },
+  },
+  parse(values): SysvShmOptions {
+    // The demo passes every option to both sides; an empty value is one it did not set.
+    const keyText = values.key || undefined;
+    const path = values.path || undefined;
+    const projText = values.proj || undefined;
+    if (keyText !== undefined && path !== undefined) {
+      throw new UsageError("give --key or --path (ftok makes the key from it), not both");
+    }
+    if (projText !== undefined && path === undefined && keyText === undefined) {
+      throw new UsageError("--proj is ftok's project id: it needs --path, the file ftok uses");
+    }
+    const proj = projText === undefined
+      ? DEFAULT_PROJ
+      : parseCount(projText, "--proj", { min: 1, max: 255 });
+    let keyValue: number;
+    let keySource: string;
+    if (path !== undefined) {
+      try {
+        keyValue = ftok(path, proj);
+      } catch (error) {
+        if (!(error instanceof LibcError)) throw error;
+        throw new UsageError(
+          `--path ${
+            JSON.stringify(path)
+          } cannot make a key: ftok failed with ${error.code} (${error.description.toLowerCase()}); it needs a file that exists`,
+        );
+      }
+      keySource = `ftok(${JSON.stringify(path)}, ${proj})`;
+    } else if (keyText !== undefined) {
+      keyValue = parseKey(keyText);
+      keySource = "--key";
+    } else {
+      keyValue = madeUpKey();
+      keySource = "made up for this run";
+    }
+    const slotsText = values.slots;
+    const slotSizeText = values["slot-size"];
+    const slots = slotsText === undefined
+      ? DEFAULT_SLOTS
+      : parseCount(slotsText, "--slots", { min: 1, max: MAX_SLOTS });
+    const slotSize = slotSizeText === undefined
+      ? DEFAULT_SLOT_SIZE
+      : parseSize(slotSizeText, "--slot-size", 1);
+    if (slotSize > MAX_SLOT_SIZE) {
+      throw new UsageError(
+        `--slot-size must be at most ${MAX_SLOT_SIZE} (${formatBytes(MAX_SLOT_SIZE)}): got ${
+          JSON.stringify(slotSizeText)
+        }`,
+      );
+    }
+    const ringBytes = ringLayout(slots, slotSize).size;
+    if (ringBytes > MAX_RING_BYTES) {
+      throw new UsageError(
+        `--slots ${slots} × --slot-size ${slotSize} needs ${
+          formatBytes(ringBytes)
+        } of shared memory: at most ${formatBytes(MAX_RING_BYTES)}`,
+      );
+    }
+    return {
+      key: path === undefined ? formatKey(keyValue) : "",
+      path: path ?? "",
+      proj,
+      keyValue,
+      keySource,
+      keyIsDefault: path === undefined && keyText === undefined,
+      slots,
+      slotSize,
+      given: { slots: slotsText !== undefined, slotSize: slotSizeText !== undefined },
+    };
+  },
+  // One chunk fills one slot: the server reads that much of the file straight into the slot.
+  chunk: (options) => ({
+    default: options.slotSize,
+    max: options.slotSize,
+    why: "a chunk must fit in one slot (raise --slot-size)",
+  }),
+  objects(options): KernelObject[] {
+    // Both sides would trip over a key that is taken; say it once, before they start.
+    refuseTakenKeyLine(options.keyValue);
+    return objectsOfKey(options.keyValue);
+  },
+  labs,
+  server,
+  client,
+});
+
+if (import.meta.main) await runLesson(lesson, Deno.args);
