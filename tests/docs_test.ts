@@ -122,11 +122,12 @@ async function fromHelp(method: string): Promise<DocCommand[]> {
 
 /** What the docs say, turned into what runs here (see the module's comment). */
 function rewrite(text: string, scratch: string, suffix: string): string {
+  // The docs' own /tmp paths first: the project itself may live under /tmp (a CI checkout).
   return text
     .replaceAll(/npx -y deno@\S+/g, "deno")
-    .replaceAll(/\bdeno task /g, `deno task --config ${join(ROOT, "deno.json")} `)
     .replaceAll(/(?<![\w.])\/tmp\//g, `${scratch}/`)
-    .replaceAll(/(?<![\w./-])\/(my-queue|ipc-lesson-shm-lab)(?![\w-])/g, `/$1-${suffix}`);
+    .replaceAll(/(?<![\w./-])\/(my-queue|ipc-lesson-shm-lab)(?![\w-])/g, `/$1-${suffix}`)
+    .replaceAll(/\bdeno task /g, `deno task --config ${join(ROOT, "deno.json")} `);
 }
 
 /** Starts one shell command, in its own process group under `timeout`. */
