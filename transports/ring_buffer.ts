@@ -968,7 +968,7 @@ export { semaphoreLeftovers } from "./semaphore.ts";
 // ---------------------------------------------------------------------------------------------
 
 /** A ring's producer copies each piece into a free slot, as the C reference's producer does. */
-function ringSink(ring: RingBuffer): Sink {
+export function ringSink(ring: RingBuffer): Sink {
   return {
     async send(data) {
       const slot = await ring.claimFree();
@@ -986,7 +986,7 @@ function ringSink(ring: RingBuffer): Sink {
  * A ring's consumer reads each filled slot in place, and hands it back at the next receive
  * (the end marker at once: nothing follows it).
  */
-function ringSource(ring: RingBuffer): Source {
+export function ringSource(ring: RingBuffer): Source {
   let held = -1;
   return {
     async receive() {

@@ -48,7 +48,7 @@ import {
   type LeftoverReport,
   mine,
 } from "./leftovers.ts";
-import type { NamedChannel, NamedEndOptions, Sink, Source } from "./channel.ts";
+import type { NamedChannel, NamedEndOptions } from "./channel.ts";
 import * as libc from "./libc.ts";
 import {
   readyHeader,
@@ -57,6 +57,8 @@ import {
   ringLayout,
   type RingMemory,
   type RingOptions,
+  ringSink,
+  ringSource,
 } from "./ring_buffer.ts";
 import type { SemaphoreWaitOptions } from "./semaphore.ts";
 import { seconds, sleep, SPIN_US, takeTurn, turnIsDue, untilReady } from "./wait.ts";
@@ -1163,38 +1165,6 @@ export const sysvLeftovers: LeftoverFinder = new LeftoverFinder(
 // ---------------------------------------------------------------------------------------------
 // The ring as a channel of pieces (see channel.ts): what the benchmark measures
 // ---------------------------------------------------------------------------------------------
-
-/** The producer copies each piece into a free slot (as `ring_buffer.ts`'s channel does). */
-function ringSink(ring: RingBuffer): Sink {
-  return {
-    async send(data) {
-      const slot = await ring.claimFree();
-      ring.slots[slot]!.set(data);
-      ring.publish(slot, data.length);
-    },
-    async end() {
-      ring.publish(await ring.claimFree(), 0);
-      await ring.drain();
-    },
-  };
-}
-
-/** The consumer reads each filled slot in place, and hands it back at the next receive. */
-function ringSource(ring: RingBuffer): Source {
-  let held = -1;
-  return {
-    async receive() {
-      if (held >= 0) ring.release(held);
-      held = await ring.claimFilled();
-      const data = ring.contents(held);
-      if (data.length === 0) {
-        ring.release(held);
-        held = -1;
-      }
-      return data;
-    },
-  };
-}
 
 /**
  * The same bounded buffer as `ring_buffer.ts`'s channel, over a System V segment and a set of
