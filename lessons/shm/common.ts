@@ -9,11 +9,14 @@
 
 import {
   refuseExisting,
+  ringLayout,
   type RingNames,
   RingNamesTaken,
   ringParts,
   StaleRing,
 } from "../../transports/ring_buffer.ts";
+import { formatBytes } from "../../transports/units.ts";
+import { parseCount, parseSize, UsageError } from "../_cli.ts";
 import { cleanCommand } from "../_lesson.ts";
 
 /** The shared-memory lesson's own options. */
@@ -44,6 +47,39 @@ export const MAX_SLOTS = 1024;
 export const MAX_SLOT_SIZE = 16 * 1024 * 1024;
 /** At most this much memory for the whole ring: memory stays bounded, whatever the file size. */
 export const MAX_RING_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The ring's size from `--slots` and `--slot-size` (the defaults where not given), within the
+ * limits above; a usage error, one line, otherwise. The System V lesson's ring takes the same.
+ */
+export function parseRingSize(
+  values: { slots?: string; "slot-size"?: string },
+): { slots: number; slotSize: number } {
+  const slotsText = values.slots;
+  const slotSizeText = values["slot-size"];
+  const slots = slotsText === undefined
+    ? DEFAULT_SLOTS
+    : parseCount(slotsText, "--slots", { min: 1, max: MAX_SLOTS });
+  const slotSize = slotSizeText === undefined
+    ? DEFAULT_SLOT_SIZE
+    : parseSize(slotSizeText, "--slot-size", 1);
+  if (slotSize > MAX_SLOT_SIZE) {
+    throw new UsageError(
+      `--slot-size must be at most ${MAX_SLOT_SIZE} (${formatBytes(MAX_SLOT_SIZE)}): got ${
+        JSON.stringify(slotSizeText)
+      }`,
+    );
+  }
+  const ringBytes = ringLayout(slots, slotSize).size;
+  if (ringBytes > MAX_RING_BYTES) {
+    throw new UsageError(
+      `--slots ${slots} × --slot-size ${slotSize} needs ${
+        formatBytes(ringBytes)
+      } of shared memory: at most ${formatBytes(MAX_RING_BYTES)}`,
+    );
+  }
+  return { slots, slotSize };
+}
 
 /**
  * Refuses, with one line and before anything is created, a ring whose names are taken: in use

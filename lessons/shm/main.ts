@@ -14,18 +14,17 @@
  * @module
  */
 
-import { ringLayout, ringNameProblem, ringNames, ringParts } from "../../transports/ring_buffer.ts";
+import { ringNameProblem, ringNames, ringParts } from "../../transports/ring_buffer.ts";
 import { formatBytes } from "../../transports/units.ts";
-import { parseCount, parseSize, UsageError } from "../_cli.ts";
+import { UsageError } from "../_cli.ts";
 import { defineLesson, type Lesson, NAME_PREFIX, uniqueName } from "../_lesson.ts";
 import { runLesson } from "../_runner.ts";
 import { client } from "./client.ts";
 import {
-  DEFAULT_SLOT_SIZE,
   DEFAULT_SLOTS,
-  MAX_RING_BYTES,
   MAX_SLOT_SIZE,
   MAX_SLOTS,
+  parseRingSize,
   refuseTakenNames,
   type ShmOptions,
 } from "./common.ts";
@@ -81,35 +80,13 @@ export const lesson: Lesson<ShmOptions> = defineLesson({
         );
       }
     }
-    const slotsText = values.slots;
-    const slotSizeText = values["slot-size"];
-    const slots = slotsText === undefined
-      ? DEFAULT_SLOTS
-      : parseCount(slotsText, "--slots", { min: 1, max: MAX_SLOTS });
-    const slotSize = slotSizeText === undefined
-      ? DEFAULT_SLOT_SIZE
-      : parseSize(slotSizeText, "--slot-size", 1);
-    if (slotSize > MAX_SLOT_SIZE) {
-      throw new UsageError(
-        `--slot-size must be at most ${MAX_SLOT_SIZE} (${formatBytes(MAX_SLOT_SIZE)}): got ${
-          JSON.stringify(slotSizeText)
-        }`,
-      );
-    }
-    const ringBytes = ringLayout(slots, slotSize).size;
-    if (ringBytes > MAX_RING_BYTES) {
-      throw new UsageError(
-        `--slots ${slots} × --slot-size ${slotSize} needs ${
-          formatBytes(ringBytes)
-        } of shared memory: at most ${formatBytes(MAX_RING_BYTES)}`,
-      );
-    }
+    const { slots, slotSize } = parseRingSize(values);
     return {
       name: given ?? `/${uniqueName("shm")}`,
       nameIsDefault: given === undefined,
       slots,
       slotSize,
-      given: { slots: slotsText !== undefined, slotSize: slotSizeText !== undefined },
+      given: { slots: values.slots !== undefined, slotSize: values["slot-size"] !== undefined },
     };
   },
   // One chunk fills one slot: the server reads that much of the file straight into the slot.

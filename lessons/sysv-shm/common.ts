@@ -31,16 +31,16 @@ export interface SysvShmOptions {
   given: { slots: boolean; slotSize: boolean };
 }
 
-/** Defaults: the POSIX shm lesson's, so that the two compare like with like. */
-export const DEFAULT_SLOTS = 16;
-/** The default slot size: 128 KiB. */
-export const DEFAULT_SLOT_SIZE = 128 * 1024;
-/** At most this many slots (a System V semaphore holds at most SEMVMX, 32767). */
-export const MAX_SLOTS = 1024;
-/** At most this many bytes per slot. */
-export const MAX_SLOT_SIZE = 16 * 1024 * 1024;
-/** At most this much memory for the whole ring: memory stays bounded, whatever the file size. */
-export const MAX_RING_BYTES = 256 * 1024 * 1024;
+// The ring's defaults and limits are the POSIX shm lesson's, so that the two compare like with
+// like (its MAX_SLOTS, 1024, is also well below SEMVMX, 32767, what a System V semaphore holds).
+export {
+  DEFAULT_SLOT_SIZE,
+  DEFAULT_SLOTS,
+  MAX_RING_BYTES,
+  MAX_SLOT_SIZE,
+  MAX_SLOTS,
+  parseRingSize,
+} from "../shm/common.ts";
 /** The project id when --proj is not given. */
 export const DEFAULT_PROJ = 1;
 
