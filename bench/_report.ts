@@ -174,7 +174,7 @@ function baselineLines(report: BenchReport): string {
     `- single-process copy of ${size(report.settings.size)} in 64 KiB pieces: ${
       n0(base.memcpyMiBPerSecond)
     } MiB/s${c}: no channel can beat this.`,
-    `- the receivers' checksum alone: ${
+    `- the receivers' checksum alone (CRC-32, native): ${
       n0(base.checksumMiBPerSecond)
     } MiB/s${cSum}: the ceiling of channel mode.`,
   ].join("\n");
