@@ -745,7 +745,8 @@ export class Demo<O> {
     if (stats !== undefined) {
       const [verb, calls] = role === "server" ? ["sent", "write"] : ["received", "read"];
       const count = `${stats.chunks} ${calls}${stats.chunks === 1 ? "" : "s"}`;
-      return `the ${who} ${verb} ${formatBytes(stats.bytes)} (${stats.bytes} bytes) in ${count}`;
+      const exact = stats.bytes < 1024 ? "" : ` (${stats.bytes} bytes)`; // "0 bytes" says it all
+      return `the ${who} ${verb} ${formatBytes(stats.bytes)}${exact} in ${count}`;
     }
     const how = report?.signal ? `was killed by ${report.signal}` : "did not finish";
     const seen = role === "client" && this.#clients === 1

@@ -861,7 +861,7 @@ Deno.test("sysv-shm: a kernel limit is named and quoted in one line (private IPC
       "shmmax",
       "echo 1048576 > /proc/sys/kernel/shmmax",
       [],
-      /shmget failed: EINVAL .*: a segment of 2\.00 MiB \(2101248 bytes\) is more than shmmax allows for one segment \(\/proc\/sys\/kernel\/shmmax = 1048576 bytes\): make the ring smaller/,
+      /shmget failed: EINVAL .*: a segment of 2\.00 MiB \(2101248 bytes\) is more than shmmax allows for one segment \(\/proc\/sys\/kernel\/shmmax = 1048576 bytes\): make the ring smaller .*, or raise the limit \(as root: sysctl -w kernel\.shmmax=N\)$/m,
     ],
     [
       "shmall",
@@ -873,7 +873,7 @@ Deno.test("sysv-shm: a kernel limit is named and quoted in one line (private IPC
       "shmmni",
       "echo 0 > /proc/sys/kernel/shmmni",
       [],
-      /shmget failed: ENOSPC .* is one segment too many: shmmni allows 0 in all \(\/proc\/sys\/kernel\/shmmni\), and 0 exist/,
+      /shmget failed: ENOSPC .* is one segment too many: shmmni allows 0 in all \(\/proc\/sys\/kernel\/shmmni\), and 0 exist: .*\(as root: sysctl -w kernel\.shmmni=N\)$/m,
     ],
     [
       "SEMMNI",

@@ -249,16 +249,21 @@ function explain(error: unknown, side: Side<SysvMqOptions>, queue: SysvQueue): u
     );
   }
   if (error instanceof Deno.errors.TimedOut) {
-    let lrpid = 0;
+    let stat: { lrpid: number; qnum: number } | undefined;
     try {
-      lrpid = queue.stat().lrpid;
+      stat = queue.stat();
     } catch { /* removed meanwhile */ }
+    if (stat === undefined || stat.lrpid !== 0) {
+      return new LessonError(
+        `the client (process ${stat?.lrpid ?? "?"}) took nothing for ${
+          seconds(side.timeoutMs)
+        }: ${error.message}`,
+      );
+    }
+    const waiting = `${stat.qnum} message${stat.qnum === 1 ? "" : "s"}`;
     return new LessonError(
-      lrpid === 0
-        ? `no client came within ${seconds(side.timeoutMs)}: nobody has received from the ` +
-          `queue (msg_lrpid is 0); ${error.message}`
-        : `the client (process ${lrpid}) took nothing for ${seconds(side.timeoutMs)}: ` +
-          `${error.message}`,
+      `no client came within ${seconds(side.timeoutMs)}: nobody has received from the queue ` +
+        `${formatKey(queue.key)} (msg_lrpid is 0), and ${waiting} wait in it`,
     );
   }
   return error;

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { ftok, LibcError, madeUpKey as libcMadeUpKey } from "../../transports/libc.ts";
+import { ftok, isMadeUpKey, LibcError, madeUpKey as libcMadeUpKey } from "../../transports/libc.ts";
 import { formatKey } from "../../transports/sysv_shm.ts";
 import { formatBytes } from "../../transports/units.ts";
 import { parseCount, UsageError } from "../_cli.ts";
@@ -139,7 +139,8 @@ export const lesson: Lesson<SysvShmOptions> = defineLesson({
       keySource = `ftok(${JSON.stringify(path)}, ${proj})`;
     } else if (keyText !== undefined) {
       keyValue = parseKey(keyText);
-      keySource = "--key";
+      // The demo hands the key it made up to both sides as --key: say where it came from.
+      keySource = isMadeUpKey(keyValue) ? "made up for this run, in the lessons' range" : "--key";
     } else {
       keyValue = madeUpKey();
       keySource = "made up for this run";

@@ -223,9 +223,17 @@ function createSegment(key: number, size: number): SysVSegment {
         which.includes("shmmni")
           ? "remove unused segments (ipcs -m, deno task clean)"
           : "make the ring smaller (--slots, --slot-size)"
-      }, or raise the limit (as root, sysctl kernel.shm…)`,
+      }, or raise the limit (as root: ${raiseCommand(which)})`,
     );
   }
+}
+
+/** The sysctl command that raises the limit `which` names (or the three, when it names none). */
+function raiseCommand(which: string): string {
+  const named = ["shmmax", "shmall", "shmmni"].filter((name) => which.includes(`${name} `));
+  return named.length === 1
+    ? `sysctl -w kernel.${named[0]}=N`
+    : "sysctl -w kernel.shmmax=N, kernel.shmall=N or kernel.shmmni=N";
 }
 
 /**
