@@ -385,7 +385,11 @@ export function sideArgs(
   return args;
 }
 
-/** The `--help` text. */
+/**
+ * The `--help` text. `serverTakesOutput`: the server starts the client (the pipe), or runs it
+ * as a thread (`threads`: both sides are threads of one process), so it takes the client's
+ * options too.
+ */
 export function usage(
   lesson: {
     method: string;
@@ -394,10 +398,14 @@ export function usage(
     options: Record<string, OptionSpec>;
     examples: string[];
   },
+  how: { serverTakesOutput?: boolean; threads?: boolean } = {},
 ): string {
   const line = (name: string, spec: OptionSpec) => {
     const left = `  --${name}${spec.arg ? ` ${spec.arg}` : ""}`;
-    const where = spec.modes && spec.modes.length < 3 ? ` [${spec.modes.join(", ")}]` : "";
+    const modes = how.serverTakesOutput && CLIENT_OPTIONS_OF_A_SERVER.includes(name)
+      ? [...spec.modes!, "server"]
+      : spec.modes;
+    const where = modes && modes.length < 3 ? ` [${modes.join(", ")}]` : "";
     return `${left.padEnd(22)}  ${spec.help}${where}`;
   };
   const common = Object.entries(COMMON_OPTIONS).filter(([, spec]) => spec.help !== "");
@@ -409,9 +417,17 @@ export function usage(
     "",
     lesson.description,
     "",
-    "Without server or client, runs the demo: starts the server and the client as two",
-    "processes, copies the input through the channel and checks that the copy is byte-exact.",
-    "With server or client, runs that side alone, for a lab with two terminals.",
+    ...(how.threads
+      ? [
+        "Without server or client, runs the demo: one process, whose server thread copies the",
+        "input through the channel to its client thread; then checks that the copy is byte-exact.",
+        "With server or client, runs that one process by hand (both threads, either way).",
+      ]
+      : [
+        "Without server or client, runs the demo: starts the server and the client as two",
+        "processes, copies the input through the channel and checks that the copy is byte-exact.",
+        "With server or client, runs that side alone, for a lab with two terminals.",
+      ]),
     "",
     "Options:",
     ...common.map(([name, spec]) => line(name, spec)),

@@ -262,6 +262,7 @@ export class Demo<O> {
 
       // 4. to 7.: wait for both, remove leftovers, verify, and only then name the copy.
       await this.#waitForSides();
+      this.#measureCopies();
       this.#flush(true);
       this.#bar?.clear();
       this.#removeLeftovers(objects);
@@ -422,20 +423,24 @@ export class Demo<O> {
 
   /** Every 50 ms: the copy's size (progress, and the bar), held lines due, a hung side. */
   #tick(): void {
-    if (this.#copies.length > 0) {
-      let size = 0;
-      try {
-        for (const copy of this.#copies) size += Deno.statSync(`/proc/self/fd/${copy.fd}`).size;
-      } catch {
-        size = this.#copied; // closed: the run is ending
-      }
-      if (size !== this.#copied) this.#activeAt = monotonicMs();
-      this.#copied = size;
-      this.#bar?.update(size, this.#inputSize * this.#copies.length);
-    }
+    this.#measureCopies();
     this.#flush();
     if (this.#finished !== null) this.#checkForHang(this.#finished);
     else this.#checkForStopped();
+  }
+
+  /** How far the copies have grown (a side may die between two ticks: measured once more). */
+  #measureCopies(): void {
+    if (this.#copies.length === 0) return;
+    let size = 0;
+    try {
+      for (const copy of this.#copies) size += Deno.statSync(`/proc/self/fd/${copy.fd}`).size;
+    } catch {
+      return; // closed: the run is ending
+    }
+    if (size !== this.#copied) this.#activeAt = monotonicMs();
+    this.#copied = size;
+    this.#bar?.update(size, this.#inputSize * this.#copies.length);
   }
 
   async #waitForSides(): Promise<void> {

@@ -16,6 +16,7 @@ import { listLabs, runLab } from "./_labs.ts";
 import { type Lesson, LessonError, SAMPLE_INPUT, tempDir } from "./_lesson.ts";
 import { formatLine, type Speaker, stderrHasColor, writeStderr } from "./_log.ts";
 import { describeError, runSide } from "./_side.ts";
+import { LESSONS } from "./registry.ts";
 
 /**
  * Parses the command line and runs the demo or one side of `lesson`, then exits with its
@@ -32,12 +33,12 @@ export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<n
   let status: number;
   let who: Speaker = "runner";
   try {
-    const { common, values } = parseCommandLine(args, lesson.options, {
-      // A client that its server starts (launch says null) gets its output through the server.
-      serverTakesOutput: lesson.launch?.("client", []) === null,
-    });
+    // A client that its server starts (launch says null) gets its output through the server.
+    const serverTakesOutput = lesson.launch?.("client", []) === null;
+    const { common, values } = parseCommandLine(args, lesson.options, { serverTakesOutput });
     if (common.help) {
-      console.log(usage(lesson));
+      const threads = LESSONS.find((entry) => entry.method === lesson.method)?.sides === "threads";
+      console.log(usage(lesson, { serverTakesOutput, threads }));
       Deno.exit(0);
     }
     const labs = lesson.labs ?? [];

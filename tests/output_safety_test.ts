@@ -373,6 +373,33 @@ Deno.test("output: a path that can never work fails before the transfer, creatin
       Deno.removeSync(locked);
     },
   });
+
+  // Found by review: the copy ran to the end, and only then could it not take the name.
+  await t.step({
+    name: "another user's file in a sticky directory (like /tmp), with --force",
+    ignore: Deno.uid() !== 0,
+    fn: async () => {
+      Deno.chmodSync(dir, 0o711); // user nobody may pass through to the sticky directory
+      const sticky = join(dir, "sticky");
+      Deno.mkdirSync(sticky);
+      Deno.chmodSync(sticky, 0o1777);
+      const theirs = join(sticky, "theirs.bin");
+      Deno.writeTextFileSync(theirs, "root's own\n");
+      const nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+      for (const args of [["--size", "64M"], ["client"]]) {
+        const run = await runWrapped(nobody, "fifo", [...args, "--output", theirs, "--force"]);
+        assert.equal(run.code, 1, run.stderr);
+        assertOneError(
+          run,
+          /cannot replace output ".*theirs\.bin": it belongs to user 0, and directory ".*sticky" is sticky \(like \/tmp\): only the file's owner may replace it/,
+        );
+        assertNothingStarted(run);
+        assert.equal(Deno.readTextFileSync(theirs), "root's own\n");
+        assert.deepEqual(filesIn(sticky), ["theirs.bin"]);
+      }
+      Deno.removeSync(sticky, { recursive: true });
+    },
+  });
   Deno.removeSync(dir, { recursive: true });
   assertNothingLeftBehind();
 });

@@ -573,3 +573,13 @@ function isRunning(pid: string): boolean {
     return false;
   }
 }
+
+// Found by review: the help spoke of two processes and two terminals, and offered --output to
+// the client only, though the server (one process, both threads) needs it.
+Deno.test("threads: --help describes one process of two threads, whose server takes --output", async () => {
+  const run = await runLesson("threads", ["--help"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /runs the demo: one process, whose server thread copies/);
+  assert.doesNotMatch(run.stdout, /two processes|two terminals/);
+  assert.match(run.stdout, /^ {2}--output PATH +file the client writes[^\n\[]*$/m);
+});

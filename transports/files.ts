@@ -315,6 +315,19 @@ export function checkOutput(
       : reason(denied);
     throw new FileError(`cannot create output ${shown}: ${why}`);
   }
+  // In a sticky directory (mode 1777, like /tmp) only a file's owner, the directory's owner or
+  // root may replace it: say so now, not after the whole transfer.
+  const uid = Deno.uid();
+  if (
+    info !== null && (dirInfo.mode! & 0o1000) !== 0 && uid !== 0 && info.uid !== uid &&
+    dirInfo.uid !== uid
+  ) {
+    throw new FileError(
+      `cannot replace output ${shown}: it belongs to user ${info.uid}, and directory ${
+        quote(dir)
+      } is sticky (like /tmp): only the file's owner may replace it`,
+    );
+  }
   return { dir, exists: info !== null };
 }
 

@@ -56,7 +56,7 @@ export async function runProcess(
     const parsed = parseCommandLine(args, lesson.options, { serverTakesOutput: true });
     common = parsed.common;
     if (common.help) {
-      console.log(usage(lesson));
+      console.log(usage(lesson, { serverTakesOutput: true, threads: true }));
       Deno.exit(0);
     }
     // The input first, as a server process would open it: a bad one fails before anything.
