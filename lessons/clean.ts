@@ -38,6 +38,7 @@ import {
   namesIn,
 } from "../transports/leftovers.ts";
 import { isRunning } from "../transports/holders.ts";
+import { SOCKET_KIND } from "../transports/socket.ts";
 import { LESSONS } from "./registry.ts";
 
 /**
@@ -68,10 +69,14 @@ With NAME: removes exactly the objects named, whatever their names:
   semaphore by its POSIX name (a name that fits
   more than one kind removes each)
   a System V queue, segment or set by its key     deno task clean 0x4c0b1234
+  a run's key file in TMPDIR (or /tmp) by its     deno task clean /tmp/ipc-lesson-sysv-mq-….key
+  path, once no queue of its key exists
 
 An object that a process holds (open, even with O_PATH, or mapped) is in use and left alone,
-and so is every object of another user. A named object that cannot be removed, or a path that
-is not a FIFO (a regular file is never removed), gets one error line and exit status 1.
+and so is every object of another user, and a socket file whose path has a line break (nothing
+can tell whether a server listens on it). A named object that cannot be removed, or a path
+that names none of these (no other regular file is ever removed), gets one error line and
+exit status 1.
 
   --dry-run  only say what would be removed
   --help     show this help`;
@@ -198,7 +203,11 @@ export function findNamed(names: string[], options: { cwd?: string } = {}): Left
       continue;
     }
     problems.push(...report.problems);
-    for (const object of report.found) found.set(`${object.kind} ${object.path}`, object);
+    for (const object of report.found) {
+      const why = unjudgeable(object);
+      if (why !== null) problems.push(`${describe(object)}: ${why}`);
+      else found.set(`${object.kind} ${object.path}`, object);
+    }
     if (report.found.length > 0) {
       if (notRemovable) notes.push(notRemovable);
     } else if (report.problems.length > 0) {
@@ -239,9 +248,27 @@ export function pidInName(name: string): number | null {
   return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
 }
 
-/** `the FIFO /tmp/x`, `the message queue /x`: how a sentence names an object. */
+/**
+ * `the FIFO /tmp/x`, `the message queue /x`: how a sentence names an object. A path with a
+ * line break is quoted, so that the sentence stays one line.
+ */
 function describe(object: Leftover): string {
-  return `the ${object.noun} ${object.name ?? object.path}`;
+  const name = object.name ?? object.path;
+  return `the ${object.noun} ${/[\n\r]/.test(name) ? JSON.stringify(name) : name}`;
+}
+
+/**
+ * Why `object` cannot be judged stale, or null. Whether a socket file is in use is told by
+ * `/proc/net/unix`, one socket a line, where its path is printed as it is: a path with a line
+ * break (`\n`, or a `\r` that a line reader also takes for one) spans two lines, is never
+ * matched, and so would always look unused, even while its server listens. Such a file is
+ * left alone, whatever its name.
+ */
+function unjudgeable(object: Leftover): string | null {
+  return object.kind === SOCKET_KIND.label && /[\n\r]/.test(object.path)
+    ? "its path has a line break, so /proc/net/unix (one socket a line) cannot tell whether a " +
+      "server listens on it: left alone (if you know nothing does, remove it yourself)"
+    : null;
 }
 
 /** `process 4711`, `processes 4711, 4712`. */
@@ -286,8 +313,14 @@ function removeIfUnused(object: Leftover): { done: boolean; why: string } {
 
 /** `deno task clean [--dry-run]`: this project's objects that nobody holds. */
 function cleanLeftovers(dryRun: boolean): number {
-  const { found, notes } = findLeftovers();
+  const report = findLeftovers();
+  const { notes } = report;
   for (const note of notes) console.log(`note: ${note}`);
+  const found = report.found.filter((object) => {
+    const why = unjudgeable(object);
+    if (why !== null) console.log(`note: ${describe(object)}: ${why}`);
+    return why === null;
+  });
   for (const object of found.filter((object) => object.holders.length > 0)) {
     console.log(line("in use", object, `held by ${processes(object.holders)}`));
   }

@@ -12,7 +12,7 @@
  */
 
 import assert from "node:assert/strict";
-import { dirname, join } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import {
   type Assignment,
   ASSIGNMENTS_DIR,
@@ -23,6 +23,7 @@ import {
   sourceNotes,
 } from "../assignments/_grader.ts";
 import { type Mutant, writeMutant } from "../assignments/_mutants.ts";
+import { forTheCopy } from "../assignments/export.ts";
 import { ASSIGNMENTS } from "../assignments/registry.ts";
 
 const FULL = Deno.env.get("GRADE_MUTANTS_FULL") === "1";
@@ -217,7 +218,37 @@ Deno.test("deno task grade: the table, --json with its exit status, --submission
   });
 });
 
-Deno.test("deno task assignments:export: a student's copy without solutions, that grades", async () => {
+/** Runs `deno run -A assignments/export.ts ARGS…` in the project; its status and output. */
+async function exportCli(args: string[]) {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "assignments/export.ts", ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code, stdout: decode(stdout), stderr: decode(stderr) };
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The Markdown files under `dir`, relative to it. */
+function markdownIn(dir: string, under = dir): string[] {
+  return [...Deno.readDirSync(under)].flatMap((entry) => {
+    const path = join(under, entry.name);
+    if (entry.isDirectory) return markdownIn(dir, path);
+    return entry.name.endsWith(".md") ? [relative(dir, path)] : [];
+  });
+}
+
+Deno.test("deno task assignments:export: a student's copy without solutions, that grades", async (t) => {
   const dir = join(Deno.makeTempDirSync({ prefix: "ipc-lesson-export-" }), "course");
   try {
     const { code, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -227,34 +258,145 @@ Deno.test("deno task assignments:export: a student's copy without solutions, tha
       stderr: "piped",
     }).output();
     assert.equal(code, 0, new TextDecoder().decode(stderr));
-    for (const assignment of ASSIGNMENTS) {
-      const folder = join(dir, "assignments", assignment.name);
-      assert.ok(Deno.statSync(join(folder, assignment.starter)).isFile);
-      assert.ok(Deno.statSync(join(folder, "README.md")).isFile);
-      assert.throws(() => Deno.statSync(join(folder, "solution")), Deno.errors.NotFound);
-      assert.throws(() => Deno.statSync(join(folder, "mutants.ts")), Deno.errors.NotFound);
-    }
-    for (const gone of ["tests", "bench", ".git", "assignments/_mutants.ts"]) {
-      assert.throws(() => Deno.statSync(join(dir, gone)), Deno.errors.NotFound, gone);
-    }
-    const tasks = JSON.parse(Deno.readTextFileSync(join(dir, "deno.json"))).tasks;
-    assert.ok(tasks.grade && tasks["lesson:fifo"] && !tasks.test && !tasks.bench);
-    // A newcomer writes a correct solution from the README: here, the reference, dropped in.
-    const fifo = ASSIGNMENTS.find((assignment) => assignment.name === "fifo-client")!;
-    const mine = join(dir, "assignments", fifo.name, "mine.ts");
-    Deno.writeTextFileSync(
-      mine,
-      Deno.readTextFileSync(join(ASSIGNMENTS_DIR, fifo.name, fifo.solution)).replaceAll(
-        '"../../../mod.ts"',
-        '"../../mod.ts"',
-      ),
+
+    await t.step("no solutions, mutants, tests or notes; the tasks that work", () => {
+      for (const assignment of ASSIGNMENTS) {
+        const folder = join(dir, "assignments", assignment.name);
+        assert.ok(Deno.statSync(join(folder, assignment.starter)).isFile);
+        assert.ok(Deno.statSync(join(folder, "README.md")).isFile);
+        assert.throws(() => Deno.statSync(join(folder, "solution")), Deno.errors.NotFound);
+        assert.throws(() => Deno.statSync(join(folder, "mutants.ts")), Deno.errors.NotFound);
+      }
+      const gone = ["tests", ".git", "assignments/_mutants.ts", "assignments/README.md"];
+      for (const path of [...gone, "DEVELOPERS.md"]) {
+        assert.throws(() => Deno.statSync(join(dir, path)), Deno.errors.NotFound, path);
+      }
+      const tasks = JSON.parse(Deno.readTextFileSync(join(dir, "deno.json"))).tasks;
+      assert.ok(tasks.grade && tasks["lesson:fifo"] && tasks.bench && tasks["bench:threads"]);
+      assert.ok(!tasks.test && !tasks.check, Object.keys(tasks).join(" "));
+    });
+
+    await t.step("no README names a task or links a file that the copy lacks", () => {
+      const tasks = new Set(
+        Object.keys(JSON.parse(Deno.readTextFileSync(join(dir, "deno.json"))).tasks),
+      );
+      const wrong: string[] = [];
+      for (const file of markdownIn(dir)) {
+        const text = Deno.readTextFileSync(join(dir, file));
+        for (const [, name] of text.matchAll(/\bdeno(?:@[\d.]+)? task (?:-q )?([\w:<>-]+)/g)) {
+          if (!name!.includes("<") && !tasks.has(name!)) wrong.push(`${file}: deno task ${name}`);
+        }
+        for (const [, link] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+          const target = link!.split("#")[0]!;
+          if (target === "" || /^[a-z]+:/.test(target)) continue; // an anchor, a web address
+          const path = resolve(dir, dirname(file), target);
+          const inside = !relative(dir, path).startsWith("..");
+          if (!inside || !exists(path)) wrong.push(`${file}: ${link}`);
+        }
+      }
+      assert.deepEqual(wrong, []);
+    });
+
+    await t.step("and each keeps the rest: the lessons' READMEs whole", () => {
+      for (const file of markdownIn(join(ROOT, "lessons"))) {
+        const copied = Deno.readTextFileSync(join(dir, "lessons", file));
+        assert.equal(copied, Deno.readTextFileSync(join(ROOT, "lessons", file)), file);
+      }
+      const readme = Deno.readTextFileSync(join(dir, "README.md"));
+      assert.match(readme, /^## Course map$/m);
+      assert.match(readme, /^npx -y deno@[\d.]+ task lesson:fifo$/m);
+      assert.doesNotMatch(readme, /^## Tests$/m);
+    });
+
+    await t.step("a newcomer's correct solution grades in the copy", async () => {
+      // A newcomer writes a correct solution from the README: here, the reference, dropped in.
+      const fifo = ASSIGNMENTS.find((assignment) => assignment.name === "fifo-client")!;
+      const mine = join(dir, "assignments", fifo.name, "mine.ts");
+      Deno.writeTextFileSync(
+        mine,
+        Deno.readTextFileSync(join(ASSIGNMENTS_DIR, fifo.name, fifo.solution)).replaceAll(
+          '"../../../mod.ts"',
+          '"../../mod.ts"',
+        ),
+      );
+      const run = await gradeCli(
+        [fifo.name, "--submission", mine, "--only", "bytes,protocol"],
+        dir,
+      );
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.match(run.stdout, /^total: 35\/35/m);
+    });
+
+    await t.step(
+      "--help: the usage, exit 0; a mistake: one line and the usage, exit 2",
+      async () => {
+        const help = await exportCli(["--help"]);
+        assert.equal(help.code, 0, help.stderr);
+        assert.match(help.stdout, /^usage: deno task assignments:export DIR/);
+        for (const args of [[], ["--bogus"], [dir, "more"]]) {
+          const run = await exportCli(args);
+          assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+          assert.match(run.stderr, /^error: .*\n\nusage: deno task assignments:export DIR/);
+        }
+        const full = await exportCli([dir]);
+        assert.equal(full.code, 1);
+        assert.match(full.stderr, /^error: .* is not empty: choose a new or empty folder\n$/);
+      },
     );
-    const run = await gradeCli([fifo.name, "--submission", mine, "--only", "bytes,protocol"], dir);
-    assert.equal(run.code, 0, run.stdout + run.stderr);
-    assert.match(run.stdout, /^total: 35\/35/m);
   } finally {
     Deno.removeSync(dirname(dir), { recursive: true });
   }
+});
+
+Deno.test("the export's README filter drops whole passages that name what the copy lacks", () => {
+  const copy = { files: new Set(["README.md", "lessons/fifo/README.md"]), tasks: new Set(["go"]) };
+  const markdown = [
+    "# Title",
+    "",
+    "Run `deno task go`, then read [the lesson](lessons/fifo/README.md).",
+    "",
+    "```sh",
+    "deno task go",
+    "deno task test",
+    "```",
+    "",
+    "- kept",
+    "- gone: `deno task test`",
+    "",
+    "| what | where |",
+    "| ---- | ----- |",
+    "| kept | [fifo](lessons/fifo/) |",
+    "| gone | [tests](tests/) |",
+    "",
+    "## Tests",
+    "",
+    "`deno task test` runs them all,",
+    "in two lines.",
+    "",
+  ].join("\n");
+  assert.equal(
+    forTheCopy(markdown, "README.md", copy),
+    [
+      "# Title",
+      "",
+      "Run `deno task go`, then read [the lesson](lessons/fifo/README.md).",
+      "",
+      "```sh",
+      "deno task go",
+      "```",
+      "",
+      "- kept",
+      "",
+      "| what | where |",
+      "| ---- | ----- |",
+      "| kept | [fifo](lessons/fifo/) |",
+      "",
+    ].join("\n"),
+  );
+  // A link out of the copy goes too; a file with nothing to drop stays as it was, byte for byte.
+  const outside = "# A\n\nkept\n\n[up](../../outside.md) is outside the copy\n";
+  assert.equal(forTheCopy(outside, "README.md", copy), "# A\n\nkept\n");
+  assert.equal(forTheCopy("# A\n\n\nkept\n", "README.md", copy), "# A\n\n\nkept\n");
 });
 
 /**
@@ -470,4 +612,40 @@ Deno.test("a hand-in that imports a private (_*.ts) file is told so under the ta
   } finally {
     Deno.removeSync(path);
   }
+});
+
+// Found by review: --help was "Unknown option", and an existing output named no way out.
+Deno.test("an assignment program: --help is its usage; an existing output says what to do", async () => {
+  const run = (args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "-A", "assignments/fifo-client/solution/client.ts", ...args],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output().then((out) => ({
+      code: out.code,
+      stdout: new TextDecoder().decode(out.stdout),
+      stderr: new TextDecoder().decode(out.stderr),
+    }));
+  const help = await run(["--help"]);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(
+    help.stdout,
+    /^usage: deno run -A assignments\/fifo-client\/solution\/client\.ts --\w+ [A-Z]+ .*\[--timeout SECONDS\]$/m,
+  );
+  const dir = Deno.makeTempDirSync();
+  const output = join(dir, "copy.txt");
+  Deno.writeTextFileSync(output, "mine\n");
+  const exists = await run(["--path", join(dir, "no.fifo"), "--output", output]);
+  assert.equal(exists.code, 1, exists.stderr);
+  assert.match(
+    exists.stderr,
+    /already exists and was left alone: remove it, or choose another output/,
+  );
+  assert.equal(Deno.readTextFileSync(output), "mine\n");
+  const wrong = await run(["--force"]);
+  assert.equal(wrong.code, 2);
+  assert.match(wrong.stderr, /\(usage: --help lists the options\)/);
+  Deno.removeSync(dir, { recursive: true });
 });

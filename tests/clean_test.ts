@@ -77,10 +77,12 @@ function removeAll(objects: { fifos?: string[]; queues?: string[]; shm?: string[
  * A process that makes objects and holds them until it is killed, as a waiting server does:
  * `fifo=PATH` (mkfifo, then an O_PATH descriptor), `mq=/NAME` (an open descriptor),
  * `shm=/NAME` (mapped; the descriptor closed), `sem=/NAME` (sem_open maps it),
- * `cwd=DIR` (its working directory), `file=PATH` (a file it keeps open).
+ * `cwd=DIR` (its working directory), `file=PATH` (a file it keeps open), `sock=PATH` (a Unix
+ * socket listening there).
  */
 const HOLDER = `
   import * as libc from "./transports/libc.ts";
+  import { listen } from "./transports/socket.ts";
   const { O, PROT, MAP_SHARED } = libc;
   const kept = [];
   for (const arg of Deno.args) {
@@ -102,6 +104,8 @@ const HOLDER = `
       Deno.chdir(name);
     } else if (kind === "file") {
       kept.push(Deno.openSync(name, { write: true, createNew: true }));
+    } else if (kind === "sock") {
+      kept.push(listen({ family: "unix", path: name }));
     }
   }
   console.log("ready");
@@ -434,6 +438,100 @@ Deno.test("clean NAME: refuses, one line each, what is not a FIFO or not there",
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+// Found by review: --dry-run listed a killed run's key file as "would remove", while naming
+// it said "is a regular file, not a FIFO or socket file" and failed.
+Deno.test("clean NAME: a run's key file is removed by the listing's rule, and no other file", async () => {
+  const tmp = testDir("clean-key-file");
+  const keyFile = join(tmp, `ipc-lesson-sysv-mq-${Deno.pid}-0k3y.key`);
+  const heldFile = join(tmp, `ipc-lesson-sysv-mq-${Deno.pid}-he1d.key`);
+  const elsewhere = join(tmp, "sub", `ipc-lesson-sysv-mq-${Deno.pid}-e1se.key`);
+  Deno.writeFileSync(keyFile, new Uint8Array(0), { mode: 0o600 });
+  Deno.mkdirSync(join(tmp, "sub"));
+  Deno.writeFileSync(elsewhere, new Uint8Array(0), { mode: 0o600 });
+  // The queue of its key, as a killed server leaves it: the file is all that says it is ours.
+  const msqid = libc.msgget(libc.ftok(keyFile, 76), libc.IPC.CREAT | libc.IPC.EXCL | 0o600);
+  const key = `0x${(libc.ftok(keyFile, 76) >>> 0).toString(16).padStart(8, "0")}`;
+  const holder = await startHolder([`file=${heldFile}`]); // a server keeps its key file open
+  try {
+    const whileQueue = await clean([keyFile], tmp);
+    assert.equal(whileQueue.code, 1);
+    assert.deepEqual(errorLines(whileQueue), [
+      `error: the ftok key file ${keyFile} is the key of the System V message queue msqid ` +
+      `${msqid} (key ${key}), which still exists: left alone, since only the file says the ` +
+      `queue is a lesson's (\`deno task clean\` removes both once nobody uses them; ` +
+      `\`deno task clean ${key}\` removes the queue)`,
+    ]);
+    assert.equal(exists(keyFile), true);
+    libc.msgctl(msqid, libc.IPC.RMID);
+
+    const others = await clean([heldFile, elsewhere], tmp);
+    assert.equal(others.code, 1);
+    assert.deepEqual(errorLines(others), [
+      `error: ${elsewhere} is named like a run's ftok key file, but runs make theirs in the ` +
+      `temporary folder ${tmp}: left alone`,
+      `error: the ftok key file ${heldFile} is in use, held by process ${holder.pid}: left alone`,
+    ]);
+
+    // The listing and the name agree: what --dry-run would remove, the name removes.
+    const listed = await clean(["--dry-run"], tmp);
+    // (Its name carries this test's pid, which runs: a note says so.)
+    const line = (verb: string) =>
+      new RegExp(`^${verb} +key file +${literal(keyFile)}  \\(nobody holds it, though .*\\)$`, "m");
+    assert.match(listed.stdout, line("would remove"));
+    const dry = await clean(["--dry-run", keyFile], tmp);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, line("would remove"));
+    assert.equal(exists(keyFile), true);
+    const named = await clean([keyFile], tmp);
+    assert.equal(named.code, 0, named.stderr);
+    assert.match(named.stdout, line("removed"));
+    assert.equal(exists(keyFile), false);
+    assert.equal(exists(heldFile), true);
+    assert.equal(exists(elsewhere), true);
+  } finally {
+    await killHolder(holder);
+    try {
+      libc.msgctl(msqid, libc.IPC.RMID);
+    } catch { /* removed above */ }
+    Deno.removeSync(tmp, { recursive: true });
+  }
+  assertNothingLeftBehind();
+});
+
+// Found by review: /proc/net/unix has one socket a line, so a path with a line break was never
+// matched, and a listening socket there was removed as stale.
+Deno.test("clean: a socket file whose path has a line break is never called stale", async () => {
+  const tmp = testDir("clean-socket-newline");
+  const named = join(tmp, "nl\nx.sock");
+  const listed = join(tmp, `ipc-lesson-unix-${Deno.pid}-a\nb.sock`);
+  const holder = await startHolder([`sock=${named}`, `sock=${listed}`]);
+  try {
+    const why = "its path has a line break, so /proc/net/unix (one socket a line) cannot tell " +
+      "whether a server listens on it: left alone (if you know nothing does, remove it yourself)";
+    for (const args of [["--dry-run"], []]) {
+      const run = await clean([...args, named], tmp);
+      assert.equal(run.code, 1);
+      assert.deepEqual(errorLines(run), [
+        `error: the socket file ${JSON.stringify(named)}: ${why}`,
+      ]);
+      assert.equal(run.stdout, "");
+      const all = await clean(args, tmp);
+      assert.equal(all.code, 0, all.stderr);
+      assert.ok(
+        all.stdout.includes(`note: the socket file ${JSON.stringify(listed)}: ${why}\n`),
+        all.stdout,
+      );
+      assert.doesNotMatch(all.stdout, /^(would remove|removed) +socket/m);
+    }
+    assert.equal(Deno.lstatSync(named).isSocket, true);
+    assert.equal(Deno.lstatSync(listed).isSocket, true);
+  } finally {
+    await killHolder(holder);
+    Deno.removeSync(tmp, { recursive: true });
+  }
+  assertNothingLeftBehind();
 });
 
 Deno.test({

@@ -136,14 +136,16 @@ const sysvCases = [
   {
     name: "--path missing, for ftok",
     args: ["--path", "{dir}/no-such-file", "--input", "{input}", "--output", "{output}"],
-    status: 1 as const,
-    message: /ftok\(".*no-such-file", 76\) failed: ENOENT .*--path must name a file that exists/,
+    status: 2 as const,
+    message:
+      /--path ".*no-such-file" cannot make a key: ftok\(".*no-such-file", 76\) failed with ENOENT \(no such file or directory\); --path must name a file that exists/,
   },
   {
     name: "--path missing, by hand",
     args: ["server", "--path", "{dir}/no-such-file", "--input", "{input}"],
-    status: 1 as const,
-    message: /ftok\(".*no-such-file", 76\) failed: ENOENT/,
+    status: 2 as const,
+    message:
+      /--path ".*no-such-file" cannot make a key: ftok\(".*no-such-file", 76\) failed with ENOENT/,
   },
   {
     name: "empty --path",
@@ -200,7 +202,7 @@ Deno.test("sysv-mq: a queue left with the same key is refused with one line, and
       assertOneError(
         run,
         new RegExp(
-          `a System V message queue with key ${key} \\(--key\\) already exists \\(msqid \\d+, 1 message\\): process \\d+, the last to use it, has exited, so a killed run left it behind .*it was left untouched: \`ipcrm -q \\d+\` or \`deno task clean ${key}\` removes it`,
+          `a System V message queue with key ${key} \\(--key\\) already exists \\(msqid \\d+, 1 message\\): process \\d+, the last to use it, has exited, so the program that made it exited without removing it .*it was left untouched: \`ipcrm -q \\d+\` or \`deno task clean ${key}\` removes it`,
         ),
       );
     });
@@ -209,8 +211,28 @@ Deno.test("sysv-mq: a queue left with the same key is refused with one line, and
       assert.equal(run.code, 1, run.stderr);
       assertOneError(
         run,
-        /already exists .*has exited, so a killed run left it behind.*ipcrm -q \d+/,
+        /already exists .*has exited, so the program that made it exited without removing it.*ipcrm -q \d+/,
       );
+      assert.doesNotMatch(
+        run.stderr,
+        /killed/,
+        "a key not the lessons': not called a killed run's",
+      );
+    });
+    await t.step("a key the lessons make up: a killed run's", async () => {
+      const madeUp = formatKey(libc.madeUpKey());
+      leaveQueue(madeUp, true);
+      try {
+        const run = await runLesson("sysv-mq", ["server", "--key", madeUp, "--input", input]);
+        assert.equal(run.code, 1, run.stderr);
+        assertOneError(
+          run,
+          /already exists .*: process \d+, the last to use it, has exited, so a killed run left it behind/,
+        );
+      } finally {
+        const info = sysvQueueOf(Number(madeUp) | 0);
+        if (info) libc.msgctl(info.msqid, libc.IPC.RMID);
+      }
     });
     const info = sysvQueueOf(Number(key) | 0);
     assert.equal(info?.qnum, 1, "the refused runs left the queue, and its message, alone");

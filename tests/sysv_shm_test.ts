@@ -56,10 +56,22 @@ function sysvRows(key: number): string[] {
 }
 
 /** Makes a segment and a set for `key` in a process that exits without removing them. */
-function leaveBehind(key: number): void {
-  const code = `import * as libc from ${JSON.stringify(join(ROOT, "transports/libc.ts"))};
+function leaveBehind(key: number, what: "plain" | "segment only" | "ring" = "plain"): void {
+  const code = what === "ring"
+    // What a server killed with kill -9 leaves: a set, and a segment holding a ready ring.
+    ? `import { ringCounters, SemaphoreSet, SysVSegment } from ${
+      JSON.stringify(join(ROOT, "transports/sysv_shm.ts"))
+    };
+    import { RingBuffer, ringLayout } from ${
+      JSON.stringify(join(ROOT, "transports/ring_buffer.ts"))
+    };
+    const set = SemaphoreSet.create(${key}, [2, 0]);
+    const segment = SysVSegment.create(${key}, ringLayout(2, 4096).size);
+    RingBuffer.create(segment, ringCounters(set), 2, 4096, { peer: "client" });`
+    // What another program leaves (ipcmk -M, ipcmk -S): no ring in it.
+    : `import * as libc from ${JSON.stringify(join(ROOT, "transports/libc.ts"))};
     const flags = libc.IPC.CREAT | libc.IPC.EXCL | 0o600;
-    libc.semget(${key}, 2, flags);
+    ${what === "plain" ? `libc.semget(${key}, 2, flags);` : ""}
     libc.shmget(${key}, 8192, flags);`;
   const run = new Deno.Command(Deno.execPath(), { args: ["eval", code], stderr: "piped" })
     .outputSync();
@@ -310,12 +322,14 @@ Deno.test("sysv-shm: objects left behind with the same key are refused, then cle
         run,
         new RegExp(
           `the System V key ${k} is taken: .*made by process \\d+, which is gone.* nobody uses ` +
-            `them, so a killed run left them behind: remove them with \`ipcrm -M ${k} -S ${k}\``,
+            `them: the program that made them exited without removing them: remove them with ` +
+            `\`ipcrm -M ${k} -S ${k}\``,
         ),
       );
       assert.deepEqual(sysvRows(key), before, "left untouched");
     }
-    // A client finds the stale segment and says how to remove it.
+    // A client finds the segment, whose creator has gone, and says how to remove it; it holds
+    // no ring, and its key is not the lessons': another program's, not a killed run's.
     const client = await runLesson("sysv-shm", [
       "client",
       "--key",
@@ -328,8 +342,14 @@ Deno.test("sysv-shm: objects left behind with the same key are refused, then cle
     assert.equal(client.code, 1, client.stderr);
     assertOneError(
       client,
-      new RegExp(`is stale: .*\\(remove it with \`ipcrm -M ${k} -S ${k}\`\\)`),
+      new RegExp(
+        `the System V segment ${k} \\(shmid \\d+\\) holds no ring \\(no "RING" header\\), and the ` +
+          `process that made it \\(\\d+\\) is no longer running: another program's segment, not a ` +
+          `server's: choose another --key or --path \\(\`ipcrm -M ${k} -S ${k}\` removes them, ` +
+          `if you know nothing uses them\\)$`,
+      ),
     );
+    assert.doesNotMatch(client.stderr, /killed/);
     // deno task clean finds them (their creator is gone) and removes them.
     const clean = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", join(ROOT, "lessons/clean.ts"), k],
@@ -344,6 +364,78 @@ Deno.test("sysv-shm: objects left behind with the same key are refused, then cle
   } finally {
     removeKey(key);
   }
+  Deno.removeSync(dir, { recursive: true });
+  assertNothingLeftBehind();
+});
+
+// Found by review: a segment made by another program (ipcmk -M) was called a killed run's,
+// and the command offered, `ipcrm -M K -S K`, failed: that key has no semaphore set.
+Deno.test("sysv-shm: a stale segment is called a killed run's only if it holds a ring; ipcrm names what exists", async (t) => {
+  const dir = testDir("sysv-shm-foreign");
+  const input = makeInput(join(dir, "input.bin"), 5000);
+  const output = join(dir, "output.bin");
+  const run = (role: "server" | "client", k: string) =>
+    runLesson(
+      "sysv-shm",
+      role === "server"
+        ? ["server", "--key", k, "--input", input, "--timeout", "2"]
+        : ["client", "--key", k, "--output", output, "--timeout", "2"],
+    );
+  await t.step("a segment alone, no ring in it (ipcmk -M)", async () => {
+    const key = testKey();
+    const k = formatKey(key);
+    try {
+      leaveBehind(key, "segment only");
+      const client = await run("client", k);
+      assert.equal(client.code, 1, client.stderr);
+      assertOneError(
+        client,
+        new RegExp(
+          `holds no ring .*another program's segment, not a server's: choose another --key or ` +
+            `--path \\(\`ipcrm -M ${k}\` removes it, if you know nothing uses it\\)$`,
+        ),
+      );
+      const server = await run("server", k);
+      assert.equal(server.code, 1, server.stderr);
+      assertOneError(
+        server,
+        new RegExp(
+          `nobody uses it: the program that made it exited without removing it: remove it with ` +
+            `\`ipcrm -M ${k}\` \\(or \`deno task clean ${k}\`\\), or choose another --key$`,
+        ),
+      );
+      for (const said of [client.stderr, server.stderr]) assert.doesNotMatch(said, /killed|-S /);
+      // The command offered works when followed.
+      const ipcrm = new Deno.Command("ipcrm", { args: ["-M", k], stderr: "piped" }).outputSync();
+      assert.ok(ipcrm.success, new TextDecoder().decode(ipcrm.stderr));
+      assert.deepEqual(sysvRows(key), []);
+    } finally {
+      removeKey(key);
+    }
+  });
+  await t.step("a killed server's ring", async () => {
+    const key = testKey();
+    const k = formatKey(key);
+    try {
+      leaveBehind(key, "ring");
+      const client = await run("client", k);
+      assert.equal(client.code, 1, client.stderr);
+      assertOneError(
+        client,
+        new RegExp(
+          `the System V segment ${k} \\(shmid \\d+\\) is stale: the process that made it ` +
+            `\\(\\d+\\) is no longer running; a run killed with kill -9 left it behind ` +
+            `\\(remove them with \`ipcrm -M ${k} -S ${k}\`\\)$`,
+        ),
+      );
+      const ipcrm = new Deno.Command("ipcrm", { args: ["-M", k, "-S", k], stderr: "piped" })
+        .outputSync();
+      assert.ok(ipcrm.success, new TextDecoder().decode(ipcrm.stderr));
+      assert.deepEqual(sysvRows(key), []);
+    } finally {
+      removeKey(key);
+    }
+  });
   Deno.removeSync(dir, { recursive: true });
   assertNothingLeftBehind();
 });
@@ -532,7 +624,8 @@ testBadInputs("sysv-shm", [
     name: "ftok path missing",
     args: ["--path", "{dir}/no-such-file"],
     status: 2,
-    message: /--path ".*no-such-file" cannot make a key: ftok failed with ENOENT/,
+    message:
+      /--path ".*no-such-file" cannot make a key: ftok\(".*no-such-file", 1\) failed with ENOENT \(no such file or directory\); --path must name a file that exists/,
   },
   {
     name: "no slots",

@@ -21,6 +21,7 @@ import {
   finishSide,
   lessonCommand,
   makeInput,
+  readUntil,
   ROOT,
   runDemoJson,
   runLesson,
@@ -31,6 +32,7 @@ import {
   textReader,
 } from "./_helpers.ts";
 import { testLabs } from "./_labs.ts";
+import { socketObject, whyNotBind } from "../lessons/unix/common.ts";
 import { STREAM_SIZES, testTransfers } from "./_transfers.ts";
 
 const MiB = 1024 * 1024;
@@ -65,7 +67,7 @@ const unixCases = [
     name: "socket path is a regular file",
     args: ["--path", "{dir}/not-a-socket"],
     status: 1 as const,
-    message: /not-a-socket already exists and is not a socket \(it is a regular file\)/,
+    message: /not-a-socket" already exists and is not a socket \(it is a regular file\)/,
     setup: (dir: string) => Deno.writeTextFileSync(`${dir}/not-a-socket`, "x"),
   },
   {
@@ -78,7 +80,7 @@ const unixCases = [
     name: "socket path in a missing directory",
     args: ["--path", "{dir}/nowhere/x.sock"],
     status: 1 as const,
-    message: /cannot create the socket .*: its directory does not exist/,
+    message: /cannot create the socket file ".*x\.sock": its directory does not exist/,
   },
   {
     name: "empty socket path",
@@ -91,14 +93,14 @@ const unixCases = [
     args: ["--path", "{dir}/stale.sock", "--input", "{input}", "--output", "{output}"],
     status: 1 as const,
     message:
-      /the socket file .*stale\.sock is already there, but no process listens on it: .*EADDRINUSE; deno task clean/,
+      /the socket file ".*stale\.sock" is already there, but no process listens on it: .*EADDRINUSE; deno task clean/,
     setup: (dir: string) => leaveStaleSocket(`${dir}/stale.sock`),
   },
   {
     name: "a server by hand refuses a socket file left behind",
     args: ["server", "--path", "{dir}/stale.sock"],
     status: 1 as const,
-    message: /the socket file .*stale\.sock is already there, but no process listens on it/,
+    message: /the socket file ".*stale\.sock" is already there, but no process listens on it/,
     setup: (dir: string) => leaveStaleSocket(`${dir}/stale.sock`),
   },
   {
@@ -127,6 +129,50 @@ const unixCases = [
     message: /plain is not a socket \(it is a regular file\): no server listens there/,
     setup: (dir: string) => Deno.writeTextFileSync(`${dir}/plain`, "x"),
   },
+  {
+    name: "socket path with a line break",
+    args: ["server", "--path", "{dir}/nl\nx.sock"],
+    status: 2 as const,
+    message: /--path must not contain a line break: ".*nl\\nx\.sock" \(the kernel's list/,
+  },
+  {
+    name: "socket path with a line break, in the demo",
+    args: ["--path", "{dir}/cr\rx.sock"],
+    status: 2 as const,
+    message: /--path must not contain a line break/,
+  },
+  {
+    name: "socket path on a file system that holds no sockets",
+    args: ["server", "--path", "/proc/ipc-lesson-unix.sock"],
+    status: 1 as const,
+    message:
+      /cannot create the socket file "\/proc\/ipc-lesson-unix\.sock": bind failed with ENOENT \(no such file or directory\): its directory is on a file system that cannot hold socket files/,
+  },
+  {
+    name: "socket path in a directory this user may not write to",
+    args: ["server", "--path", "{dir}/s.sock"],
+    status: 1 as const,
+    message:
+      /cannot create the socket file ".*s\.sock": bind failed with EACCES \(permission denied\): this user may not create files in its directory/,
+    setup: (dir: string) => Deno.chmodSync(dir, 0o555),
+    // root writes anywhere: drop the capability that lets it, so the mode counts.
+    wrap: Deno.uid() === 0
+      ? ["setpriv", "--inh-caps=-dac_override", "--bounding-set=-dac_override"]
+      : [],
+  },
+  ...(Deno.uid() === 0
+    ? [{
+      name: "a socket file another user left behind: who can remove it",
+      args: ["server", "--path", "{dir}/theirs.sock"],
+      status: 1 as const,
+      message:
+        /"[^"]*theirs\.sock" is already there, but no process listens on it: .*it belongs to another user \(uid 65534\): that user \(or root\) can remove it with rm .*theirs\.sock/,
+      setup: (dir: string) => {
+        leaveStaleSocket(`${dir}/theirs.sock`);
+        Deno.chownSync(`${dir}/theirs.sock`, 65534, 65534);
+      },
+    }]
+    : []),
   {
     name: "--clients 0",
     args: ["--clients", "0"],
@@ -338,7 +384,7 @@ Deno.test("unix: a second server on the same path is refused; clean leaves a liv
   assert.equal(second.code, 1);
   assert.match(
     second.stderr,
-    new RegExp(`the socket .*s\\.sock is in use: process ${first.child.pid} is listening on it`),
+    new RegExp(`the socket ".*s\\.sock" is in use: process ${first.child.pid} is listening on it`),
   );
   const clean = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", join(ROOT, "lessons/clean.ts"), path],
@@ -355,6 +401,73 @@ Deno.test("unix: a second server on the same path is refused; clean leaves a liv
   assert.equal((await finishSide(first)).status.code, 0);
   assertSameFile(output, input);
   assertOnly(dir, ["copy.bin", "input.bin"]);
+});
+
+Deno.test("unix: a server by hand on a demo's path: the demo leaves its socket file alone", async () => {
+  const { dir, input, path } = setUp("demo-and-hand", 1000);
+  // A demo slow enough (1 MiB, one byte at a time) to still be copying when the other starts.
+  const child = lessonCommand("unix", ["--path", path, "--size", "1M", "--chunk", "1"]).spawn();
+  const demo = { child, stderr: textReader(child.stderr), said: "" };
+  // Its server removes its name once its client has connected: the path is free again…
+  demo.said = await readUntil(demo.stderr, /closed the listening socket and removed/);
+  // …and a server started by hand binds it, while the demo still runs.
+  const byHand = await startSide("unix", "server", ["--path", path, "--input", input], LISTENING);
+  const ended = await finishSide(demo);
+  assert.equal(ended.status.code, 0, ended.stderr);
+  assert.doesNotMatch(ended.stderr, /left behind|removed the socket file/);
+  assert.match(ended.stderr, /byte-exact copy: yes/);
+  // The other server's socket file is still there, and its client gets its copy.
+  assert.equal(Deno.lstatSync(path).isSocket, true, "the by-hand server's socket file is there");
+  const output = join(dir, "copy.bin");
+  const client = await runLesson("unix", ["client", "--path", path, "--output", output]);
+  assert.equal(client.code, 0, client.stderr);
+  const server = await finishSide(byHand);
+  assert.equal(server.status.code, 0, server.stderr);
+  assertSameFile(output, input);
+  assertOnly(dir, ["copy.bin", "input.bin"]);
+});
+
+Deno.test("unix: the lesson's socket object: a file someone listens on is never its leftover", () => {
+  const dir = testDir("unix-object");
+  const path = join(dir, "s.sock");
+  const object = socketObject(path); // the path is free: the demo may use it
+  assert.equal(object.exists(), false);
+  {
+    using _other = listen({ family: "unix", path }); // another server binds the path
+    assert.equal(object.exists(), false, "in use: not a leftover");
+    object.remove();
+    assert.equal(Deno.lstatSync(path).isSocket, true, "remove() left the live one alone");
+  }
+  leaveStaleSocket(path); // what a killed server leaves
+  assert.equal(object.exists(), true, "nobody listens: a leftover");
+  object.remove();
+  assert.deepEqual(filesIn(dir), []);
+  Deno.removeSync(dir);
+});
+
+Deno.test("unix: a listener whose pids cannot be seen, a stale file of another user: said true", () => {
+  assert.equal(
+    whyNotBind("/tmp/x.sock", { state: "listening", holders: [] }),
+    'the socket "/tmp/x.sock" is in use: a server is listening on it (a process of another ' +
+      "user: its pid cannot be seen); choose another --path",
+  );
+  assert.match(
+    whyNotBind("/tmp/x.sock", { state: "listening", holders: [41, 42] })!,
+    /: process 41, 42 is listening on it;/,
+  );
+  const uid = Deno.uid() === 1234 ? 1235 : 1234;
+  assert.match(
+    whyNotBind("/tmp/x y.sock", { state: "stale", uid })!,
+    new RegExp(
+      `it belongs to another user \\(uid ${uid}\\): that user \\(or root\\) can remove it with ` +
+        `rm '/tmp/x y\\.sock' \\(or deno task clean '/tmp/x y\\.sock', run as that user\\), or ` +
+        "choose another --path$",
+    ),
+  );
+  assert.match(
+    whyNotBind("/tmp/x.sock", { state: "stale", uid: Deno.uid() ?? 0 })!,
+    /EADDRINUSE; deno task clean \/tmp\/x\.sock removes it, or choose another --path$/,
+  );
 });
 
 Deno.test("unix: --pass-fd by hand: both processes show the same inode", async () => {

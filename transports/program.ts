@@ -20,8 +20,11 @@
  * @module
  */
 
+import { relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Interrupted } from "./errors.ts";
+import { OutputExists } from "./files.ts";
 import { abortOnStopSignals } from "./wait.ts";
 
 /** A mistake on the command line: one line, exit status 2. */
@@ -70,6 +73,11 @@ export async function runProgram<const N extends string>(
   main: (context: ProgramContext<N>) => Promise<void>,
   options: ProgramOptions<N>,
 ): Promise<never> {
+  // --help is no mistake: the usage, on stdout, and success.
+  if ((options.argv ?? Deno.args).includes("--help")) {
+    console.log(usageOf(options));
+    Deno.exit(0);
+  }
   const controller = abortOnStopSignals(new AbortController());
   const { signal } = controller;
   let status = 0;
@@ -84,6 +92,18 @@ export async function runProgram<const N extends string>(
     status = code;
   }
   Deno.exit(status);
+}
+
+/**
+ * The usage line of the program being run, from its options:
+ * `usage: deno run -A assignments/fifo-client/client.ts --path PATH --output OUTPUT [--timeout SECONDS]`.
+ */
+export function usageOf(options: ProgramOptions): string {
+  const script = Deno.mainModule.startsWith("file:")
+    ? relative(Deno.cwd(), fileURLToPath(Deno.mainModule))
+    : Deno.mainModule;
+  const required = options.options.map((name) => `--${name} ${name.toUpperCase()}`).join(" ");
+  return `usage: deno run -A ${script} ${required} [--timeout SECONDS]`;
 }
 
 /** The context for `main` from the command line; a mistake throws {@linkcode UsageProblem}. */
@@ -132,7 +152,13 @@ export function parseProgramArgs<N extends string>(
  */
 export function describe(error: unknown): { message: string; status: number } {
   if (error instanceof Interrupted) return { message: error.message, status: error.status };
-  if (error instanceof UsageProblem) return { message: `${error.message} (usage)`, status: 2 };
+  if (error instanceof UsageProblem) {
+    return { message: `${error.message} (usage: --help lists the options)`, status: 2 };
+  }
+  // A program of this shape has no --force: the way out is the user's to choose.
+  if (error instanceof OutputExists) {
+    return { message: `${error.message}: remove it, or choose another output`, status: 1 };
+  }
   const message = error instanceof Error ? error.message : String(error);
   return { message: message.split("\n")[0]!, status: 1 };
 }

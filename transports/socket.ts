@@ -33,7 +33,7 @@
  * @module
  */
 
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import * as libc from "./libc.ts";
 import type { NamedChannel, NamedEndOptions, Sink, Source } from "./channel.ts";
 import { type Identity, identityOf } from "./holders.ts";
@@ -912,16 +912,20 @@ async function connectOnce(
 export type SocketPathState =
   | { readonly state: "free" }
   | { readonly state: "listening"; readonly holders: number[] }
-  | { readonly state: "stale" }
+  | { readonly state: "stale"; readonly uid: number }
+  | { readonly state: "unknown"; readonly why: string }
   | { readonly state: "not-a-socket"; readonly kind: string }
   | { readonly state: "no-directory" };
 
 /**
  * What is at `path`, for a server about to bind there: nothing (`free`); a socket file that a
  * process has bound and listens on (`listening`, with the pids that hold it: the server, and
- * its accepted connections); a socket file nobody has bound any more (`stale`: a killed run
- * left it behind; a connect would get ECONNREFUSED); something else (`not-a-socket`); or a
- * missing directory. Throws the `RangeError` of {@linkcode encodeAddress} for a path too long.
+ * its accepted connections; none when they are another user's, whose descriptors this user
+ * cannot see); a socket file nobody has bound any more (`stale`, with its owner: a killed run
+ * left it behind; a connect would get ECONNREFUSED); a socket file whose socket cannot be
+ * looked for (`unknown`, with the reason: treat it as in use); something else
+ * (`not-a-socket`); or a missing directory. Throws the `RangeError` of
+ * {@linkcode encodeAddress} for a path too long.
  *
  * @example
  * ```ts
@@ -947,8 +951,10 @@ export function socketPathState(path: string): SocketPathState {
     return directory ? { state: "free" } : { state: "no-directory" };
   }
   if (!info.isSocket) return { state: "not-a-socket", kind: kindOf(info) };
-  const holders = socketHolders(path);
-  return holders === null ? { state: "stale" } : { state: "listening", holders };
+  const bound = boundSockets(path);
+  if (bound.unsure !== null) return { state: "unknown", why: bound.unsure };
+  if (bound.inodes.length === 0) return { state: "stale", uid: info.uid ?? -1 };
+  return { state: "listening", holders: socketHolders(bound.inodes) };
 }
 
 /** What kind of file `info` describes, for messages. */
@@ -962,26 +968,46 @@ function kindOf(info: Deno.FileInfo): string {
 }
 
 /**
- * The sockets bound to the path `path`, from `/proc/net/unix` (one line per Unix-domain socket
- * of this network namespace: `Num RefCount Protocol Flags Type St Inode Path`): their inode
- * numbers. A listener and every connection it accepted show the listener's path.
+ * One record of `/proc/net/unix` (`Num RefCount Protocol Flags Type St Inode Path`): the
+ * fields are printed with fixed separators, and the path is everything after the one space
+ * that follows the inode, exactly as bind(2) got it, spaces and tabs included.
  */
-function boundSocketInodes(path: string): number[] {
-  let table = "";
+const UNIX_RECORD = /^[0-9a-f]+: [0-9A-F]+ [0-9A-F]+ [0-9A-F]+ [0-9A-F]+ [0-9A-F]+ +(\d+) (.*)$/;
+
+/**
+ * The sockets bound to the path `path`, from `/proc/net/unix` (one line per Unix-domain socket
+ * of this network namespace): their inode numbers. A listener and every connection it
+ * accepted show the listener's path. And, when the table cannot say for sure, why (`unsure`):
+ * the kernel prints each path as bind(2) got it, so a path with a line break spans two
+ * records, and a relative one (`s.sock`, whose inodes are listed too) may be this very file,
+ * bound from its directory.
+ */
+function boundSockets(path: string): { inodes: number[]; unsure: string | null } {
+  if (/[\n\r]/.test(path)) {
+    return {
+      inodes: [],
+      unsure: "its path has a line break, and /proc/net/unix lists one socket a line",
+    };
+  }
+  let table: string;
   try {
     table = Deno.readTextFileSync("/proc/net/unix");
-  } catch {
-    return [];
+  } catch (error) {
+    return { inodes: [], unsure: `/proc/net/unix cannot be read (${(error as Error).message})` };
   }
   const wanted = resolve(path);
   const inodes: number[] = [];
+  let unsure: string | null = null;
   for (const line of table.split("\n").slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length < 8) continue;
-    const bound = fields.slice(7).join(" ");
-    if (bound === path || bound === wanted) inodes.push(Number(fields[6]));
+    const [, inode, bound] = line.match(UNIX_RECORD) ?? [];
+    if (bound === undefined || bound.startsWith("@")) continue; // none, or abstract: no file
+    if (bound === path || bound === wanted) inodes.push(Number(inode));
+    else if (!bound.startsWith("/") && basename(bound) === basename(wanted)) {
+      inodes.push(Number(inode));
+      unsure = `a socket is bound to the relative name ${JSON.stringify(bound)}`;
+    }
   }
-  return inodes;
+  return { inodes, unsure };
 }
 
 /** The device number of sockfs, where every socket's inode lives (`socket:[INODE]`). */
@@ -999,12 +1025,10 @@ function socketIdentity(inode: number): Identity {
 }
 
 /**
- * The processes that hold a socket bound to `path` (the listener, its connections), or null
- * when no socket is bound there: a socket file whose socket has been closed is only a name.
+ * The processes that hold the sockets `inodes` (a listener, its connections): those whose
+ * `/proc/PID/fd` this user may read, so none of another user's.
  */
-function socketHolders(path: string): number[] | null {
-  const inodes = boundSocketInodes(path);
-  if (inodes.length === 0) return null;
+function socketHolders(inodes: number[]): number[] {
   const wanted = new Set(inodes.map(socketIdentity));
   const holders = new Set<number>();
   for (const entry of Deno.readDirSync("/proc")) {
@@ -1038,7 +1062,8 @@ export const SOCKET_KIND: LeftoverKind = {
  */
 function socketLeftover(path: string, info: Deno.FileInfo): Leftover {
   const identityAt = (file: Deno.FileInfo) => {
-    const inodes = boundSocketInodes(path);
+    // (A socket bound by a relative name that may be this file counts: better left alone.)
+    const { inodes } = boundSockets(path);
     return inodes.length > 0 ? socketIdentity(inodes[0]!) : identityOf(file);
   };
   return new Leftover({

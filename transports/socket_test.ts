@@ -234,7 +234,7 @@ Deno.test("socket: socket files in use, and left behind, as deno task clean sees
   Deno.writeTextFileSync(join(dir, "ipc-lesson-plain"), "not a socket");
 
   assert.deepEqual(socketPathState(live), { state: "listening", holders: [Deno.pid] });
-  assert.deepEqual(socketPathState(stale), { state: "stale" });
+  assert.deepEqual(socketPathState(stale), { state: "stale", uid: Deno.uid() });
   assert.deepEqual(socketPathState(join(dir, "ipc-lesson-plain")), {
     state: "not-a-socket",
     kind: "a regular file",
@@ -250,6 +250,55 @@ Deno.test("socket: socket files in use, and left behind, as deno task clean sees
   byPath[stale]!.remove();
   assert.equal(byPath[stale]!.recheck(), null, "gone");
   _listener.close();
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("socket: a listener is found whatever its path holds: spaces, tabs, a relative name", () => {
+  const dir = Deno.makeTempDirSync();
+  // /proc/net/unix prints the path as bind got it: two spaces and a tab must stay as they are.
+  const spaced = join(dir, "a  b\tc.sock");
+  using _spaced = listen({ family: "unix", path: spaced });
+  assert.deepEqual(socketPathState(spaced), { state: "listening", holders: [Deno.pid] });
+  // A server that bound "rel.sock" from its directory: the table shows only "rel.sock", so this
+  // file may be its; it must not look left behind.
+  const cwd = Deno.cwd();
+  Deno.chdir(dir);
+  let relative;
+  try {
+    relative = listen({ family: "unix", path: "ipc-lesson-rel.sock" });
+  } finally {
+    Deno.chdir(cwd);
+  }
+  using _relative = relative;
+  assert.deepEqual(socketPathState(join(dir, "ipc-lesson-rel.sock")), {
+    state: "unknown",
+    why: 'a socket is bound to the relative name "ipc-lesson-rel.sock"',
+  });
+  // deno task clean sees it held by this process, and leaves it alone.
+  const { found } = findLeftovers([socketLeftovers], { name: "ipc-lesson-rel.sock", cwd: dir });
+  assert.deepEqual(found.map((object) => object.holders), [[Deno.pid]]);
+  _spaced.close();
+  _relative.close();
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("socket: a socket file whose path has a line break is never called stale", () => {
+  const dir = Deno.makeTempDirSync();
+  const path = join(dir, "nl\nx.sock");
+  const unknown = {
+    state: "unknown",
+    why: "its path has a line break, and /proc/net/unix lists one socket a line",
+  };
+  {
+    // Listening: /proc/net/unix shows it on two lines, so it cannot be found there.
+    using _listener = listen({ family: "unix", path });
+    assert.deepEqual(socketPathState(path), unknown);
+  }
+  // Left behind: still unknown; nothing here can tell it from one in use.
+  const fd = libc.socket(SOCK.AF_UNIX, SOCK.STREAM | SOCK.CLOEXEC);
+  libc.bind(fd, encodeAddress({ family: "unix", path }));
+  libc.close(fd);
+  assert.deepEqual(socketPathState(path), unknown);
   Deno.removeSync(dir, { recursive: true });
 });
 

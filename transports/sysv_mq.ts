@@ -26,7 +26,7 @@
  * @module
  */
 
-import { basename, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import type { NamedChannel, NamedEndOptions } from "./channel.ts";
 import { type Identity, identityOf, isRunning, type ProcessTable } from "./holders.ts";
 import {
@@ -34,6 +34,7 @@ import {
   leftoverAt,
   LeftoverFinder,
   type LeftoverKind,
+  type LeftoverReport,
   lstatOrNull,
   mine,
   namesIn,
@@ -727,7 +728,9 @@ class QueueLeftover extends Leftover {
  *   (a lesson's server keeps it open while it runs): once nobody does, its run was killed.
  *   And the run key files `ipc-lesson-sysv-mq-….key` in `dir` that start with the prefix.
  * - for `{ name }`: the queue with the key `name` (`0x4c0b1234`), whoever owns it; one that
- *   nobody has used yet is a problem instead (nothing says whether its maker still runs).
+ *   nobody has used yet is a problem instead (nothing says whether its maker still runs). Or
+ *   the run key file at the path `name`, by the rule above (in `TMPDIR`, or /tmp), unless a
+ *   queue of its key still exists.
  *
  * @example
  * ```ts
@@ -774,6 +777,10 @@ export const sysvQueueLeftovers: LeftoverFinder = new LeftoverFinder(
       }
       return;
     }
+    if (KEY_FILE_PATTERN.test(basename(query.name))) {
+      namedKeyFile(resolve(query.cwd, query.name), queues, report);
+      return;
+    }
     if (!/^0x[0-9a-f]{1,8}$/i.test(basename(query.name))) return;
     const key = parseKey(basename(query.name));
     const info = typeof key === "number" ? queues.find((info) => info.key === key) : undefined;
@@ -789,6 +796,39 @@ export const sysvQueueLeftovers: LeftoverFinder = new LeftoverFinder(
     report.found.push(new QueueLeftover(info));
   },
 );
+
+/**
+ * A run key file named by its path (`deno task clean /tmp/ipc-lesson-sysv-mq-….key`): found by
+ * the same rule as in a listing (a regular file with that name in the temporary folder, where
+ * runs make them; its owner and holders are judged like any object's), and refused with one
+ * line while a queue of its key exists: that file is all that says the queue is the lessons'.
+ */
+function namedKeyFile(path: string, queues: SysvQueueInfo[], report: LeftoverReport): void {
+  const info = lstatOrNull(path);
+  if (!info?.isFile) return; // nothing there, or not a file: the caller says what it is
+  const dir = resolve(Deno.env.get("TMPDIR") || "/tmp");
+  if (dirname(path) !== dir) {
+    report.problems.push(
+      `${path} is named like a run's ftok key file, but runs make theirs in the temporary ` +
+        `folder ${dir}: left alone`,
+    );
+    return;
+  }
+  // ftok keeps the inode's low 16 bits and the device's low 8, under any project id.
+  const low = libc.ftok(path, 1) & 0xffffff;
+  const queue = queues.find((q) => q.key >>> 24 !== 0 && (q.key & 0xffffff) === low);
+  if (queue !== undefined) {
+    const key = formatKey(queue.key);
+    report.problems.push(
+      `the ftok key file ${path} is the key of the System V message queue msqid ` +
+        `${queue.msqid} (key ${key}), which still exists: left alone, since only the file says ` +
+        `the queue is a lesson's (\`deno task clean\` removes both once nobody uses them; ` +
+        `\`deno task clean ${key}\` removes the queue)`,
+    );
+    return;
+  }
+  report.found.push(leftoverAt(KEY_FILE_KIND, path, info, () => Deno.removeSync(path)));
+}
 
 /** The note for a stale queue that is not the lessons': what it is, and how to remove it. */
 function notLessonsNote(info: SysvQueueInfo): string {

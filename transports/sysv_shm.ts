@@ -653,6 +653,11 @@ export class KeyTaken extends ChannelError {
   readonly users: number[];
   /** The other users who own some of them (not this one's to use, nor to remove). */
   readonly owners: number[];
+  /**
+   * True when what is known says a killed run of a ring left them (its key is the lessons'
+   * own, or the segment holds a ring); false for another program's objects.
+   */
+  readonly killedRun: boolean;
 
   /** `which` objects of `key` exist; `facts` says what is known of them. */
   constructor(
@@ -661,6 +666,7 @@ export class KeyTaken extends ChannelError {
     users: number[],
     facts: string,
     owners: number[] = [],
+    killedRun = true,
   ) {
     super(facts);
     this.name = "KeyTaken";
@@ -668,6 +674,7 @@ export class KeyTaken extends ChannelError {
     this.which = which;
     this.users = users;
     this.owners = owners;
+    this.killedRun = killedRun;
   }
 }
 
@@ -729,8 +736,13 @@ export function refuseTakenKey(key: number): void {
       [...owners].map((uid) => `uid ${uid}`).join(", ")
     }), not yours to use or remove`
     : list.length > 0
-    ? `process ${list.join(", ")} uses ${them}`
-    : `nobody uses ${them}, so a killed run left ${them} behind`;
+    ? `${list.length === 1 ? "process" : "processes"} ${list.join(", ")} ${
+      list.length === 1 ? "uses" : "use"
+    } ${them}`
+    : libc.isMadeUpKey(key)
+    ? `nobody uses ${them}, so a killed run left ${them} behind`
+    // Not a key the lessons make up: a program of yours may have made them (ipcmk, say).
+    : `nobody uses ${them}: the program that made ${them} exited without removing ${them}`;
   throw new KeyTaken(
     key,
     { segment, set },
@@ -739,6 +751,7 @@ export function refuseTakenKey(key: number): void {
       facts.length === 1 ? "s" : ""
     }; ${whose}`,
     [...owners],
+    libc.isMadeUpKey(key),
   );
 }
 
@@ -779,14 +792,7 @@ export async function openRingWhenReady(
       const info = segment.stat();
       if (!isRunning(info.cpid)) {
         segment.detach();
-        throw new KeyTaken(
-          key,
-          { segment: true, set: true },
-          [],
-          `the System V segment ${segment.name} (shmid ${segment.id}) is stale: the process ` +
-            `that made it (${info.cpid}) is no longer running; a run killed with kill -9 left it ` +
-            "behind",
-        );
+        throw staleSegment(segment, info.cpid, ready !== null);
       }
       if (ready !== null) {
         if (ready.attachedPid !== 0) {
@@ -814,6 +820,36 @@ export async function openRingWhenReady(
     }
     await sleep(Math.min(pause, left), options.signal);
   }
+}
+
+/**
+ * The {@linkcode KeyTaken} for a segment whose creator `cpid` has exited. Only a segment that
+ * holds a ring (`hasRing`), or whose key the lessons make up, is called a killed run's; any
+ * other is another program's (`ipcmk -M`, say). Whether a set of the same key exists is looked
+ * up, so that the command offered removes what is there.
+ */
+function staleSegment(segment: SysVSegment, cpid: number, hasRing: boolean): KeyTaken {
+  let set = true;
+  try {
+    libc.semget(segment.key, 0, 0);
+  } catch (error) {
+    if (!isMissing(error)) throw error;
+    set = false;
+  }
+  const what = `the System V segment ${segment.name} (shmid ${segment.id})`;
+  const killedRun = hasRing || libc.isMadeUpKey(segment.key);
+  return new KeyTaken(
+    segment.key,
+    { segment: true, set },
+    [],
+    killedRun
+      ? `${what} is stale: the process that made it (${cpid}) is no longer running; a run ` +
+        "killed with kill -9 left it behind"
+      : `${what} holds no ring (no "RING" header), and the process that made it (${cpid}) is ` +
+        "no longer running: another program's segment, not a server's",
+    [],
+    killedRun,
+  );
 }
 
 /**

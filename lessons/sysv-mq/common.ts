@@ -19,7 +19,7 @@ import {
   sysvQueueOf,
 } from "../../transports/sysv_mq.ts";
 import { seconds, sleep } from "../../transports/wait.ts";
-import { type KernelObject, LessonError } from "../_lesson.ts";
+import { type KernelObject, LessonError, tempDir } from "../_lesson.ts";
 import type { Log } from "../_log.ts";
 
 /**
@@ -79,14 +79,22 @@ export function keyOf(options: SysvMqOptions): number {
     return libc.ftok(options.file, options.projectId);
   } catch (error) {
     if (error instanceof libc.LibcError) {
-      throw new LessonError(
-        `ftok(${JSON.stringify(options.file)}, ${options.projectId}) failed: ${error.code} ` +
-          `(${error.description}): --path must name a file that exists (ftok makes the key ` +
-          "from its inode and device numbers), or give the key itself with --key",
-      );
+      throw new LessonError(ftokFailed(options.file, options.projectId, error));
     }
     throw error;
   }
+}
+
+/**
+ * Why `ftok(file, proj)` failed, as one line (the sysv-shm lesson words it alike): ftok needs
+ * a file that exists, because the key is made from its inode and device numbers.
+ */
+export function ftokFailed(file: string, proj: number, error: libc.LibcError): string {
+  return `--path ${JSON.stringify(file)} cannot make a key: ftok(${
+    JSON.stringify(file)
+  }, ${proj}) failed with ${error.code} (${error.description.toLowerCase()}); --path must ` +
+    "name a file that exists (ftok makes the key from its inode and device numbers), or give " +
+    "the key itself with --key";
 }
 
 /**
@@ -135,9 +143,14 @@ export function keyTaken(key: number, options: SysvMqOptions): LessonError {
   }
   if (isStale(info)) {
     const pids = [...new Set([info.lspid, info.lrpid])].filter((pid) => pid !== 0);
+    // A killed run's only if its key is the lessons' own: any program may have made it.
+    const whose = libc.lessonKeys(tempDir())(key) !== null
+      ? "so a killed run left it behind"
+      : "so the program that made it exited without removing it";
     return new LessonError(
-      `${what} (${holds}): process ${pids.join(" and ")}, the last to use it, has exited, so ` +
-        `a killed run left it behind (System V queues outlive their processes); it was left ` +
+      `${what} (${holds}): ${processes(pids)}, the last to use it, ${
+        pids.length === 1 ? "has" : "have"
+      } exited, ${whose} (System V queues outlive their processes); it was left ` +
         `untouched: \`ipcrm -q ${info.msqid}\` or \`deno task clean ${
           formatKey(key)
         }\` removes it, ` +
@@ -145,12 +158,17 @@ export function keyTaken(key: number, options: SysvMqOptions): LessonError {
     );
   }
   const users = info.running.length > 0
-    ? `process ${info.running.join(" and ")} uses it`
+    ? `${processes(info.running)} ${info.running.length === 1 ? "uses" : "use"} it`
     : "nobody has sent or received yet, so it may be a program's that is starting";
   return new LessonError(
     `${what} (${holds}): ${users}; it was left untouched: choose ${other} ` +
       `(\`ipcrm -q ${info.msqid}\` would remove it, if you know it is not in use)`,
   );
+}
+
+/** `process 4711`, `processes 4711 and 4712`: the subject of a sentence. */
+function processes(pids: readonly number[]): string {
+  return `process${pids.length === 1 ? "" : "es"} ${pids.join(" and ")}`;
 }
 
 /**

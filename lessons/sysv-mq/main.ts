@@ -20,11 +20,18 @@ import {
   SYSV_MQ_LIMIT_FILES,
   sysvQueueLimits,
 } from "../../transports/sysv_mq.ts";
+import { ftok, LibcError } from "../../transports/libc.ts";
 import { parseCount, parseSize, UsageError } from "../_cli.ts";
 import { defineLesson, type Lesson, tempDir, uniqueName } from "../_lesson.ts";
 import { runLesson } from "../_runner.ts";
 import { client } from "./client.ts";
-import { DEFAULT_PROJ, queueObjects, type SysvMqOptions } from "./common.ts";
+import {
+  DEFAULT_PROJ,
+  ftokFailed,
+  isRunKeyFile,
+  queueObjects,
+  type SysvMqOptions,
+} from "./common.ts";
 import { labs } from "./labs.ts";
 import { server } from "./server.ts";
 
@@ -98,6 +105,16 @@ export const lesson: Lesson<SysvMqOptions> = defineLesson({
       }
     }
     const file = values.path ?? join(tempDir(), `${uniqueName("sysv-mq")}.key`);
+    // A --path that cannot make a key is a bad option value, said before anything starts. (A
+    // run's key file may not exist yet: its server makes it, and a client waits for it.)
+    if (key === 0 && !isRunKeyFile(file)) {
+      try {
+        ftok(file, proj);
+      } catch (error) {
+        if (!(error instanceof LibcError)) throw error;
+        throw new UsageError(ftokFailed(file, proj, error));
+      }
+    }
     return {
       // The demo passes these on to both sides: the run's key file as --path.
       path: key !== 0 ? false : file,

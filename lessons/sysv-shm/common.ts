@@ -67,13 +67,24 @@ export function refuseTakenKeyLine(key: number): void {
   }
 }
 
-/** Rethrows `error`; a stale ring's message gets the command that removes it. */
+/**
+ * Rethrows `error`; a stale segment's message gets the command that removes exactly what
+ * exists (`ipcrm -S` fails for a key that has no set). Another program's is only offered,
+ * with a choice: it may be left on purpose.
+ */
 export function explainStale(error: unknown): never {
   if (!(error instanceof KeyTaken)) throw error;
+  const command = ipcrmCommand(error.key, error.which);
+  const them = error.which.segment && error.which.set ? "them" : "it";
   throw new KeyTaken(
     error.key,
     error.which,
     error.users,
-    `${error.message} (remove it with \`${ipcrmCommand(error.key, error.which)}\`)`,
+    error.killedRun
+      ? `${error.message} (remove ${them} with \`${command}\`)`
+      : `${error.message}: choose another --key or --path (\`${command}\` removes ${them}, if ` +
+        `you know nothing uses ${them})`,
+    error.owners,
+    error.killedRun,
   );
 }

@@ -130,10 +130,13 @@ export const lesson: Lesson<SysvShmOptions> = defineLesson({
         keyValue = ftok(path, proj);
       } catch (error) {
         if (!(error instanceof LibcError)) throw error;
+        // Worded as the sysv-mq lesson words it.
         throw new UsageError(
-          `--path ${
+          `--path ${JSON.stringify(path)} cannot make a key: ftok(${
             JSON.stringify(path)
-          } cannot make a key: ftok failed with ${error.code} (${error.description.toLowerCase()}); it needs a file that exists`,
+          }, ${proj}) failed with ${error.code} (${error.description.toLowerCase()}); --path ` +
+            "must name a file that exists (ftok makes the key from its inode and device " +
+            "numbers), or give the key itself with --key",
         );
       }
       keySource = `ftok(${JSON.stringify(path)}, ${proj})`;

@@ -16,7 +16,7 @@ import { formatBytes } from "../../transports/units.ts";
 import { seconds, sleep } from "../../transports/wait.ts";
 import { isRunning } from "../../transports/holders.ts";
 import { LessonError, type Output, type Side } from "../_lesson.ts";
-import { describeFd, type UnixOptions } from "./common.ts";
+import { describeFd, removeAdvice, type UnixOptions } from "./common.ts";
 
 /** Copies what the server at `side.options.path` sends into the output file. */
 export async function client(side: Side<UnixOptions>): Promise<void> {
@@ -122,10 +122,11 @@ async function connectTo(side: Side<UnixOptions>, path: string): Promise<Connect
         }): trying again for up to ${seconds(side.timeoutMs)}`,
       ),
   }).catch((error) => {
-    if (error instanceof Deno.errors.TimedOut && socketPathState(path).state === "stale") {
+    const state = error instanceof Deno.errors.TimedOut ? socketPathState(path) : null;
+    if (state?.state === "stale") {
       throw new LessonError(
         `${error.message}: the socket file is there, but no process has it: a killed run ` +
-          `left it behind (deno task clean ${path} removes it)`,
+          `left it behind (${removeAdvice(path, state.uid)})`,
       );
     }
     if (error instanceof libc.LibcError && error.code === "EACCES") {

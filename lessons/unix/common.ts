@@ -7,7 +7,7 @@
  */
 
 import { type SocketPathState, socketPathState } from "../../transports/socket.ts";
-import { unlink } from "../../transports/libc.ts";
+import { type LibcError, unlink } from "../../transports/libc.ts";
 import { cleanCommand, type KernelObject, LessonError } from "../_lesson.ts";
 
 /** The Unix-domain socket lesson's own options. */
@@ -35,43 +35,90 @@ export interface UnixOptions {
  * server is using): `deno task clean` removes it after making sure that no process has it.
  */
 export function whyNotBind(path: string, state: SocketPathState = socketPathState(path)) {
+  const name = JSON.stringify(path);
   switch (state.state) {
     case "free":
       return null;
     case "no-directory":
-      return `cannot create the socket ${path}: its directory does not exist`;
+      return `cannot create the socket file ${name}: its directory does not exist`;
     case "not-a-socket":
-      return `${path} already exists and is not a socket (it is ${state.kind}); choose ` +
+      return `${name} already exists and is not a socket (it is ${state.kind}); choose ` +
         "another --path";
     case "listening":
-      return `the socket ${path} is in use: process ${
-        state.holders.join(", ")
-      } is listening on it (another server); choose another --path`;
+      return `the socket ${name} is in use: ${
+        state.holders.length > 0
+          ? `process ${state.holders.join(", ")} is listening on it`
+          // Another user's descriptors are hidden from us: /proc/PID/fd is theirs to read.
+          : "a server is listening on it (a process of another user: its pid cannot be seen)"
+      }; choose another --path`;
+    case "unknown":
+      return `the socket file ${name} is already there, and whether a server listens on it ` +
+        `cannot be told (${state.why}): it is left alone; choose another --path`;
     case "stale":
-      return `the socket file ${path} is already there, but no process listens on it: a ` +
+      return `the socket file ${name} is already there, but no process listens on it: a ` +
         `killed run left it behind, and bind() would fail with EADDRINUSE; ${
-          cleanCommand(path)
-        } removes it, or choose another --path`;
+          removeAdvice(path, state.uid)
+        }, or choose another --path`;
   }
 }
 
 /**
+ * How to remove a socket file nobody listens on: `deno task clean` removes this user's; it
+ * leaves another user's alone, so for one of those, say who can remove it.
+ */
+export function removeAdvice(path: string, uid: number): string {
+  const command = cleanCommand(path);
+  if (uid === Deno.uid()) return `${command} removes it`;
+  const rm = command.replace("deno task clean", "rm");
+  const owner = uid === 0 ? "root" : "that user";
+  return `it belongs to ${uid === 0 ? "root" : "another user"} (uid ${uid}): ${owner}${
+    uid === 0 ? "" : " (or root)"
+  } can remove it with ${rm} (or ${command}, run as ${owner})`;
+}
+
+/**
+ * Why bind(2) could not create the socket file at `path`, in one line: the path, the errno,
+ * and what it means here.
+ */
+export function bindFailure(path: string, error: LibcError): LessonError {
+  const hint = BIND_HINTS[error.code];
+  const description = error.description.charAt(0).toLowerCase() + error.description.slice(1);
+  return new LessonError(
+    `cannot create the socket file ${JSON.stringify(path)}: ${error.call} failed with ` +
+      `${error.code} (${description})${hint ? `: ${hint}` : ""}`,
+  );
+}
+
+/** What bind's errors mean for a socket file whose directory exists (whyNotBind checked). */
+const BIND_HINTS: Record<string, string> = {
+  EACCES: "this user may not create files in its directory; choose another --path",
+  EPERM: "this user may not create files in its directory; choose another --path",
+  ENOENT: "its directory is on a file system that cannot hold socket files (such as /proc); " +
+    "choose another --path",
+  EROFS: "its directory is on a read-only file system; choose another --path",
+  EADDRINUSE: "another program bound it just now; choose another --path",
+  ENOTDIR: "a part of the path is not a directory; choose another --path",
+  ELOOP: "the path has too many symbolic links; choose another --path",
+};
+
+/**
  * The socket file at `path`, as a kernel object the demo can check for and remove. Anything
- * already at the path is refused at once, with the reason.
+ * already at the path is refused at once, with the reason. Once the run has started, a socket
+ * file there counts as this run's leftover only while nobody listens on it: the demo's server
+ * removes its name when its client connects, and a server started by hand may then bind the
+ * same path; that file is in use, and someone else's.
  */
 export function socketObject(path: string): KernelObject {
   const why = whyNotBind(path);
   if (why !== null) throw new LessonError(why);
+  const leftBehind = () => socketPathState(path).state === "stale";
   return {
     description: `the socket file ${path}`,
-    exists: () => {
-      try {
-        return Deno.lstatSync(path).isSocket === true;
-      } catch {
-        return false;
-      }
+    exists: leftBehind,
+    remove: () => {
+      // Look again just before: a server may have bound a new file there since exists().
+      if (leftBehind()) unlink(path);
     },
-    remove: () => unlink(path),
   };
 }
 

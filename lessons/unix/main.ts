@@ -67,6 +67,14 @@ export const lesson: Lesson<UnixOptions> = defineLesson({
   parse(values): UnixOptions {
     if (values.path === "") throw new UsageError("--path needs a path");
     if (values.path?.includes("\0")) throw new UsageError("--path must not contain a NUL byte");
+    if (/[\n\r]/.test(values.path ?? "")) {
+      // /proc/net/unix lists one socket a line: a socket whose path breaks the line could not be
+      // found there, and its file would look left behind while a server listens on it.
+      throw new UsageError(
+        `--path must not contain a line break: ${JSON.stringify(values.path)} (the kernel's ` +
+          "list of sockets, /proc/net/unix, has one line per socket)",
+      );
+    }
     const path = values.path ?? join(tempDir(), `${uniqueName("unix")}.sock`);
     const bytes = new TextEncoder().encode(path).length;
     if (bytes > SUN_PATH_SIZE - 1 && values.path === undefined) {

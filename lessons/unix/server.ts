@@ -17,11 +17,11 @@
 import { Interrupted } from "../../transports/errors.ts";
 import type { InputFile } from "../../transports/files.ts";
 import { LibcError } from "../../transports/libc.ts";
-import { type Connection, listen, SEND_BUFFER } from "../../transports/socket.ts";
+import { type Connection, listen, type Listener, SEND_BUFFER } from "../../transports/socket.ts";
 import { formatBytes } from "../../transports/units.ts";
 import { seconds } from "../../transports/wait.ts";
 import { LessonError, type Side } from "../_lesson.ts";
-import { describeFd, type UnixOptions, whyNotBind } from "./common.ts";
+import { bindFailure, describeFd, type UnixOptions, whyNotBind } from "./common.ts";
 
 /** Serves the input file to clients of the socket at `side.options.path`. */
 export async function server(side: Side<UnixOptions>): Promise<void> {
@@ -45,7 +45,7 @@ export async function server(side: Side<UnixOptions>): Promise<void> {
   //    file, so nothing may be there yet: not even a socket file a killed run left behind.
   const why = whyNotBind(path);
   if (why !== null) throw new LessonError(why);
-  using listener = listen({ family: "unix", path }, side.waits);
+  using listener = listenAt(path, side);
   log.say(
     `socket(AF_UNIX, SOCK_STREAM) and bind(): created the socket file ${path}, mode 0600 ` +
       "(ls -l shows srw-------); listen(): clients can connect now",
@@ -229,6 +229,16 @@ async function waitForClose(conn: Connection): Promise<void> {
       `it sent ${n === scrap.length ? "at least " : ""}${n} bytes, but in this protocol a ` +
         "client sends nothing: not the lesson's client; closed its connection",
     );
+  }
+}
+
+/** listen() at `path`; a bind that fails names the path and the reason, in one line. */
+function listenAt(path: string, side: Side<UnixOptions>): Listener {
+  try {
+    return listen({ family: "unix", path }, side.waits);
+  } catch (error) {
+    if (error instanceof LibcError && error.call === "bind") throw bindFailure(path, error);
+    throw error;
   }
 }
 
