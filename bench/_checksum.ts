@@ -5,9 +5,10 @@
  * bytes.
  *
  * It must cost little next to the channel, so that the channel is what is measured: the
- * runtime computes it natively, at 20–35 GB/s on one core here, about 3 µs per 64 KiB. (A
- * checksum written in JavaScript ran at 6–9 GB/s, 8–11 µs per 64 KiB: more than the read that
- * brought the data. The C reference's own checksum runs at about 8 GB/s; the report shows both.)
+ * runtime computes it natively, at 20–35 GB/s on one core here, about 2 µs per 64 KiB. (A
+ * checksum written in JavaScript ran at 6–9 GB/s, 7–11 µs per 64 KiB: more than the read that
+ * brought the data. The C reference's own checksum runs at about 10 GB/s, some 6 µs per 64 KiB;
+ * the report shows both.)
  *
  * @example
  * ```ts

@@ -63,7 +63,7 @@ export const COMMON_OPTIONS = {
     arg: "SECONDS",
     help: "how long to wait for the peer (default 10)",
   },
-  trace: { type: "boolean", help: "show every system call of both processes, with its result" },
+  trace: { type: "boolean", help: "show every system call of both sides, with its result" },
   quiet: { type: "boolean", help: "print only errors and the summary" },
   json: {
     type: "boolean",
@@ -74,7 +74,7 @@ export const COMMON_OPTIONS = {
     type: "string",
     arg: "ROLE:BYTES[:SIG]",
     help:
-      "experiment: that side sends itself SIG (KILL, or STOP, INT, TERM) after moving BYTES (server:1M)",
+      "experiment: after that side has moved BYTES, its process sends itself SIG (KILL, or STOP, INT, TERM) (server:1M)",
   },
 
   break: {

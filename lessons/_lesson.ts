@@ -256,8 +256,10 @@ export function optionArgs<O>(lesson: Lesson<O>, options: O): string[] {
       name.replace(/-(.)/g, (_, letter: string) => letter.toUpperCase())
     ];
     if (value === true) return [`--${name}`];
-    // A count of Infinity is what a switch gave (`--forever`), not a value to pass on.
-    const given = typeof value === "string" || (typeof value === "number" && isFinite(value));
+    // An empty text is an option not given; a count of Infinity is what a switch gave
+    // (`--forever`): neither is a value to pass on.
+    const given = (typeof value === "string" && value !== "") ||
+      (typeof value === "number" && isFinite(value));
     return given ? [`--${name}=${value}`] : [];
   });
 }

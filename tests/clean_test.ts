@@ -103,7 +103,7 @@ const HOLDER = `
     } else if (kind === "cwd") {
       Deno.chdir(name);
     } else if (kind === "file") {
-      kept.push(Deno.openSync(name, { write: true, createNew: true }));
+      kept.push(Deno.openSync(name, { write: true, createNew: true, mode: 0o600 }));
     } else if (kind === "sock") {
       kept.push(listen({ family: "unix", path: name }));
     }
@@ -447,6 +447,9 @@ Deno.test("clean NAME: a run's key file is removed by the listing's rule, and no
   const keyFile = join(tmp, `ipc-lesson-sysv-mq-${Deno.pid}-0k3y.key`);
   const heldFile = join(tmp, `ipc-lesson-sysv-mq-${Deno.pid}-he1d.key`);
   const elsewhere = join(tmp, "sub", `ipc-lesson-sysv-mq-${Deno.pid}-e1se.key`);
+  // Found by review too: a file of the user's own, with data, that only has such a name.
+  const precious = join(tmp, `ipc-lesson-sysv-mq-${Deno.pid}-m1ne.key`);
+  Deno.writeTextFileSync(precious, "precious\n", { mode: 0o644 });
   Deno.writeFileSync(keyFile, new Uint8Array(0), { mode: 0o600 });
   Deno.mkdirSync(join(tmp, "sub"));
   Deno.writeFileSync(elsewhere, new Uint8Array(0), { mode: 0o600 });
@@ -466,11 +469,13 @@ Deno.test("clean NAME: a run's key file is removed by the listing's rule, and no
     assert.equal(exists(keyFile), true);
     libc.msgctl(msqid, libc.IPC.RMID);
 
-    const others = await clean([heldFile, elsewhere], tmp);
+    const others = await clean([heldFile, elsewhere, precious], tmp);
     assert.equal(others.code, 1);
     assert.deepEqual(errorLines(others), [
       `error: ${elsewhere} is named like a run's ftok key file, but runs make theirs in the ` +
       `temporary folder ${tmp}: left alone`,
+      `error: ${precious} is named like a run's ftok key file, but holds data or is open to ` +
+      "others (a run's is empty, and only its owner's): left alone",
       `error: the ftok key file ${heldFile} is in use, held by process ${holder.pid}: left alone`,
     ]);
 
@@ -480,6 +485,7 @@ Deno.test("clean NAME: a run's key file is removed by the listing's rule, and no
     const line = (verb: string) =>
       new RegExp(`^${verb} +key file +${literal(keyFile)}  \\(nobody holds it, though .*\\)$`, "m");
     assert.match(listed.stdout, line("would remove"));
+    assert.doesNotMatch(listed.stdout, new RegExp(literal(precious)));
     const dry = await clean(["--dry-run", keyFile], tmp);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, line("would remove"));
@@ -490,6 +496,9 @@ Deno.test("clean NAME: a run's key file is removed by the listing's rule, and no
     assert.equal(exists(keyFile), false);
     assert.equal(exists(heldFile), true);
     assert.equal(exists(elsewhere), true);
+    const plain = await clean([], tmp);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(Deno.readTextFileSync(precious), "precious\n");
   } finally {
     await killHolder(holder);
     try {

@@ -579,6 +579,13 @@ Deno.test("sysv-shm: the C peer (peer.c) copies with the Deno side, in both role
 testBadInputs("sysv-shm", [
   ...commonBadCases({ tooLargeChunk: "256K" }),
   {
+    // Found by review: an empty --path was taken for none, and the demo ran with a made-up key.
+    name: "empty --path",
+    args: ["--path="],
+    status: 2,
+    message: /--path needs the path of an existing file/,
+  },
+  {
     name: "key 0 is IPC_PRIVATE",
     args: ["--key", "0"],
     status: 2,

@@ -83,6 +83,14 @@ const unixCases = [
     message: /cannot create the socket file ".*x\.sock": its directory does not exist/,
   },
   {
+    // Found by review: a file where the directory should be was said not to exist.
+    name: "socket path under a regular file",
+    args: ["--path", "{dir}/plain/x.sock"],
+    status: 1 as const,
+    message: /cannot create the socket file ".*x\.sock": ".*plain" is not a directory$/,
+    setup: (dir: string) => Deno.writeTextFileSync(`${dir}/plain`, "x"),
+  },
+  {
     name: "empty socket path",
     args: ["--path="],
     status: 2 as const,

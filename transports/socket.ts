@@ -996,18 +996,35 @@ function boundSockets(path: string): { inodes: number[]; unsure: string | null }
     return { inodes: [], unsure: `/proc/net/unix cannot be read (${(error as Error).message})` };
   }
   const wanted = resolve(path);
+  // The file itself, to recognise it under another spelling of its path (`/tmp/./s.sock`,
+  // `//tmp/s.sock`, a directory reached through a symbolic link, a hard link).
+  let file: string | null = null;
+  try {
+    file = identityOf(Deno.lstatSync(path));
+  } catch { /* gone: only the spelling can match */ }
   const inodes: number[] = [];
   let unsure: string | null = null;
   for (const line of table.split("\n").slice(1)) {
     const [, inode, bound] = line.match(UNIX_RECORD) ?? [];
     if (bound === undefined || bound.startsWith("@")) continue; // none, or abstract: no file
-    if (bound === path || bound === wanted) inodes.push(Number(inode));
-    else if (!bound.startsWith("/") && basename(bound) === basename(wanted)) {
+    if (bound === path || bound === wanted || (file !== null && sameFile(bound, file))) {
+      inodes.push(Number(inode));
+    } else if (!bound.startsWith("/") && basename(bound) === basename(wanted)) {
       inodes.push(Number(inode));
       unsure = `a socket is bound to the relative name ${JSON.stringify(bound)}`;
     }
   }
   return { inodes, unsure };
+}
+
+/** Whether the absolute path `bound` names the file whose identity is `file` now. */
+function sameFile(bound: string, file: string): boolean {
+  if (!bound.startsWith("/")) return false;
+  try {
+    return identityOf(Deno.lstatSync(bound)) === file;
+  } catch {
+    return false; // gone, or renamed since bind(2): that spelling names no file now
+  }
 }
 
 /** The device number of sockfs, where every socket's inode lives (`socket:[INODE]`). */

@@ -360,3 +360,27 @@ Deno.test("listen: the socket file is born with its mode (umask around bind), no
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+// Found by review: a server bound at "/tmp/T/./s.sock" (or through a linked directory) was
+// "stale" at "/tmp/T/s.sock", and deno task clean removed its live socket file.
+Deno.test("socket: a listener is found under any spelling of its path", () => {
+  const dir = Deno.makeTempDirSync();
+  const link = `${dir}-link`;
+  Deno.symlinkSync(dir, link);
+  const spellings = [
+    `${dir}/./dot.sock`,
+    `/${dir}/double.sock`,
+    `${dir}/sub/../up.sock`,
+    `${link}/linked.sock`,
+  ];
+  Deno.mkdirSync(join(dir, "sub"));
+  for (const bound of spellings) {
+    using _listener = listen({ family: "unix", path: bound });
+    const plain = join(dir, bound.slice(bound.lastIndexOf("/") + 1));
+    assert.deepEqual(socketPathState(plain), { state: "listening", holders: [Deno.pid] }, bound);
+    const { found } = findLeftovers([socketLeftovers], { name: plain, cwd: dir });
+    assert.deepEqual(found.map((object) => object.holders), [[Deno.pid]], bound);
+  }
+  Deno.removeSync(link);
+  Deno.removeSync(dir, { recursive: true });
+});

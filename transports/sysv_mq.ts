@@ -772,7 +772,7 @@ export const sysvQueueLeftovers: LeftoverFinder = new LeftoverFinder(
         if (!KEY_FILE_PATTERN.test(file)) continue;
         const path = join(query.dir, file);
         const info = lstatOrNull(path);
-        if (!info?.isFile || !mine(info.uid)) continue;
+        if (!info?.isFile || !mine(info.uid) || !isKeyFileShaped(info)) continue;
         report.found.push(leftoverAt(KEY_FILE_KIND, path, info, () => Deno.removeSync(path)));
       }
       return;
@@ -814,6 +814,13 @@ function namedKeyFile(path: string, queues: SysvQueueInfo[], report: LeftoverRep
     );
     return;
   }
+  if (!isKeyFileShaped(info)) {
+    report.problems.push(
+      `${path} is named like a run's ftok key file, but holds data or is open to others (a ` +
+        `run's is empty, and only its owner's): left alone`,
+    );
+    return;
+  }
   // ftok keeps the inode's low 16 bits and the device's low 8, under any project id.
   const low = libc.ftok(path, 1) & 0xffffff;
   const queue = queues.find((q) => q.key >>> 24 !== 0 && (q.key & 0xffffff) === low);
@@ -828,6 +835,14 @@ function namedKeyFile(path: string, queues: SysvQueueInfo[], report: LeftoverRep
     return;
   }
   report.found.push(leftoverAt(KEY_FILE_KIND, path, info, () => Deno.removeSync(path)));
+}
+
+/**
+ * Whether a file can be a run's key file: a run makes it empty, mode 0600 (less under a strict
+ * umask). A file of that name with data in it, or readable by others, is somebody's own.
+ */
+function isKeyFileShaped(info: Deno.FileInfo): boolean {
+  return info.size === 0 && (info.mode! & 0o077) === 0;
 }
 
 /** The note for a stale queue that is not the lessons': what it is, and how to remove it. */

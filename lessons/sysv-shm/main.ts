@@ -110,7 +110,7 @@ export const lesson: Lesson<SysvShmOptions> = defineLesson({
     },
   },
   parse(values): SysvShmOptions {
-    // The demo passes every option to both sides; an empty value is one it did not set.
+    if (values.path === "") throw new UsageError("--path needs the path of an existing file");
     const keyText = values.key || undefined;
     const path = values.path || undefined;
     const projText = values.proj || undefined;

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { dirname, resolve } from "node:path";
 import { type SocketPathState, socketPathState } from "../../transports/socket.ts";
 import { type LibcError, unlink } from "../../transports/libc.ts";
 import { cleanCommand, type KernelObject, LessonError } from "../_lesson.ts";
@@ -40,7 +41,7 @@ export function whyNotBind(path: string, state: SocketPathState = socketPathStat
     case "free":
       return null;
     case "no-directory":
-      return `cannot create the socket file ${name}: its directory does not exist`;
+      return `cannot create the socket file ${name}: ${parentProblem(path)}`;
     case "not-a-socket":
       return `${name} already exists and is not a socket (it is ${state.kind}); choose ` +
         "another --path";
@@ -132,4 +133,17 @@ export function describeFd(fd: number): { identity: string; offset: number } {
   const fdinfo = Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`);
   const offset = Number(fdinfo.match(/^pos:\s*(\d+)/m)?.[1] ?? NaN);
   return { identity: `st_dev ${info.dev}, st_ino ${info.ino}`, offset };
+}
+
+/** Why the directory of `path` cannot hold a new file: it is missing, or it is not a directory. */
+function parentProblem(path: string): string {
+  const parent = dirname(resolve(path));
+  try {
+    if (!Deno.statSync(parent).isDirectory) return `${JSON.stringify(parent)} is not a directory`;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotADirectory) {
+      return `${JSON.stringify(parent)} is not a directory: a file stands in its path`;
+    }
+  }
+  return "its directory does not exist";
 }
