@@ -456,8 +456,8 @@ Deno.test("unix: the lesson's socket object: a file someone listens on is never 
 Deno.test("unix: a listener whose pids cannot be seen, a stale file of another user: said true", () => {
   assert.equal(
     whyNotBind("/tmp/x.sock", { state: "listening", holders: [] }),
-    'the socket "/tmp/x.sock" is in use: a server is listening on it (a process of another ' +
-      "user: its pid cannot be seen); choose another --path",
+    'the socket "/tmp/x.sock" is in use: a server is listening on it (its pid cannot be seen: ' +
+      "another user's process, or a socket file renamed since it was bound); choose another --path",
   );
   assert.match(
     whyNotBind("/tmp/x.sock", { state: "listening", holders: [41, 42] })!,

@@ -177,15 +177,18 @@ function readProcess(pid: number): { identities: Set<Identity>; paths: string[] 
   } catch { /* exited meanwhile */ }
   // "7fc5b2eca000-7fc5b2ecb000 rw-s 00000000 00:1b 270    /dev/shm/ipc-lesson-shm-lab"
   for (const line of maps.split("\n")) {
-    const fields = line.split(/ +/);
-    const [, , , device, inode] = fields;
+    // The path is the rest of the line, as it is (two spaces stay two), after the padding; the
+    // kernel writes a line break in it as \012.
+    const [, device, inode, path = ""] = line.match(MAPS_RECORD) ?? [];
     if (device === undefined || inode === undefined || inode === "0") continue; // anonymous
     identities.add(`${deviceNumber(device)}:${inode}`);
-    const path = fields.slice(5).join(" ");
-    if (path.startsWith("/")) paths.push(livePath(path));
+    if (path.startsWith("/")) paths.push(livePath(path.replaceAll("\\012", "\n")));
   }
   return { identities, paths };
 }
+
+/** One line of `/proc/PID/maps`: address, permissions, offset, device, inode, then the path. */
+const MAPS_RECORD = /^\S+ \S+ \S+ ([0-9a-f]+:[0-9a-f]+) (\d+) *(.*)$/;
 
 /**
  * Looks at every process in `/proc` once: its descriptors (`O_PATH` ones too), its mappings

@@ -121,3 +121,25 @@ Deno.test("holders: otherHolders sees the other processes on a pipe, not this on
     "both ends are the same pipe",
   );
 });
+
+// Found by review: /proc/PID/maps was split on runs of spaces, so a folder named "a  b" (or one
+// with a line break, which the kernel writes as \012) was not seen held by a mapping alone, and
+// deno task clean removed a lab folder whose file a process still had mapped.
+Deno.test("holders: a mapping holds its folder whatever spaces or line breaks the path holds", () => {
+  for (const name of ["a  b", "tab\there", "line\nbreak"]) {
+    const dir = Deno.makeTempDirSync({ prefix: "holders-maps-" });
+    const folder = join(dir, name);
+    Deno.mkdirSync(folder);
+    const fd = libc.open(join(folder, "m"), libc.O.CREAT | libc.O.RDWR | libc.O.CLOEXEC, 0o600);
+    libc.ftruncate(fd, 4096);
+    const address = libc.mmap(4096, libc.PROT.READ | libc.PROT.WRITE, libc.MAP_SHARED, fd);
+    libc.close(fd);
+    try {
+      assert.deepEqual(readProcessTable().holdersUnder(folder), [Deno.pid], JSON.stringify(name));
+    } finally {
+      libc.munmap(address, 4096);
+      Deno.removeSync(dir, { recursive: true });
+    }
+    assert.deepEqual(readProcessTable().holdersUnder(folder), []);
+  }
+});

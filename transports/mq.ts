@@ -761,7 +761,7 @@ function listQueues(notes: string[]): { name: string; identity: Identity; uid: n
   }
   notes.push(
     "message queues: /dev/mqueue is not mounted, so they cannot be listed " +
-      "(as root: mount -t mqueue none /dev/mqueue); deno task clean /NAME still removes one by name",
+      "(as root: mkdir -p /dev/mqueue; mount -t mqueue none /dev/mqueue); deno task clean /NAME still removes one by name",
   );
   return null;
 }

@@ -953,8 +953,34 @@ export function socketPathState(path: string): SocketPathState {
   if (!info.isSocket) return { state: "not-a-socket", kind: kindOf(info) };
   const bound = boundSockets(path);
   if (bound.unsure !== null) return { state: "unknown", why: bound.unsure };
-  if (bound.inodes.length === 0) return { state: "stale", uid: info.uid ?? -1 };
-  return { state: "listening", holders: socketHolders(bound.inodes) };
+  if (bound.inodes.length > 0) return { state: "listening", holders: socketHolders(bound.inodes) };
+  // No socket is bound to this path; yet the file may have been renamed or linked since its
+  // server bound it (the table keeps the old path). Only a connect(2) can tell.
+  const probe = answers(path);
+  if (probe === null) return { state: "stale", uid: info.uid ?? -1 };
+  if (probe.answered) return { state: "listening", holders: [] };
+  return { state: "unknown", why: probe.why };
+}
+
+/**
+ * Knocks at the socket file `path` with a non-blocking connect(2), for a file that no entry of
+ * `/proc/net/unix` names: null when nobody listens there (ECONNREFUSED: stale), `answered`
+ * when a server does (one renamed or linked since it bound its name, which sees a connection
+ * come and go), or why it cannot tell (EACCES: not ours to connect to).
+ */
+function answers(path: string): { answered: true } | { answered: false; why: string } | null {
+  const fd = libc.socket(SOCK.AF_UNIX, SOCK.STREAM | SOCK.NONBLOCK | SOCK.CLOEXEC);
+  try {
+    libc.connect(fd, encodeAddress({ family: "unix", path }));
+    return { answered: true };
+  } catch (error) {
+    if (!(error instanceof libc.LibcError)) throw error;
+    if (error.code === "ECONNREFUSED") return null;
+    if (error.code === "EAGAIN") return { answered: true }; // its queue of connections is full
+    return { answered: false, why: `connect(2) to it failed with ${error.code}` };
+  } finally {
+    libc.close(fd);
+  }
 }
 
 /** What kind of file `info` describes, for messages. */
@@ -1122,15 +1148,37 @@ export const socketLeftovers: LeftoverFinder = new LeftoverFinder(
       for (const file of namesIn(query.dir, query.prefix)) {
         const path = join(query.dir, file);
         const info = lstatOrNull(path);
-        if (info?.isSocket && mine(info.uid)) report.found.push(socketLeftover(path, info));
+        if (!info?.isSocket || !mine(info.uid)) continue;
+        const why = unnamedListener(path);
+        if (why === null) report.found.push(socketLeftover(path, info));
+        else report.notes.push(`the socket file ${path}: ${why}`);
       }
       return;
     }
     const path = resolve(query.cwd, query.name);
     const info = query.name === "" ? null : lstatOrNull(path);
-    if (info?.isSocket) report.found.push(socketLeftover(path, info));
+    if (!info?.isSocket) return;
+    const why = unnamedListener(path);
+    if (why === null) report.found.push(socketLeftover(path, info));
+    else report.problems.push(`the socket file ${path}: ${why}`);
   },
 );
+
+/**
+ * Why a socket file that no entry of `/proc/net/unix` names must still be left alone: a server
+ * answers a connect(2) there (the file was renamed or linked after bind), or nothing can tell.
+ * Null when the table names it (its holders decide) or when nobody answers (stale).
+ */
+function unnamedListener(path: string): string | null {
+  const { inodes, unsure } = boundSockets(path);
+  if (inodes.length > 0 || unsure !== null) return null;
+  const probe = answers(path);
+  if (probe === null) return null;
+  return probe.answered
+    ? "a server answers on it, though it bound another name (the file was renamed or linked " +
+      "since): in use, left alone"
+    : `whether a server listens on it cannot be told (${probe.why}): left alone`;
+}
 
 // ---------------------------------------------------------------------------------------------
 // The Unix-domain socket as a channel of pieces (see channel.ts): what the benchmark measures

@@ -384,3 +384,28 @@ Deno.test("socket: a listener is found under any spelling of its path", () => {
   Deno.removeSync(link);
   Deno.removeSync(dir, { recursive: true });
 });
+
+// Found by review: a socket file renamed (or hard-linked) while its server listens is named by
+// no entry of /proc/net/unix, and deno task clean removed it as stale.
+Deno.test("socket: a listener's file renamed or linked since bind is in use, not stale", () => {
+  const dir = Deno.makeTempDirSync();
+  const bound = join(dir, "bound.sock");
+  using _listener = listen({ family: "unix", path: bound });
+  const moved = join(dir, "ipc-lesson-moved.sock");
+  Deno.renameSync(bound, moved);
+  const linked = join(dir, "ipc-lesson-linked.sock");
+  Deno.linkSync(moved, linked);
+  for (const path of [moved, linked]) {
+    assert.deepEqual(socketPathState(path), { state: "listening", holders: [] }, path);
+    const named = findLeftovers([socketLeftovers], { name: path, cwd: dir });
+    assert.deepEqual(named.found, [], path);
+    assert.match(named.problems.join("\n"), /a server answers on it, though it bound another name/);
+  }
+  const listed = findLeftovers([socketLeftovers], { prefix: "ipc-lesson-", dir });
+  assert.deepEqual(listed.found, []);
+  assert.equal(listed.notes.length, 2);
+  _listener.close();
+  // Its server gone, the same files are stale: connect(2) is refused.
+  assert.deepEqual(socketPathState(moved), { state: "stale", uid: Deno.uid() });
+  Deno.removeSync(dir, { recursive: true });
+});

@@ -49,8 +49,10 @@ export function whyNotBind(path: string, state: SocketPathState = socketPathStat
       return `the socket ${name} is in use: ${
         state.holders.length > 0
           ? `process ${state.holders.join(", ")} is listening on it`
-          // Another user's descriptors are hidden from us: /proc/PID/fd is theirs to read.
-          : "a server is listening on it (a process of another user: its pid cannot be seen)"
+          // Another user's descriptors are hidden from us (/proc/PID/fd is theirs to read), and
+          // a file renamed since its server bound it is found only by connecting to it.
+          : "a server is listening on it (its pid cannot be seen: another user's process, or " +
+            "a socket file renamed since it was bound)"
       }; choose another --path`;
     case "unknown":
       return `the socket file ${name} is already there, and whether a server listens on it ` +
