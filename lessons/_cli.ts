@@ -61,10 +61,13 @@ export const COMMON_OPTIONS = {
   timeout: {
     type: "string",
     arg: "SECONDS",
-    help: "how long to wait for the peer (default 10)",
+    help: "how long to wait for the peer (default 10, at most 86400)",
   },
   trace: { type: "boolean", help: "show every system call of both sides, with its result" },
-  quiet: { type: "boolean", help: "print only errors and the summary" },
+  quiet: {
+    type: "boolean",
+    help: "print only errors and the summary (and, with --trace, its lines)",
+  },
   json: {
     type: "boolean",
     help: "print only one JSON object with the results (on stdout)",
@@ -158,9 +161,17 @@ export function parseCommandLine(
       ),
       allowPositionals: true,
       strict: true,
+      tokens: true,
     });
   } catch (error) {
     throw new UsageError(explainParseError(error));
+  }
+  // parseArgs keeps the last of an option given twice: a mistake in the first would go unseen.
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== "option") continue;
+    if (seen.has(token.name)) throw new UsageError(`--${token.name} is given more than once`);
+    seen.add(token.name);
   }
   const values = parsed.values as Values;
 
@@ -329,7 +340,8 @@ function parseSeconds(text: string): number {
   const value = /^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : NaN;
   if (!(value > 0) || value > 86_400) {
     throw new UsageError(
-      `--timeout must be a number of seconds above 0, like 10 or 0.5: got ${JSON.stringify(text)}`,
+      `--timeout must be a number of seconds above 0 and at most 86400 (a day), like 10 or 0.5: ` +
+        `got ${JSON.stringify(text)}`,
     );
   }
   return value * 1000;

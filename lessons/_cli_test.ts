@@ -69,9 +69,18 @@ Deno.test("command line: --timeout in seconds, above 0 and at most a day", () =>
   for (const text of ["0", "-1", "1e3", "86401", "ten", ""]) {
     refused(
       ["--timeout", text],
-      `--timeout must be a number of seconds above 0, like 10 or 0.5: got ${JSON.stringify(text)}`,
+      `--timeout must be a number of seconds above 0 and at most 86400 (a day), like 10 or ` +
+        `0.5: got ${JSON.stringify(text)}`,
     );
   }
+});
+
+// Found by review: parseArgs keeps the last of an option given twice, so a bad first value
+// (--chunk=garbage --chunk=4K) went unseen.
+Deno.test("command line: an option given twice is refused", () => {
+  refused(["--chunk=garbage", "--chunk=4K"], "--chunk is given more than once");
+  refused(["--quiet", "--quiet"], "--quiet is given more than once");
+  assert.equal(parse(["--chunk=4K"]).chunk, 4096);
 });
 
 Deno.test("command line: the sides accept every --timeout the runner accepts", () => {

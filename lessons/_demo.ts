@@ -439,7 +439,8 @@ export class Demo<O> {
       return; // closed: the run is ending
     }
     if (size !== this.#copied) this.#activeAt = monotonicMs();
-    this.#copied = size;
+    // The most the copies ever held: a client that is told to stop empties its output.
+    this.#copied = Math.max(this.#copied, size);
     this.#bar?.update(size, this.#inputSize * this.#copies.length);
   }
 
@@ -611,7 +612,12 @@ export class Demo<O> {
     if (this.common.json) printJson(result);
     else this.#printSummary(result, input, output ?? "");
     // The runner's own error only if no side has already said what went wrong.
-    if (failure !== null && !printed) this.#say(failure, "error");
+    // A side killed by a signal could say nothing: the runner's line is the cause, whatever its
+    // peer said of the consequences.
+    const killed = this.#started.some((s) =>
+      s.status?.signal && !this.#stoppedByRunner.has(s.child.pid)
+    );
+    if (failure !== null && (!printed || killed)) this.#say(failure, "error");
     if (failure === null) return 0;
     // A side that was interrupted (Ctrl-C, SIGTERM, SIGHUP) passes its status on.
     const interrupted = this.#started.find((s) =>
@@ -625,9 +631,15 @@ export class Demo<O> {
     for (const { label, status } of this.#started) {
       if (status!.signal) {
         const bytes = formatBytes(this.#copied);
-        // Threads of one process: the signal took the process, both sides at once.
+        // Threads of one process: the signal took the process, both sides at once. Otherwise the
+        // copy's size says how far the transfer got; a killed process reports nothing itself.
+        const when = this.#threads
+          ? `after ${bytes}`
+          : label === "server" || this.#clients > 1
+          ? `after the copy had reached ${bytes}`
+          : `after its output had reached ${bytes}`;
         const who = this.#threads ? "process (both threads)" : label;
-        return `the ${who} was killed by ${status!.signal} after ${bytes}: transfer incomplete`;
+        return `the ${who} was killed by ${status!.signal} ${when}: transfer incomplete`;
       }
       if (!status!.success) {
         return this.#sideErrors[0] ?? `the ${label} exited with status ${status!.code}`;
@@ -711,8 +723,10 @@ export class Demo<O> {
       ? "lessons/sample.txt"
       : this.common.size !== undefined
       ? "random input"
-      : input;
-    const outputName = this.common.output === undefined ? "temporary output, removed" : output;
+      : oneLine(input);
+    const outputName = this.common.output === undefined
+      ? "temporary output, removed"
+      : oneLine(output);
     const lines = result.clients === undefined
       ? [
         this.#sideSummary("server", result.server),
@@ -759,6 +773,11 @@ export class Demo<O> {
       : "";
     return `the ${who} ${how} and reported no figures${seen}`;
   }
+}
+
+/** A path as a summary line shows it: as it is, or quoted if it would break the line. */
+function oneLine(path: string): string {
+  return /[\n\r]/.test(path) ? JSON.stringify(path) : path;
 }
 
 /** A process the runner has no figures of (for a client that never started). */

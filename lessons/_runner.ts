@@ -13,7 +13,7 @@ import { formatBytes } from "../transports/units.ts";
 import { parseCommandLine, usage, UsageError } from "./_cli.ts";
 import { Demo } from "./_demo.ts";
 import { listLabs, runLab } from "./_labs.ts";
-import { type Lesson, LessonError, SAMPLE_INPUT, tempDir } from "./_lesson.ts";
+import { type Lesson, SAMPLE_INPUT, tempDir } from "./_lesson.ts";
 import { formatLine, type Speaker, stderrHasColor, writeStderr } from "./_log.ts";
 import { describeError, runSide } from "./_side.ts";
 import { LESSONS } from "./registry.ts";
@@ -42,6 +42,9 @@ export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<n
       Deno.exit(0);
     }
     const labs = lesson.labs ?? [];
+    if (common.breakLab !== undefined && common.json) {
+      throw new UsageError("--json is an option of the demo, not of --break (a lab only narrates)");
+    }
     if (common.breakLab === "list") {
       console.log(listLabs(lesson.method, labs));
       Deno.exit(0);
@@ -50,7 +53,7 @@ export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<n
       who = "lab";
       const lab = labs.find((candidate) => candidate.name === common.breakLab);
       if (!lab) {
-        throw new LessonError(
+        throw new UsageError(
           `the ${lesson.method} lesson has no lab ${
             JSON.stringify(common.breakLab)
           }; --break list shows its labs`,

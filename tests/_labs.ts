@@ -45,7 +45,12 @@ export function testLabs(method: string, symptoms: Record<string, RegExp>): void
 
   Deno.test(`${method}: --break with an unknown lab`, async () => {
     const run = await runLesson(method, ["--break", "no-such-lab"]);
-    assert.equal(run.code, 1);
+    assert.equal(run.code, 2); // a mistake on the command line
     assert.match(run.stderr, /has no lab "no-such-lab"; --break list shows its labs/);
+    // Found by review: --json was silently ignored by a lab.
+    const json = await runLesson(method, ["--break", "list", "--json"]);
+    assert.equal(json.code, 2);
+    assert.match(json.stderr, /--json is an option of the demo, not of --break/);
+    assert.equal(json.stdout, "");
   });
 }

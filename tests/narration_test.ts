@@ -184,3 +184,17 @@ function isFifo(path: string): boolean {
     return false;
   }
 }
+
+// Found by review: an output path with a line break split the summary's line in two.
+Deno.test("narration: a path with a line break stays on its summary line, quoted", async () => {
+  const dir = testDir("line-break");
+  const output = join(dir, "a\nb.txt");
+  const run = await runLesson("fifo", ["--output", output]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /^.*output sha256 [0-9a-f]{64} {2}".*a\\nb\.txt"$/m);
+  assert.equal(
+    Deno.readFileSync(output).length,
+    Deno.readFileSync(join(ROOT, "lessons/sample.txt")).length,
+  );
+  Deno.removeSync(dir, { recursive: true });
+});

@@ -586,6 +586,18 @@ testBadInputs("sysv-shm", [
     message: /--path needs the path of an existing file/,
   },
   {
+    name: "empty --key",
+    args: ["--key="],
+    status: 2,
+    message: /--key needs a key, like 0x5ca1ab1e/,
+  },
+  {
+    name: "empty --proj",
+    args: ["--proj="],
+    status: 2,
+    message: /--proj needs a project id, 1 to 255/,
+  },
+  {
     name: "key 0 is IPC_PRIVATE",
     args: ["--key", "0"],
     status: 2,

@@ -72,6 +72,13 @@ testBadInputs("threads", [
   },
   { name: "unknown model", args: ["--model", "pipes"], status: 2, message: /--model must be/ },
   {
+    // Found by review: an empty value was taken for no experiment at all.
+    name: "empty --throw-after",
+    args: ["--throw-after="],
+    status: 2,
+    message: /--throw-after needs ROLE:BYTES, like client:1M/,
+  },
+  {
     name: "--copy with shared memory",
     args: ["--copy"],
     status: 2,

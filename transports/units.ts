@@ -41,6 +41,13 @@ const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 **
 export function parseSize(text: string, what: string, min: number): number {
   const match = text.trim().match(/^(\d+)\s*([kmg]?)(i?b)?$/i);
   const value = match ? Number(match[1]) * UNITS[match[2]!.toLowerCase()]! : NaN;
+  if (match && !Number.isSafeInteger(value)) {
+    throw new RangeError(
+      `${what} is too large: at most ${Number.MAX_SAFE_INTEGER} bytes (8 PiB): got ${
+        JSON.stringify(text)
+      }`,
+    );
+  }
   if (!Number.isSafeInteger(value)) {
     throw new RangeError(
       `${what} must be a whole number of bytes, like 4096 or 64K: got ${JSON.stringify(text)}`,

@@ -111,6 +111,8 @@ export const lesson: Lesson<SysvShmOptions> = defineLesson({
   },
   parse(values): SysvShmOptions {
     if (values.path === "") throw new UsageError("--path needs the path of an existing file");
+    if (values.key === "") throw new UsageError("--key needs a key, like 0x5ca1ab1e");
+    if (values.proj === "") throw new UsageError("--proj needs a project id, 1 to 255");
     const keyText = values.key || undefined;
     const path = values.path || undefined;
     const projText = values.proj || undefined;

@@ -92,6 +92,9 @@ export const lesson: Lesson<ThreadsOptions> = defineLesson({
     if (values.copy && model !== "message") {
       throw new UsageError("--copy is an option of --model message: shared memory copies nothing");
     }
+    if (values["throw-after"] === "") {
+      throw new UsageError("--throw-after needs ROLE:BYTES, like client:1M");
+    }
     const throwAfter = values["throw-after"] ?? "";
     return {
       model: model as Model,
