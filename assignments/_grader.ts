@@ -227,6 +227,17 @@ export class Proc {
   }
 }
 
+/**
+ * A POSIX IPC name no other grading run uses, for an assignment whose channel has one (a queue,
+ * a ring): `/ipc-lesson-grade-4711-3f9a2c01`. The project's prefix lets `deno task clean` find
+ * what a killed grader left.
+ */
+export function freshPosixName(): string {
+  const random = crypto.getRandomValues(new Uint8Array(4));
+  const hex = Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `/ipc-lesson-grade-${Deno.pid}-${hex}`;
+}
+
 /** Sleeps `ms`. */
 export function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

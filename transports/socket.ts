@@ -1103,20 +1103,18 @@ export const SOCKET_KIND: LeftoverKind = {
  * bound, and the file's own once none is. If a server binds there between the look and the
  * removal, the identity changes, and the file is left alone.
  */
-function socketLeftover(path: string, info: Deno.FileInfo): Leftover {
-  const identityAt = (file: Deno.FileInfo) => {
-    // (A socket bound by a relative name that may be this file counts: better left alone.)
-    const { inodes } = boundSockets(path);
-    return inodes.length > 0 ? socketIdentity(inodes[0]!) : identityOf(file);
-  };
+function socketLeftover(path: string, info: Deno.FileInfo, inodes: number[]): Leftover {
+  // (A socket bound by a relative name that may be this file counts: better left alone.)
+  const identityAt = (file: Deno.FileInfo, bound: number[]) =>
+    bound.length > 0 ? socketIdentity(bound[0]!) : identityOf(file);
   return new Leftover({
     kind: SOCKET_KIND,
     path,
     uid: info.uid,
-    identity: identityAt(info),
+    identity: identityAt(info, inodes),
     identityNow: () => {
       const now = lstatOrNull(path);
-      return now?.isSocket ? identityAt(now) : null;
+      return now?.isSocket ? identityAt(now, boundSockets(path).inodes) : null;
     },
     remove: () => libc.unlink(path),
   });
@@ -1149,8 +1147,9 @@ export const socketLeftovers: LeftoverFinder = new LeftoverFinder(
         const path = join(query.dir, file);
         const info = lstatOrNull(path);
         if (!info?.isSocket || !mine(info.uid)) continue;
-        const why = unnamedListener(path);
-        if (why === null) report.found.push(socketLeftover(path, info));
+        const bound = boundSockets(path);
+        const why = unnamedListener(path, bound);
+        if (why === null) report.found.push(socketLeftover(path, info, bound.inodes));
         else report.notes.push(`the socket file ${path}: ${why}`);
       }
       return;
@@ -1158,8 +1157,9 @@ export const socketLeftovers: LeftoverFinder = new LeftoverFinder(
     const path = resolve(query.cwd, query.name);
     const info = query.name === "" ? null : lstatOrNull(path);
     if (!info?.isSocket) return;
-    const why = unnamedListener(path);
-    if (why === null) report.found.push(socketLeftover(path, info));
+    const bound = boundSockets(path);
+    const why = unnamedListener(path, bound);
+    if (why === null) report.found.push(socketLeftover(path, info, bound.inodes));
     else report.problems.push(`the socket file ${path}: ${why}`);
   },
 );
@@ -1169,8 +1169,10 @@ export const socketLeftovers: LeftoverFinder = new LeftoverFinder(
  * answers a connect(2) there (the file was renamed or linked after bind), or nothing can tell.
  * Null when the table names it (its holders decide) or when nobody answers (stale).
  */
-function unnamedListener(path: string): string | null {
-  const { inodes, unsure } = boundSockets(path);
+function unnamedListener(
+  path: string,
+  { inodes, unsure }: { inodes: number[]; unsure: string | null },
+): string | null {
   if (inodes.length > 0 || unsure !== null) return null;
   const probe = answers(path);
   if (probe === null) return null;

@@ -17,7 +17,7 @@ import {
   orderCheck,
   peerDiesCheck,
 } from "../_checks.ts";
-import type { Assignment, Check } from "../_grader.ts";
+import { type Assignment, type Check, freshPosixName } from "../_grader.ts";
 
 /** The largest message here (/proc/sys/fs/mqueue/msgsize_max), and how many a queue holds. */
 const MSG = 8192;
@@ -75,14 +75,7 @@ export const assignment: Assignment = {
   solution: "solution/server.ts",
   lesson: "lessons/mq/main.ts",
   channelOption: "name",
-  freshName: () => {
-    const hex = Array.from(
-      crypto.getRandomValues(new Uint8Array(4)),
-      (b) => b.toString(16).padStart(2, "0"),
-    )
-      .join("");
-    return `/ipc-lesson-grade-${Deno.pid}-${hex}`;
-  },
+  freshName: freshPosixName,
   leftovers: (name) => queueExists(name) ? [`the message queue ${name}`] : [],
   removeLeftovers: (name) => void removeQueue(name),
   studentWaiting: (name) => queueExists(name),

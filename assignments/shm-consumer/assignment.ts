@@ -18,7 +18,7 @@ import {
   orderCheck,
   peerDiesCheck,
 } from "../_checks.ts";
-import type { Assignment, Check } from "../_grader.ts";
+import { type Assignment, type Check, freshPosixName } from "../_grader.ts";
 
 /** The lesson's default ring: 16 slots of 128 KiB. */
 const SLOT = 128 * 1024;
@@ -66,14 +66,7 @@ export const assignment: Assignment = {
   solution: "solution/client.ts",
   lesson: "lessons/shm/main.ts",
   channelOption: "name",
-  freshName: () => {
-    const hex = Array.from(
-      crypto.getRandomValues(new Uint8Array(4)),
-      (b) => b.toString(16).padStart(2, "0"),
-    )
-      .join("");
-    return `/ipc-lesson-grade-${Deno.pid}-${hex}`;
-  },
+  freshName: freshPosixName,
   leftovers: (name) =>
     ringParts(ringNames(name)).filter((part) => part.exists()).map((part) => part.description),
   removeLeftovers: (name) => {
