@@ -23,6 +23,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { peakResidentBytes } from "../transports/holders.ts";
 import { close, dup, monotonicMs } from "../transports/libc.ts";
 import { spawnWithStdin } from "../transports/pipe.ts";
 import type {
@@ -74,16 +75,6 @@ interface Peer {
   method: string;
   /** The options this process was given: an inherited peer gets the same. */
   rest: string[];
-}
-
-/**
- * This process's peak resident memory, in bytes: VmHWM in /proc/self/status, the high-water
- * mark of this program's own memory. (getrusage's ru_maxrss would also count the parent's
- * peak, which a process started with fork + exec inherits.)
- */
-function peakResidentBytes(): number {
-  const kib = Deno.readTextFileSync("/proc/self/status").match(/^VmHWM:\s*(\d+) kB/m)?.[1];
-  return Number(kib ?? 0) * 1024;
 }
 
 function report(fields: PeerReport, cpuAtStart: NodeJS.CpuUsage): void {

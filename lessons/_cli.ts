@@ -10,7 +10,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { parseSize as parseBytes } from "../transports/units.ts";
+import { formatSeconds, parseSize as parseBytes } from "../transports/units.ts";
 
 /** A mistake on the command line: printed as one line, exit status 2. */
 export class UsageError extends Error {
@@ -280,28 +280,6 @@ export function joinValues(args: string[], specs: Record<string, OptionSpec>): s
     }
   }
   return joined;
-}
-
-/**
- * A number of seconds as `--timeout` accepts it: plain decimal digits, never the exponent
- * form JavaScript prints for very small numbers (`String(1e-7)` is `"1e-7"`).
- *
- * @example
- * ```ts
- * import { formatSeconds } from "./_cli.ts";
- * formatSeconds(1e-7); // "0.0000001"
- * ```
- */
-export function formatSeconds(seconds: number): string {
-  const text = String(seconds);
-  const match = text.match(/^(\d+)(?:\.(\d+))?e([+-]\d+)$/);
-  if (!match) return text;
-  const [, whole, fraction = "", exponent] = match;
-  const digits = whole! + fraction;
-  const point = whole!.length + Number(exponent);
-  if (point <= 0) return `0.${"0".repeat(-point)}${digits}`;
-  if (point >= digits.length) return digits + "0".repeat(point - digits.length);
-  return `${digits.slice(0, point)}.${digits.slice(point)}`;
 }
 
 /** Turns `parseArgs`' messages into one short line. */

@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import {
   COMMON_OPTIONS,
-  formatSeconds,
   joinValues,
   type OptionSpec,
   parseCommandLine,
@@ -93,9 +92,6 @@ Deno.test("command line: the sides accept every --timeout the runner accepts", (
     assert.equal(side.timeoutMs, runner.timeoutMs, text);
     assert.equal(side.chunk, 4096);
   }
-  assert.equal(formatSeconds(1e-7), "0.0000001");
-  assert.equal(formatSeconds(1e21), "1000000000000000000000");
-  assert.equal(formatSeconds(0.5), "0.5");
 });
 
 Deno.test("command line: --kill-after ROLE:BYTES[:SIGNAL], passed on to that side only", () => {

@@ -28,11 +28,11 @@ import { createHash } from "node:crypto";
 import { basename } from "node:path";
 import { Interrupted } from "../transports/errors.ts";
 import * as files from "../transports/files.ts";
-import { isRunning } from "../transports/holders.ts";
+import { isRunning, isStopped, stopProcess } from "../transports/holders.ts";
 import { bindAbstractLock, close, monotonicMs } from "../transports/libc.ts";
-import { formatBytes } from "../transports/units.ts";
+import { formatBytes, formatSeconds } from "../transports/units.ts";
 import { abortOnStopSignals, sleep } from "../transports/wait.ts";
-import { type CommonOptions, formatSeconds, sideArgs, UsageError } from "./_cli.ts";
+import { type CommonOptions, sideArgs, UsageError } from "./_cli.ts";
 import * as lessons from "./_lesson.ts";
 import { formatLine, type Kind, linesOf, parseStamped, ProgressBar } from "./_log.ts";
 import { type SideStats, stderrHasColor, writeStderr } from "./_log.ts";
@@ -425,8 +425,7 @@ export class Demo<O> {
   #tick(): void {
     this.#measureCopies();
     this.#flush();
-    if (this.#finished !== null) this.#checkForHang(this.#finished);
-    else this.#checkForStopped();
+    this.#watchdog();
   }
 
   /** How far the copies have grown (a side may die between two ticks: measured once more). */
@@ -464,39 +463,34 @@ export class Demo<O> {
   }
 
   /**
-   * After `finished` has exited, a side that says nothing and copies nothing for longer than
-   * the timeout (plus a grace period) is hung, for example stopped with SIGSTOP: stop it.
+   * A side that says nothing and copies nothing for longer than the timeout (plus a grace
+   * period) is hung, and the runner stops it: after its peer has exited, any such side; before,
+   * only when every side is stopped (SIGSTOP: none can notice the other; the threads lesson's
+   * two sides are one process, which one signal stops whole). A side stopped while another runs
+   * is left to that one to notice.
    */
-  #checkForHang(finished: string): void {
+  #watchdog(): void {
     if (monotonicMs() - this.#activeAt < this.common.timeoutMs + GRACE_MS) return;
-    this.#activeAt = monotonicMs();
-    for (const [role, pid] of this.#pids) {
-      if (role === finished || !isRunning(pid)) continue;
-      const timeout = formatSeconds(this.common.timeoutMs / 1000);
-      this.#say(
-        `the ${role} made no progress for ${timeout} s after the ${finished} exited: stopping it`,
-        "error",
-      );
-      this.#sideErrors.push(`the ${role} hung`);
-      this.#stop(pid, "SIGTERM");
-      this.#timers.push(setTimeout(() => this.#stop(pid, "SIGKILL"), GRACE_MS));
+    const finished = this.#finished;
+    const hung = [...this.#pids].filter(([label, pid]) => label !== finished && isRunning(pid));
+    if (hung.length === 0 || (finished === null && !hung.every(([, pid]) => isStopped(pid)))) {
+      return;
     }
-  }
-
-  /**
-   * Every side is stopped (SIGSTOP; the threads lesson's two sides are one process, which one
-   * signal stops whole): none can notice the other, so after the timeout the runner stops them
-   * itself. A side stopped while another runs is left to that one to notice.
-   */
-  #checkForStopped(): void {
-    if (monotonicMs() - this.#activeAt < this.common.timeoutMs + GRACE_MS) return;
-    const pids = [...new Set(this.#pids.values())].filter(isRunning);
-    if (pids.length === 0 || !pids.every(isStopped)) return;
     this.#activeAt = monotonicMs();
     const timeout = formatSeconds(this.common.timeoutMs / 1000);
-    this.#say(`every side is stopped, with no progress for ${timeout} s: stopping them`, "error");
-    this.#sideErrors.push("every side was stopped");
-    for (const pid of pids) {
+    if (finished === null) {
+      this.#say(`every side is stopped, with no progress for ${timeout} s: stopping them`, "error");
+      this.#sideErrors.push("every side was stopped");
+    }
+    for (const [label, pid] of hung) {
+      if (finished !== null) {
+        this.#say(
+          `the ${label} made no progress for ${timeout} s after the ${finished} exited: ` +
+            "stopping it",
+          "error",
+        );
+        this.#sideErrors.push(`the ${label} hung`);
+      }
       this.#stop(pid, "SIGTERM");
       this.#timers.push(setTimeout(() => this.#stop(pid, "SIGKILL"), GRACE_MS));
     }
@@ -813,27 +807,6 @@ function lockName(key: string): string {
   const name = `${lessons.NAME_PREFIX}demo ${key}`;
   if (new TextEncoder().encode(name).length <= 107) return name;
   return `${lessons.NAME_PREFIX}demo sha256:${createHash("sha256").update(key).digest("hex")}`;
-}
-
-/**
- * Sends `signal` to a side. A side that is stopped (SIGSTOP, Ctrl-Z, `--kill-after …:STOP`)
- * only acts on it once continued, so it also gets SIGCONT.
- */
-/** Whether process `pid` is stopped (state T in /proc/PID/stat: SIGSTOP, or a debugger). */
-function isStopped(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "T";
-  } catch {
-    return false;
-  }
-}
-
-function stopProcess(pid: number, signal: Deno.Signal): void {
-  try {
-    Deno.kill(pid, signal);
-    if (signal !== "SIGKILL") Deno.kill(pid, "SIGCONT");
-  } catch { /* already gone */ }
 }
 
 function printJson(result: DemoResult): void {

@@ -20,6 +20,7 @@
 import process from "node:process";
 import { ChannelError, Interrupted } from "../transports/errors.ts";
 import { InputFile, OutputExists, OutputFile, OutputRefused } from "../transports/files.ts";
+import { peakResidentBytes } from "../transports/holders.ts";
 import * as libc from "../transports/libc.ts";
 import { formatBytes } from "../transports/units.ts";
 import { abortOnStopSignals } from "../transports/wait.ts";
@@ -198,16 +199,6 @@ class SideRuntime<O> implements Side<O>, Log {
     if (this.#committed) stats.outputComplete = true;
     writeStderr(stamped(this.role, "stats", JSON.stringify(stats)));
   }
-}
-
-/**
- * This process's peak resident memory, in bytes: VmHWM in /proc/self/status, the high-water
- * mark of this program's own memory. (getrusage's ru_maxrss would also count the parent's
- * peak, which a process started with fork + exec inherits.)
- */
-export function peakResidentBytes(): number {
-  const kib = Deno.readTextFileSync("/proc/self/status").match(/^VmHWM:\s*(\d+) kB/m)?.[1];
-  return Number(kib ?? 0) * 1024;
 }
 
 /** Runs `lesson`'s server or client in this process; resolves to the exit status. */

@@ -118,6 +118,37 @@ export function isRunning(pid: number): boolean {
   }
 }
 
+/** Whether process `pid` is stopped: state T in `/proc/PID/stat` (SIGSTOP, Ctrl-Z, a debugger). */
+export function isStopped(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.charAt(stat.lastIndexOf(")") + 2) === "T";
+  } catch {
+    return false; // gone
+  }
+}
+
+/**
+ * Sends `signal` to process `pid`, if it is still there. A stopped process acts on a signal
+ * only once it is continued, so it also gets SIGCONT (except with SIGKILL, which needs none).
+ */
+export function stopProcess(pid: number, signal: Deno.Signal): void {
+  try {
+    Deno.kill(pid, signal);
+    if (signal !== "SIGKILL") Deno.kill(pid, "SIGCONT");
+  } catch { /* already gone */ }
+}
+
+/**
+ * This process's peak resident memory, in bytes: VmHWM in `/proc/self/status`, the high-water
+ * mark of this program's own memory. (getrusage's `ru_maxrss` would also count the parent's
+ * peak, which a process started with fork + exec inherits.)
+ */
+export function peakResidentBytes(): number {
+  const kib = Deno.readTextFileSync("/proc/self/status").match(/^VmHWM:\s*(\d+) kB/m)?.[1];
+  return Number(kib ?? 0) * 1024;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Every process at once: the table `deno task clean` decides with
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /**
  * Byte counts for people: reading `64K` on a command line, printing `1.50 MiB`. Binary units
- * throughout (K = 1024), as the kernel counts pipe buffers, message sizes and pages.
+ * throughout (K = 1024), as the kernel counts pipe buffers, message sizes and pages. And seconds
+ * as a command line takes them back: `0.0000001`, never `1e-7`.
  *
  * @example
  * ```ts
@@ -83,4 +84,29 @@ export function formatBytes(bytes: number): string {
     unit++;
   }
   return `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+/**
+ * A number of seconds as a command line (`--timeout`) takes it: plain decimal digits, never the
+ * exponent form JavaScript prints for very small or large numbers (`String(1e-7)` is `"1e-7"`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatSeconds } from "./units.ts";
+ * assert.equal(formatSeconds(1e-7), "0.0000001");
+ * assert.equal(formatSeconds(1e21), "1000000000000000000000");
+ * assert.equal(formatSeconds(0.5), "0.5");
+ * ```
+ */
+export function formatSeconds(seconds: number): string {
+  const text = String(seconds);
+  const match = text.match(/^(\d+)(?:\.(\d+))?e([+-]\d+)$/);
+  if (!match) return text;
+  const [, whole, fraction = "", exponent] = match;
+  const digits = whole! + fraction;
+  const point = whole!.length + Number(exponent);
+  if (point <= 0) return `0.${"0".repeat(-point)}${digits}`;
+  if (point >= digits.length) return digits + "0".repeat(point - digits.length);
+  return `${digits.slice(0, point)}.${digits.slice(point)}`;
 }

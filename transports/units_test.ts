@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { formatBytes, parseSize } from "./units.ts";
+import { formatBytes, formatSeconds, parseSize } from "./units.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -84,4 +84,13 @@ Deno.test("formatBytes: bytes below 1 KiB, then two decimals below 10 and one ab
     [2048 * 1024 * GiB, "2048.0 TiB"], // TiB is the largest unit
   ];
   for (const [bytes, text] of cases) assert.equal(formatBytes(bytes), text, String(bytes));
+});
+
+Deno.test("formatSeconds: plain decimal digits, never the exponent form", () => {
+  assert.equal(formatSeconds(1e-7), "0.0000001");
+  assert.equal(formatSeconds(1.5e-7), "0.00000015");
+  assert.equal(formatSeconds(1e21), "1000000000000000000000");
+  assert.equal(formatSeconds(2.5e21), "2500000000000000000000");
+  assert.equal(formatSeconds(0.5), "0.5");
+  assert.equal(formatSeconds(86400), "86400");
 });

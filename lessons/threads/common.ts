@@ -8,7 +8,8 @@
  */
 
 import { ChannelError } from "../../transports/errors.ts";
-import { type CommonOptions, formatSeconds, parseSize, UsageError } from "../_cli.ts";
+import { formatSeconds } from "../../transports/units.ts";
+import { type CommonOptions, parseSize, UsageError } from "../_cli.ts";
 import { LessonError, type Role, type Side } from "../_lesson.ts";
 
 /** The two models of the lectures' seed diagrams. */
