@@ -112,6 +112,8 @@ export class Demo<O> {
   /** Lines waiting to be printed, with when they were said. */
   #held: { at: number; line: string }[] = [];
   #inputSize = 0;
+  /** The input file as it was when opened (size and times), to tell if it changed meanwhile. */
+  #inputWas: { fd: number; path: string; stamp: string } | null = null;
   /** The copies: one unnamed file per client. */
   #copies: files.UnnamedFile[] = [];
   /** The copies' size when last looked at, and when a side last said something or it grew. */
@@ -186,6 +188,7 @@ export class Demo<O> {
         ? held.use(new files.InputFile(common.input ?? lessons.SAMPLE_INPUT))
         : null;
       this.#inputSize = input?.size ?? common.size!;
+      if (input) this.#inputWas = { fd: input.fd, path: input.path, stamp: stampOf(input.fd) };
       const target = common.output === undefined
         ? null
         : files.checkOutput(common.output, { force: common.force, input: input ?? undefined });
@@ -643,12 +646,25 @@ export class Demo<O> {
     for (const [i, done] of produced.entries()) {
       const label = this.#clientLabel(i);
       if (!done) return `the ${label} produced no output`;
+      if (!byteExact[i] && this.#inputChanged()) {
+        // Not the channel's fault: the file was written to while the server was reading it.
+        return `the input ${
+          JSON.stringify(this.#inputWas!.path)
+        } changed while it was being copied: the copy cannot be checked against it (copy a ` +
+          "file that nothing writes to meanwhile)";
+      }
       if (!byteExact[i]) {
         const whose = produced.length === 1 ? "the output" : `the output of the ${label}`;
         return `${whose} differs from the input: the copy is not byte-exact`;
       }
     }
     return null;
+  }
+
+  /** Whether the input file was written to (or truncated) since the run opened it. */
+  #inputChanged(): boolean {
+    const was = this.#inputWas;
+    return was !== null && stampOf(was.fd) !== was.stamp;
   }
 
   #result(inputSha256: string | null, outputs: (string | null)[], error?: string): DemoResult {
@@ -807,6 +823,12 @@ function lockName(key: string): string {
   const name = `${lessons.NAME_PREFIX}demo ${key}`;
   if (new TextEncoder().encode(name).length <= 107) return name;
   return `${lessons.NAME_PREFIX}demo sha256:${createHash("sha256").update(key).digest("hex")}`;
+}
+
+/** A file's size and its modification and change times, through its descriptor. */
+function stampOf(fd: number): string {
+  const info = Deno.statSync(`/proc/self/fd/${fd}`);
+  return `${info.size} ${info.mtime?.getTime()} ${info.ctime?.getTime()}`;
 }
 
 function printJson(result: DemoResult): void {

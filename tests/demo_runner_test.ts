@@ -175,6 +175,31 @@ Deno.test("input: a FIFO with no writer is refused at once, never waited for", a
   Deno.removeSync(dir, { recursive: true });
 });
 
+Deno.test("input: a file written to during the copy is named as the cause, not the channel", async () => {
+  const dir = testDir("input-changes");
+  const input = makeInput(join(dir, "input.bin"), 128 * 1024 * 1024);
+  const output = join(dir, "copy.bin");
+  const child = lessonCommand("fifo", ["--input", input, "--output", output, "--chunk", "256"])
+    .spawn();
+  const stderr = textReader(child.stderr);
+  let said = await readUntil(stderr, "a writer has connected", 60_000);
+  // Someone writes to the input while the server reads it: the copy cannot match what is there.
+  const file = Deno.openSync(input, { write: true });
+  file.writeSync(new Uint8Array(4096).fill(0x55));
+  file.close();
+  for (let r = await stderr.read(); !r.done; r = await stderr.read()) said += r.value;
+  await child.stdout.cancel();
+  const { code } = await child.status;
+  assert.equal(code, 1, said);
+  assert.match(
+    said,
+    /error: the input ".*input\.bin" changed while it was being copied: the copy cannot be checked against it/,
+  );
+  assert.doesNotMatch(said, /the copy is not byte-exact/);
+  assert.deepEqual(filesIn(dir), ["input.bin"], "no copy is named");
+  Deno.removeSync(dir, { recursive: true });
+});
+
 Deno.test("demo: two demos on the same names: the second is refused, the first succeeds", async (t) => {
   const dir = testDir("same-names");
   const input = makeInput(join(dir, "input.bin"), 8 * 1024 * 1024, 11);
