@@ -619,7 +619,13 @@ testBadInputs("sysv-shm", [
     name: "key and path together",
     args: ["--key", "0x1234", "--path", "{dir}"],
     status: 2,
-    message: /give --key or --path \(ftok makes the key from it\), not both/,
+    message: /--key gives the key itself: leave out --path and --proj, or --key/,
+  },
+  {
+    name: "key and project id together",
+    args: ["--key", "0x1234", "--proj", "7"],
+    status: 2,
+    message: /--key gives the key itself: leave out --path and --proj, or --key/,
   },
   {
     name: "project id without a path",

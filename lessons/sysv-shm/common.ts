@@ -15,8 +15,8 @@ export interface SysvShmOptions {
   key: string;
   /** The file `ftok` makes the key from; "" when the key is given or made up. */
   path: string;
-  /** The project id `ftok` takes (1 to 255). */
-  proj: number;
+  /** The project id `ftok` takes (1 to 255) with `--path`; "" when the key is not ftok's. */
+  proj: string;
   /** The key itself, whichever way it was chosen. */
   keyValue: number;
   /** How the key was chosen, for the narration: `ftok("/tmp/x", 1)`, `--key`, `made up`. */

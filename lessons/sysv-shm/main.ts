@@ -116,8 +116,8 @@ export const lesson: Lesson<SysvShmOptions> = defineLesson({
     const keyText = values.key || undefined;
     const path = values.path || undefined;
     const projText = values.proj || undefined;
-    if (keyText !== undefined && path !== undefined) {
-      throw new UsageError("give --key or --path (ftok makes the key from it), not both");
+    if (keyText !== undefined && (path !== undefined || projText !== undefined)) {
+      throw new UsageError("--key gives the key itself: leave out --path and --proj, or --key");
     }
     if (projText !== undefined && path === undefined && keyText === undefined) {
       throw new UsageError("--proj is ftok's project id: it needs --path, the file ftok uses");
@@ -154,7 +154,7 @@ export const lesson: Lesson<SysvShmOptions> = defineLesson({
     return {
       key: path === undefined ? formatKey(keyValue) : "",
       path: path ?? "",
-      proj,
+      proj: path === undefined ? "" : String(proj),
       keyValue,
       keySource,
       keyIsDefault: path === undefined && keyText === undefined,
