@@ -5,8 +5,9 @@
  * A process killed with SIGKILL gets no chance to clean up, so its FIFO, queue, shared-memory
  * segment or semaphores stay in the kernel until someone removes them. Whether an object is
  * still in use is the kernel's to say, not its name's: `/proc` shows every process that has it
- * open (an `O_PATH` descriptor too) or mapped into memory, and an object that some process
- * holds is left alone. So is every object of another user, even for root.
+ * open (an `O_PATH` descriptor too), mapped into memory, or is blocked opening it (a FIFO
+ * waiting for its other end), and an object that some process holds is left alone. So is every
+ * object of another user, even for root.
  *
  *     deno task clean                    list and remove this project's leftovers (ipc-lesson-…)
  *     deno task clean --dry-run          only list them
@@ -72,11 +73,11 @@ With NAME: removes exactly the objects named, whatever their names:
   a run's key file in TMPDIR (or /tmp) by its     deno task clean /tmp/ipc-lesson-sysv-mq-….key
   path, once no queue of its key exists
 
-An object that a process holds (open, even with O_PATH, or mapped) is in use and left alone,
-and so is every object of another user, and a socket file whose path has a line break (nothing
-can tell whether a server listens on it). A named object that cannot be removed, or a path
-that names none of these (no other regular file is ever removed), gets one error line and
-exit status 1.
+An object that a process holds (open, even with O_PATH, mapped, or a FIFO it is blocked
+opening) is in use and left alone, and so is every object of another user, and a socket file
+whose path has a line break (nothing can tell whether a server listens on it). A named object
+that cannot be removed, or a path that names none of these (no other regular file is ever
+removed), gets one error line and exit status 1.
 
   --dry-run  only say what would be removed
   --help     show this help`;

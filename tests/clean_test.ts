@@ -180,6 +180,15 @@ Deno.test("clean: removes what killed runs left, and nothing in use or not ours"
   libc.close(libc.shm_open(`/${stale}`, libc.O.CREAT | libc.O.EXCL | libc.O.RDWR, 0o600));
   libc.sem_close(libc.sem_open(`/${stale}-free`, libc.O.CREAT | libc.O.EXCL, 0o600, 0));
   const holder = await startHolder([`fifo=${live}`]);
+  // A stale name, but a reader is blocked opening it (no descriptor yet): in use all the same.
+  const awaited = join(tmp, `ipc-lesson-fifo-${dead.pid}-0a1.fifo`);
+  libc.mkfifo(awaited, 0o600);
+  const reader = new Deno.Command("cat", { args: [awaited], stdout: "null" }).spawn();
+  const wchan = () => Deno.readTextFileSync(`/proc/${reader.pid}/wchan`);
+  for (let waited = 0; wchan() !== "wait_for_partner"; waited += 20) {
+    assert.ok(waited < 10_000, "cat never blocked opening the FIFO");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 
   try {
     const dry = await clean(["--dry-run"], tmp);
@@ -216,6 +225,11 @@ Deno.test("clean: removes what killed runs left, and nothing in use or not ours"
     assert.match(real.stdout, new RegExp(`^removed +FIFO +${literal(named)}`, "m"));
     assert.match(real.stdout, new RegExp(`^removed +demo folder +${literal(legacyFolder)}`, "m"));
     assert.match(real.stdout, new RegExp(`^in use +FIFO +${literal(live)}`, "m"));
+    assert.match(
+      real.stdout,
+      new RegExp(`^in use +FIFO +${literal(awaited)} +\\(held by process ${reader.pid}\\)$`, "m"),
+    );
+    assert.equal(Deno.lstatSync(awaited).isFifo, true, "a FIFO being opened is left alone");
     assert.equal(exists(fifo), false);
     assert.equal(exists(named), false);
     assert.equal(exists(legacyFolder), false);
@@ -226,12 +240,20 @@ Deno.test("clean: removes what killed runs left, and nothing in use or not ours"
     assert.equal(Deno.lstatSync(live).isFifo, true);
     assert.equal(Deno.lstatSync(notOurs).isFifo, true);
 
+    // Once the reader has given up, nobody is on it: stale.
+    reader.kill("SIGKILL");
+    await reader.status;
     const again = await clean([], tmp);
-    assert.doesNotMatch(again.stdout, /^removed /m);
+    assert.match(again.stdout, new RegExp(`^removed +FIFO +${literal(awaited)}`, "m"));
+    assert.doesNotMatch(again.stdout.replace(/^removed +FIFO .*0a1\.fifo.*\n/m, ""), /^removed /m);
   } finally {
+    try {
+      reader.kill("SIGKILL");
+    } catch { /* gone already */ }
+    await reader.status;
     await killHolder(holder);
     removeAll({
-      fifos: [fifo, notOurs, named, live],
+      fifos: [fifo, notOurs, named, live, awaited],
       queues: [`/${stale}`],
       shm: [stale, `sem.${stale}-free`],
     });

@@ -15,6 +15,11 @@
  *   `/dev/shm/sem.XXXXXX (deleted)` although `/dev/shm/sem.NAME` is the same inode.)
  * - a **working directory**: `/proc/PID/cwd`, for folders.
  *
+ * And one process holds nothing yet but is about to: a thread blocked in `open(2)` on a FIFO,
+ * waiting for a peer to open the other end (`/proc/PID/task/TID/wchan` reads
+ * `wait_for_partner`). Its system call's arguments (`/proc/PID/task/TID/syscall`) give the address
+ * of the path it opens, and `/proc/PID/mem` the path: that FIFO counts as held by it too.
+ *
  * A channel with no end-of-stream signal of its own (a message queue has no EPIPE and no
  * end-of-file) uses {@linkcode otherHolders} to notice that its peer has died; `deno task clean`
  * uses {@linkcode holdersOfPath} and {@linkcode readProcessTable} never to remove what is in use.
@@ -202,6 +207,12 @@ function readProcess(pid: number): { identities: Set<Identity>; paths: string[] 
   }
   for (const fd of fds) hold(`/proc/${pid}/fd/${fd.name}`);
   hold(`/proc/${pid}/cwd`);
+  for (const path of fifosBeingOpened(pid)) {
+    try {
+      identities.add(identityOf(Deno.statSync(path)));
+      paths.push(Deno.realPathSync(path));
+    } catch { /* opened, or given up, meanwhile */ }
+  }
   let maps = "";
   try {
     maps = Deno.readTextFileSync(`/proc/${pid}/maps`);
@@ -216,6 +227,62 @@ function readProcess(pid: number): { identities: Set<Identity>; paths: string[] 
     if (path.startsWith("/")) paths.push(livePath(path.replaceAll("\\012", "\n")));
   }
   return { identities, paths };
+}
+
+/** The numbers of the system calls that open a path, `[open, openat, openat2]`, by machine. */
+const OPEN_CALLS: Partial<Record<typeof Deno.build.arch, [number | null, number, number]>> = {
+  x86_64: [2, 257, 437],
+  aarch64: [null, 56, 437],
+};
+
+/** `AT_FDCWD`: an `openat` relative to the working directory. */
+const AT_FDCWD = -100n;
+
+/**
+ * The FIFOs that threads of `pid` are blocked opening, waiting for a peer, as paths this
+ * process can reach (`/proc/PID/root/…`, `/proc/PID/cwd/…`, `/proc/PID/fd/N/…`); none if the
+ * process cannot be looked at that closely (another user's, unless we are root).
+ */
+function fifosBeingOpened(pid: number): string[] {
+  const found: string[] = [];
+  const calls = OPEN_CALLS[Deno.build.arch];
+  let tasks: Deno.DirEntry[];
+  try {
+    tasks = [...Deno.readDirSync(`/proc/${pid}/task`)];
+  } catch {
+    return found;
+  }
+  for (const task of tasks) {
+    const dir = `/proc/${pid}/task/${task.name}`;
+    try {
+      if (calls === undefined) break;
+      if (Deno.readTextFileSync(`${dir}/wchan`) !== "wait_for_partner") continue;
+      // "257 0xffffff9c 0x7ffc74f08ae7 0x0 …": the call's number, then its arguments.
+      const [call, ...args] = Deno.readTextFileSync(`${dir}/syscall`).trim().split(" ");
+      const at = calls.indexOf(Number(call));
+      if (at < 0) continue;
+      const [dirfd, address] = at === 0 ? [AT_FDCWD, args[0]] : [BigInt(args[0]!), args[1]];
+      const path = readString(pid, Number(address));
+      const base = path.startsWith("/")
+        ? `/proc/${pid}/root`
+        : BigInt.asIntN(32, dirfd) === AT_FDCWD
+        ? `/proc/${pid}/cwd`
+        : `/proc/${pid}/fd/${BigInt.asIntN(32, dirfd)}`;
+      found.push(`${base}/${path}`);
+    } catch { /* the thread moved on, or is not ours to read */ }
+  }
+  return found;
+}
+
+/** The text at `address` in the memory of process `pid`, up to its NUL (at most PATH_MAX). */
+function readString(pid: number, address: number): string {
+  using mem = Deno.openSync(`/proc/${pid}/mem`);
+  mem.seekSync(address, Deno.SeekMode.Start);
+  const bytes = new Uint8Array(4096);
+  const n = mem.readSync(bytes) ?? 0;
+  const end = bytes.subarray(0, n).indexOf(0);
+  if (end < 0) throw new RangeError("no path at that address");
+  return new TextDecoder().decode(bytes.subarray(0, end));
 }
 
 /** One line of `/proc/PID/maps`: address, permissions, offset, device, inode, then the path. */

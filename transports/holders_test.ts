@@ -34,6 +34,39 @@ Deno.test("holders: an O_PATH descriptor on a FIFO holds it; closing it lets go"
   }
 });
 
+Deno.test("holders: a process blocked opening a FIFO holds it, by any path, until it gives up", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "holders-opening-" });
+  const path = join(dir, "my.fifo");
+  libc.mkfifo(path, 0o600);
+  // Blocked in open(2), waiting for a writer: no descriptor yet. Relative to its working
+  // directory (open), and absolute, from a thread of a Deno program (openat).
+  const readers = [
+    new Deno.Command("cat", { args: ["my.fifo"], cwd: dir, stdout: "null" }).spawn(),
+    new Deno.Command(Deno.execPath(), {
+      args: ["eval", `Deno.openSync(${JSON.stringify(path)})`],
+      stdout: "null",
+    }).spawn(),
+  ];
+  try {
+    const blocked = (pid: number) =>
+      [...Deno.readDirSync(`/proc/${pid}/task`)].some((task) =>
+        Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/wchan`) === "wait_for_partner"
+      );
+    for (let waited = 0; !readers.every((reader) => blocked(reader.pid)); waited += 20) {
+      assert.ok(waited < 10_000, "the readers never blocked in open");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const pids = readers.map((reader) => reader.pid).sort((a, b) => a - b);
+    assert.deepEqual(holdersOfPath(path), pids);
+    assert.deepEqual(readProcessTable().holdersUnder(dir), pids);
+  } finally {
+    for (const reader of readers) reader.kill("SIGKILL");
+    for (const reader of readers) await reader.status;
+  }
+  assert.deepEqual(holdersOfPath(path), []);
+  Deno.removeSync(dir, { recursive: true });
+});
+
 Deno.test("holders: a mapped segment and an open semaphore are held with no descriptor", () => {
   const name = `/my-holders-${Deno.pid}`;
   const fd = libc.shm_open(name, libc.O.CREAT | libc.O.EXCL | libc.O.RDWR, 0o600);
