@@ -123,24 +123,79 @@ function parseOptions(args: string[]): Settings | null {
     throw new UsageError((error as Error).message);
   }
   const methods = values.methods.split(",").filter(Boolean);
+  if (methods.length === 0) throw new UsageError("--methods names no method");
   for (const method of methods) {
     if (!lessonNamed(method)) throw new UsageError(`unknown method ${method}`);
   }
   if (values.pin !== "none" && values.pin !== "same") {
     throw new UsageError("--pin must be none or same");
   }
+  // An explicit C reference that is not there is a mistake, not a reason to skip C.
+  if (values.c !== "auto" && values.c !== "off" && !isFile(values.c)) {
+    throw new UsageError(
+      `--c ${JSON.stringify(values.c)} is not a file: give refbench.c or a built binary, or off`,
+    );
+  }
   return {
     quick,
     size,
-    runs: Number(values.runs ?? (quick ? 2 : 5)),
+    runs: count(values.runs, "--runs", quick ? 2 : 5, [1, 1000]),
     latencyRuns: quick ? 1 : 3,
-    iterations: Number(values.iterations ?? (quick ? 1000 : 10000)),
+    iterations: count(values.iterations, "--iterations", quick ? 1000 : 10000, [10, 10_000_000]),
     methods,
     pin: values.pin,
     c: values.c,
     json: values.json === true,
     out: values.out,
   };
+}
+
+/** A whole-number option from `min` to `max` (`fallback` when not given). */
+function count(
+  text: string | undefined,
+  option: string,
+  fallback: number,
+  [min, max]: [number, number],
+): number {
+  if (text === undefined) return fallback;
+  const value = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+  if (!(value >= min && value <= max)) {
+    throw new UsageError(
+      `${option} must be a whole number from ${min} to ${max}: got ${JSON.stringify(text)}`,
+    );
+  }
+  return value;
+}
+
+/** Whether `path` is a file (following links). */
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes sure the report can be written into `dir` before minutes of measuring: creates it if
+ * needed, and writes and removes a probe file. Throws with one line saying why not.
+ */
+function checkOutDir(dir: string): void {
+  let info: Deno.FileInfo | null = null;
+  try {
+    info = Deno.statSync(dir);
+  } catch { /* not there yet: made below */ }
+  if (info !== null && !info.isDirectory) {
+    throw new UsageError(`--out ${JSON.stringify(dir)} is not a folder: the report is two files`);
+  }
+  try {
+    Deno.mkdirSync(dir, { recursive: true });
+    const probe = Deno.makeTempFileSync({ dir, prefix: ".bench-probe-" });
+    Deno.removeSync(probe);
+  } catch (error) {
+    const why = error instanceof Error ? error.message.replace(/ \(os error \d+\).*$/, "") : error;
+    throw new UsageError(`--out ${JSON.stringify(dir)}: cannot write the report there: ${why}`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -389,7 +444,7 @@ async function latencyRun(bench: Bench, method: Method, size: number): Promise<n
     "--iterations",
     String(iterations),
     "--warmup",
-    String(Math.min(1000, iterations / 10)),
+    String(Math.min(1000, Math.floor(iterations / 10))),
     "--name",
     bench.channelName(),
     "--dir",
@@ -736,6 +791,14 @@ async function main(args: string[]): Promise<number> {
   if (settings === null) {
     console.log(USAGE);
     return 0;
+  }
+  if (settings.out !== undefined) {
+    try {
+      checkOutDir(settings.out);
+    } catch (error) {
+      console.error(`error: ${(error as Error).message}`);
+      return 2;
+    }
   }
   // Ctrl-C (or SIGTERM, SIGHUP) aborts the run; the cleanup below then removes what it made.
   const { signal } = abortOnStopSignals(new AbortController());

@@ -78,3 +78,36 @@ Deno.test("bench: a tiny --quick run produces every row, a report and a chart", 
   Deno.removeSync(out, { recursive: true });
   assertNothingLeftBehind();
 });
+
+Deno.test("bench: a bad option is refused with one line and status 2, before any measuring", async () => {
+  const notAFolder = join(testDir("bench-bad-options"), "file");
+  Deno.writeTextFileSync(notAFolder, "");
+  for (
+    const [args, message] of [
+      [["--runs", "0"], /^error: --runs must be a whole number from 1 to 1000: got "0"$/m],
+      [["--iterations", "1e3"], /^error: --iterations must be a whole number from 10 to /m],
+      [["--methods", ","], /^error: --methods names no method$/m],
+      [
+        ["--c", "/nonexistent/refbench.c"],
+        /^error: --c "\/nonexistent\/refbench\.c" is not a file/m,
+      ],
+      [["--out", notAFolder], /^error: --out ".*file" is not a folder: the report is two files$/m],
+      [
+        ["--out", `${notAFolder}/report`],
+        /^error: --out ".*file\/report": cannot write the report there/m,
+      ],
+    ] as const
+  ) {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "-A", join(ROOT, "bench", "main.ts"), ...args],
+      env: { NO_COLOR: "1", TMPDIR: TMP },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 2, `${args.join(" ")}: ${stderr}`);
+    assert.match(stderr, message);
+    assert.doesNotMatch(stderr, /^run \d|^\s+at /m, "measured, or a stack trace");
+  }
+  Deno.removeSync(join(notAFolder, ".."), { recursive: true });
+});
