@@ -92,20 +92,46 @@ async function run(
   };
 }
 
+const USAGE = `usage: deno task bench:faults [--size N] [--timeout SECONDS]
+
+  --size N           bytes each demo copies (default 64M); the fault comes after a quarter
+  --timeout SECONDS  how long a side waits for its peer (default 2)`;
+
 async function main(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      size: { type: "string", default: "64M" },
-      timeout: { type: "string", default: "2" },
-    },
-    strict: true,
-  });
+  let values;
+  try {
+    values = parseArgs({
+      args,
+      options: {
+        size: { type: "string", default: "64M" },
+        timeout: { type: "string", default: "2" },
+        help: { type: "boolean" },
+      },
+      strict: true,
+    }).values;
+  } catch (error) {
+    console.error(`error: ${(error as Error).message.split(".")[0]}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
   let size;
   try {
     size = parseSize(values.size, "--size", 1);
   } catch (error) {
     console.error(`error: ${(error as Error).message}`);
+    return 2;
+  }
+  // As the lessons take it (each demo would refuse it otherwise, 54 times over).
+  const seconds = /^\d+(\.\d+)?$/.test(values.timeout.trim()) ? Number(values.timeout) : NaN;
+  if (!(seconds > 0 && seconds <= 86_400)) {
+    console.error(
+      `error: --timeout must be a number of seconds above 0 and at most 86400: got ${
+        JSON.stringify(values.timeout)
+      }`,
+    );
     return 2;
   }
   console.log(`| fault | method | exit | the first error line after the fault | time to detect |`);

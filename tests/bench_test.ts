@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { lessonNamed, loadChannel } from "../bench/_channels.ts";
 import { METHODS } from "../lessons/registry.ts";
-import { assertNothingLeftBehind, ROOT, testDir, TMP } from "./_helpers.ts";
+import { assertNothingLeftBehind, readUntil, ROOT, testDir, textReader, TMP } from "./_helpers.ts";
 
 Deno.test("bench: a tiny --quick run produces every row, a report and a chart", async () => {
   const out = testDir("bench-out");
@@ -110,4 +110,68 @@ Deno.test("bench: a bad option is refused with one line and status 2, before any
     assert.doesNotMatch(stderr, /^run \d|^\s+at /m, "measured, or a stack trace");
   }
   Deno.removeSync(join(notAFolder, ".."), { recursive: true });
+});
+
+Deno.test("bench:by-hand and bench:faults: --help, and a bad option is one line and status 2", async () => {
+  for (
+    const [script, args, status, message] of [
+      ["by_hand.ts", ["--help"], 0, /^usage: deno task bench:by-hand /m],
+      ["by_hand.ts", ["--bogus"], 2, /^error: Unknown option '--bogus'$/m],
+      ["by_hand.ts", ["--runs", "x"], 2, /^error: --runs must be a whole number from 1 to 1000/m],
+      ["by_hand.ts", ["--dir", "/nonexistent"], 1, /^error: cannot make a folder in --dir /m],
+      ["faults.ts", ["--help"], 0, /^usage: deno task bench:faults /m],
+      ["faults.ts", ["--bogus"], 2, /^error: Unknown option '--bogus'$/m],
+      ["faults.ts", ["--timeout", "abc"], 2, /^error: --timeout must be a number of seconds/m],
+    ] as const
+  ) {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "-A", join(ROOT, "bench", script), ...args],
+      env: { NO_COLOR: "1", TMPDIR: TMP },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(status === 0 ? output.stdout : output.stderr);
+    assert.equal(output.code, status, `${script} ${args.join(" ")}: ${text}`);
+    assert.match(text, message);
+    assert.doesNotMatch(text, /^\s+at |Uncaught/m, "a stack trace");
+  }
+});
+
+Deno.test("bench:by-hand: SIGTERM mid-run ends the running command and removes its files", async () => {
+  const dir = testDir("by-hand-sigterm");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "-A",
+      join(ROOT, "bench", "by_hand.ts"),
+      "--size",
+      "64M",
+      "--runs",
+      "50",
+      "--dir",
+      dir,
+    ],
+    env: { NO_COLOR: "1", TMPDIR: TMP },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = textReader(child.stderr);
+  let said = await readUntil(stderr, /run 1\/50  pipe lesson/, 60_000);
+  child.kill("SIGTERM");
+  for (let r = await stderr.read(); !r.done; r = await stderr.read()) said += r.value;
+  const { code } = await child.status;
+  assert.equal(code, 143, said);
+  assert.match(said, /interrupted by SIGTERM: stopped the runs and removed /);
+  assert.deepEqual([...Deno.readDirSync(dir)], [], "its folder is gone");
+  // No side of the lesson it was running is left (they were in the command's session).
+  const sides = [...Deno.readDirSync("/proc")].filter((entry) => {
+    try {
+      return Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).includes(dir);
+    } catch {
+      return false;
+    }
+  });
+  assert.deepEqual(sides.map((entry) => entry.name), [], "processes of the run still there");
+  Deno.removeSync(dir, { recursive: true });
 });
