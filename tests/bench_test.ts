@@ -157,7 +157,7 @@ Deno.test("bench:by-hand: SIGTERM mid-run ends the running command and removes i
     stderr: "piped",
   }).spawn();
   const stderr = textReader(child.stderr);
-  let said = await readUntil(stderr, /run 1\/50  pipe lesson/, 60_000);
+  let said = await readUntil(stderr, /run 1\/50 {2}pipe lesson/, 60_000);
   child.kill("SIGTERM");
   for (let r = await stderr.read(); !r.done; r = await stderr.read()) said += r.value;
   const { code } = await child.status;

@@ -41,7 +41,7 @@
  *
  * @example
  * ```ts ignore
- * // Needs root: see transports/netns_test.ts.
+ * // Needs root.
  * import { TwoHosts } from "./netns.ts";
  * using hosts = await TwoHosts.create();
  * const argv = hosts.exec(hosts.a, ["ip", "-brief", "address"]); // run inside host a
