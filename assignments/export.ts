@@ -1,11 +1,16 @@
 /**
  * `deno task assignments:export DIR`: a student-ready copy of the project in DIR, without the
- * reference solutions and the mutants (the wrong solutions the tests grade), the tests, the
- * instructors' and developers' notes, and the git history. The lessons stay: their other sides
- * are the peers the grader runs, and their code is the textbook; so does the benchmark, which
- * the lessons' READMEs quote and one of their exercises runs. `deno.json` keeps the tasks that
- * still work, and each README loses the passages that name a task or link a file the copy lacks
- * (the test suite, say), so that a student can follow every one literally.
+ * reference solutions and the mutants (the wrong solutions the tests grade), the tests (the
+ * unit tests beside the code too), the instructors' and developers' notes, and the git history.
+ * The lessons stay: their other sides are the peers the grader runs, and their code is the
+ * textbook; so does the benchmark, which the lessons' READMEs quote and one of their exercises
+ * runs. `deno.json` keeps the tasks that still work, each README loses the passages that name a
+ * task or link a file the copy lacks (the test suite, say), so that a student can follow every
+ * one literally, and a comment in the code loses its aside that points at one.
+ *
+ * In a git checkout only the files git tracks go: a term of grading leaves the class's hand-ins,
+ * `grades.csv` and a grader's staged copies in the tree, and none may reach the students (one
+ * line on stderr names what was left out). A relative DIR is from where the command was typed.
  *
  *     deno task assignments:export /tmp/course
  *     cd /tmp/course && deno task grade fifo-client      (the starter: low marks, every reason)
@@ -13,20 +18,23 @@
  * @module
  */
 
-import { dirname, isAbsolute, join, normalize, relative, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, normalize, relative } from "node:path";
 import { ASSIGNMENTS } from "./registry.ts";
 import { ROOT } from "./_grader.ts";
+import { fromCaller } from "./grade.ts";
 
 /** What never goes into a student's copy (paths relative to the root). */
 export const LEFT_OUT: RegExp[] = [
   /^\.git(\/|$)/,
   /^tests(\/|$)/,
+  /(^|\/)[^/]*_test\.ts$/, // the unit tests beside the code they test: tests too
   /^\.ci(\/|$)/,
   /^DEVELOPERS\.md$/, // how the project is built: for its developers
   /^assignments\/README\.md$/, // the instructor's notes: grading a class, the grader's tests
   /^assignments\/[^/]+\/solution(\/|$)/,
   /^assignments\/[^/]+\/mutants\.ts$/,
   /^assignments\/_mutants\.ts$/,
+  /(^|\/)\.hand-in-/, // another student's hand-in, staged by a grader running now (or killed)
   /(^|\/)node_modules(\/|$)/,
 ];
 
@@ -35,20 +43,129 @@ export function exported(path: string): boolean {
   return !LEFT_OUT.some((pattern) => pattern.test(path));
 }
 
-/** The files of the project, relative to the root, that go into the copy. */
-export function exportedFiles(root: string = ROOT): string[] {
+/** The files that go into the copy, and those left out only because git does not track them. */
+export interface Selection {
+  /** The files to copy, relative to the root, sorted. */
+  files: string[];
+  /** Files on disk that would go too if git tracked them (a class's `grades.csv`, say). */
+  untracked: string[];
+}
+
+/**
+ * The files of the project, relative to `root`, that go into the copy. In a git checkout, only
+ * what git tracks (read from the working tree, edits and all): whatever else lies in the tree
+ * is not part of the course but of this instructor's term (the class's hand-ins, `grades.csv`,
+ * a student program's stray log), and must not reach the students. Without git, the files on
+ * disk, but never a dot-file or dot-folder.
+ *
+ * @example
+ * ```ts ignore
+ * const { files, untracked } = exportedFiles();
+ * console.log(`${files.length} files; not tracked: ${untracked.join(", ")}`);
+ * ```
+ */
+export function exportedFiles(root: string = ROOT): Selection {
+  const git = gitFiles(root);
+  if (git === undefined) return { files: walkedFiles(root), untracked: [] };
+  return {
+    // A path git tracks may be gone from the tree, or a symbolic link, or a submodule's folder.
+    files: git.tracked.filter((path) => exported(path) && isPlainFile(join(root, path))).sort(),
+    // Named on stderr as files one may have meant to add: not a dot-file (`.env`, a test's own
+    // staged file), which nobody hands out unawares.
+    untracked: git.untracked.filter((path) => exported(path) && !hidden(path)).sort(),
+  };
+}
+
+/**
+ * What git says of the files under `root`: those it tracks, and those it does not (without
+ * the ones `.gitignore` names: nobody meant those for anyone). Undefined where `root` is no
+ * git checkout, or git is not installed.
+ */
+function gitFiles(root: string): { tracked: string[]; untracked: string[] } | undefined {
+  try {
+    Deno.statSync(join(root, ".git")); // a folder, or a file in a worktree
+  } catch {
+    return undefined;
+  }
+  const list = (...args: string[]): string[] | undefined => {
+    let output: Deno.CommandOutput;
+    try {
+      output = new Deno.Command("git", { args: ["ls-files", "-z", ...args], cwd: root })
+        .outputSync();
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined; // no git on this machine
+      throw error;
+    }
+    if (!output.success) {
+      // Not a reason to fall back to copying everything: that is what leaks the hand-ins.
+      const why = new TextDecoder().decode(output.stderr).trim().split("\n")[0];
+      throw new Error(`git ls-files failed in ${root}: ${why || `status ${output.code}`}`);
+    }
+    return new TextDecoder().decode(output.stdout).split("\0").filter((path) => path !== "");
+  };
+  const tracked = list();
+  const untracked = list("--others", "--exclude-standard");
+  return tracked && untracked && { tracked, untracked };
+}
+
+/**
+ * The files on disk under `root` that go into the copy, where git cannot tell which belong to
+ * the project: a dot-file or dot-folder (`.git`, `.env`, a grader's staged `.hand-in-…`) never
+ * does, nor a symbolic link (it may point anywhere).
+ */
+function walkedFiles(root: string): string[] {
   const files: string[] = [];
   const walk = (dir: string) => {
     for (const entry of Deno.readDirSync(dir)) {
       const path = join(dir, entry.name);
       const rel = relative(root, path);
-      if (!exported(rel) || entry.isSymlink) continue;
+      if (hidden(entry.name) || !exported(rel) || entry.isSymlink) continue;
       if (entry.isDirectory) walk(path);
       else if (entry.isFile) files.push(rel);
     }
   };
   walk(root);
   return files.sort();
+}
+
+/** Whether `path` is, or is inside, a dot-file or dot-folder. */
+function hidden(path: string): boolean {
+  return /(^|\/)\./.test(path);
+}
+
+/** Whether `path` is a regular file (not a link, a folder, or nothing at all). */
+function isPlainFile(path: string): boolean {
+  try {
+    return Deno.lstatSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The one line that says which files stayed behind because git does not track them, naming a
+ * few; undefined when there are none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { untrackedNote } from "./export.ts";
+ * assert.equal(
+ *   untrackedNote(["grades.csv"]),
+ *   "left out 1 file git does not track: grades.csv (git add it to export it)",
+ * );
+ * assert.equal(untrackedNote([]), undefined);
+ * ```
+ */
+export function untrackedNote(untracked: string[]): string | undefined {
+  if (untracked.length === 0) return undefined;
+  const shown = untracked.slice(0, 3).join(", ");
+  const more = untracked.length > 3 ? ` and ${untracked.length - 3} more` : "";
+  const [count, them] = untracked.length === 1
+    ? ["1 file", "it"]
+    : [`${untracked.length} files`, "them"];
+  const how = `git add ${them} to export ${them}`;
+  return `left out ${count} git does not track: ${shown}${more} (${how})`;
 }
 
 /** The tasks of `deno.json` whose files are all in the copy. */
@@ -165,22 +282,78 @@ export function forTheCopy(markdown: string, from: string, copy: Copy): string {
   return joined.flatMap((block) => block.lines).join("\n");
 }
 
-/** Writes the copy into `target` (which must not exist, or be empty); returns the files written. */
-export function exportTo(target: string): string[] {
-  const dest = resolve(target);
-  const inside = relative(ROOT, dest);
-  if (inside === "" || !inside.startsWith("..") && !isAbsolute(inside)) {
-    throw new Error(`${target} is inside the project: choose a folder outside it`);
+/** Each path a line of code or comment names: `word/…/name.md` or `name.ts`. */
+function pathsIn(line: string): string[] {
+  return line.match(/[\w.-]+(?:\/[\w.-]+)*\.(?:md|ts)\b/g) ?? [];
+}
+
+/**
+ * Whether `path`, named in the file `from`, is a file the copy left out: read from the root or
+ * from beside `from`, it is in no place the copy has, and in one that {@linkcode LEFT_OUT} names.
+ */
+function leftOutOf(copy: Copy, path: string, from: string): boolean {
+  const places = [normalize(path), normalize(join(dirname(from), path))];
+  return !places.some((place) => copy.files.has(place)) && places.some((place) => !exported(place));
+}
+
+/**
+ * `source` (the TypeScript file `from`) without the asides in its comments that point at a file
+ * the copy lacks: "(coursework: see the instructor's notes at X.md)" goes, with the space before
+ * it, so that the JSDoc a student reads never sends them to a file they do not have. The code
+ * is untouched (an example's code in a JSDoc too), and so is every comment with nothing to drop.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { codeForTheCopy } from "./export.ts";
+ * const copy = { files: new Set(["mod.ts", "README.md"]), tasks: new Set<string>() };
+ * assert.equal(codeForTheCopy("// A side (see tests/README.md).", "mod.ts", copy), "// A side.");
+ * const kept = "// A side (see README.md).";
+ * assert.equal(codeForTheCopy(kept, "mod.ts", copy), kept);
+ * ```
+ */
+export function codeForTheCopy(source: string, from: string, copy: Copy): string {
+  const comment = /^\s*(\/\/|\/?\*)/;
+  let example = false; // inside a JSDoc example's code block: code, not prose
+  return source.split("\n").map((line) => {
+    if (/^\s*\*\s*```/.test(line)) example = !example;
+    if (example || !comment.test(line)) return line;
+    return line.replace(
+      / ?\(([^()]*)\)/g,
+      (aside, inside: string) =>
+        pathsIn(inside).some((path) => leftOutOf(copy, path, from)) ? "" : aside,
+    );
+  }).join("\n");
+}
+
+/**
+ * Writes the copy of the project at `root` into the folder `dest` (which must not exist, or be
+ * empty, and must be outside the project); returns the files written, and the ones left out
+ * because git does not track them.
+ *
+ * @example
+ * ```ts ignore
+ * const { files } = exportTo("/tmp/course");
+ * console.log(`wrote ${files.length} files`);
+ * ```
+ */
+export function exportTo(dest: string, root: string = ROOT): Selection {
+  if (within(root, dest)) {
+    throw new Error(`${dest} is inside the project (${root}): choose a folder outside it`);
   }
   try {
+    if (!Deno.statSync(dest).isDirectory) {
+      throw new Error(`${dest} is a file: choose a new or empty folder`);
+    }
     if ([...Deno.readDirSync(dest)].length > 0) {
-      throw new Error(`${target} is not empty: choose a new or empty folder`);
+      throw new Error(`${dest} is not empty: choose a new or empty folder`);
     }
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  const files = exportedFiles();
-  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
+  const selection = exportedFiles(root);
+  const { files } = selection;
+  const config = JSON.parse(Deno.readTextFileSync(join(root, "deno.json")));
   config.tasks = exportedTasks(config.tasks ?? {}, new Set(files));
   const copy: Copy = { files: new Set(files), tasks: new Set(Object.keys(config.tasks)) };
   for (const file of files) {
@@ -188,18 +361,46 @@ export function exportTo(target: string): string[] {
     if (file === "deno.json") {
       Deno.writeTextFileSync(join(dest, file), JSON.stringify(config, null, 2) + "\n");
     } else if (file.endsWith(".md")) {
-      const text = Deno.readTextFileSync(join(ROOT, file));
+      const text = Deno.readTextFileSync(join(root, file));
       Deno.writeTextFileSync(join(dest, file), forTheCopy(text, file, copy));
-    } else Deno.copyFileSync(join(ROOT, file), join(dest, file));
+    } else if (file.endsWith(".ts")) {
+      const text = Deno.readTextFileSync(join(root, file));
+      Deno.writeTextFileSync(join(dest, file), codeForTheCopy(text, file, copy));
+    } else Deno.copyFileSync(join(root, file), join(dest, file));
   }
-  return files;
+  return selection;
+}
+
+/**
+ * Whether `path` is `root` or inside it, judged on where both really are: a symbolic link on
+ * the way (`/tmp/here` → the project) must not let the copy land in the project it copies.
+ */
+function within(root: string, path: string): boolean {
+  const inside = relative(realPath(root), realPath(path));
+  return inside === "" || inside !== ".." && !inside.startsWith("../") && !isAbsolute(inside);
+}
+
+/** `path` with every symbolic link resolved, as far as it exists (the rest is yet to be made). */
+function realPath(path: string): string {
+  try {
+    return Deno.realPathSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound) || dirname(path) === path) throw error;
+    return join(realPath(dirname(path)), basename(path));
+  }
+}
+
+/** `path` as one shell word, for a command line the user can paste. */
+function shellWord(path: string): string {
+  return /^[\w./+-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
 }
 
 const USAGE =
   `usage: deno task assignments:export DIR   (a new or empty folder, outside the project)
 
 A student's copy of the project: the lessons, the transports, the benchmark and the assignments'
-starters and READMEs, without the solutions, the mutants, the tests and the instructor's notes.`;
+starters and READMEs, without the solutions, the mutants, the tests and the instructor's notes.
+In a git checkout, only the files git tracks (never the class's hand-ins or grades).`;
 
 if (import.meta.main) {
   const [target, ...extra] = Deno.args;
@@ -217,12 +418,15 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   try {
-    const files = exportTo(target);
+    // `deno task` runs this in the project's root; a relative DIR is from where the user typed it.
+    const { files, untracked } = exportTo(fromCaller(target));
+    const note = untrackedNote(untracked);
+    if (note !== undefined) console.error(note);
     const names = ASSIGNMENTS.map((assignment) => assignment.name).join(", ");
     console.log(
       `wrote ${files.length} files to ${target}: the lessons, the transports, the benchmark ` +
         `and the assignments (${names}) without their solutions; ` +
-        `try: cd ${target} && deno task grade ${ASSIGNMENTS[0]!.name}`,
+        `try: cd ${shellWord(target)} && deno task grade ${ASSIGNMENTS[0]!.name}`,
     );
   } catch (error) {
     console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
