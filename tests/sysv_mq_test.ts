@@ -736,7 +736,7 @@ Deno.test("sysv-mq: --help's --trace example shows msgsnd waiting for room (EAGA
   );
 });
 
-Deno.test("sysv-mq: a stale queue with a lessons' key owned by another user is refused and never removed", async () => {
+Deno.test("sysv-mq: a queue with a lessons' key owned by another user is refused by both sides and never removed", async () => {
   const dir = testDir("sysv-mq-other-user");
   const key = formatKey(libc.madeUpKey()); // the lessons' own kind of key
   leaveQueue(key, true); // stale: its sender has exited
@@ -761,6 +761,18 @@ Deno.test("sysv-mq: a stale queue with a lessons' key owned by another user is r
         `a System V message queue with key ${key} \\(--key\\) already exists \\(msqid ${msqid}, 1 message\\), owned by user 65534: it was left untouched`,
       ),
     );
+    // Nor does a client take it for its server's, even as root (whom no mode keeps out): anyone
+    // could have filled it.
+    const copy = join(dir, "copy");
+    const client = await runLesson("sysv-mq", ["client", "--key", key, "--output", copy]);
+    assert.equal(client.code, 1, client.stderr);
+    assertOneError(
+      client,
+      new RegExp(
+        `refusing to use the System V queue ${key} \\(msqid ${msqid}\\): it belongs to user 65534, not to you`,
+      ),
+    );
+    assert.throws(() => Deno.lstatSync(copy), Deno.errors.NotFound);
     const plain = await cleanIn(dir, []);
     assert.equal(plain.code, 0, plain.stderr);
     assert.doesNotMatch(plain.stdout, new RegExp(`msqid ${msqid}\\b`));

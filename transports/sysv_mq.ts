@@ -259,8 +259,10 @@ export class SysvQueue implements Disposable {
 
   /**
    * Finds the queue of `key` with `msgget(key, 0)`, waiting up to `options.wait` ms for it to
-   * be created. Throws `Deno.errors.TimedOut` if it does not appear in time, and the LibcError
-   * EACCES (from `msgctl(IPC_STAT)`) if its mode does not let this user in (another user's).
+   * be created. Throws `Deno.errors.TimedOut` if it does not appear in time, the LibcError
+   * EACCES (from `msgctl(IPC_STAT)`) if its mode does not let this user in, and
+   * `Deno.errors.PermissionDenied` if it does but belongs to another user (a mode 0666 queue
+   * that anybody could have filled: never taken for the peer's, even by root).
    */
   static async open(key: number, options: OpenSysvQueueOptions = {}): Promise<SysvQueue> {
     const waitMs = options.wait ?? 0;
@@ -270,7 +272,14 @@ export class SysvQueue implements Disposable {
         const msqid = libc.msgget(key, 0);
         // msgget asks for no permission (flags 0), so it finds another user's queue too; its
         // IPC_STAT needs read permission, as msgrcv does: EACCES now, not at the first receive.
-        libc.msqidStat(msqid);
+        const { uid, cuid } = libc.msqidStat(msqid);
+        if (!mine(uid) || !mine(cuid)) {
+          const owner = mine(uid) ? cuid : uid;
+          throw new Deno.errors.PermissionDenied(
+            `refusing to use the System V queue ${formatKey(key)} (msqid ${msqid}): it belongs ` +
+              `to user ${owner}, not to you`,
+          );
+        }
         return new SysvQueue(key, msqid, false, options);
       } catch (error) {
         // ENOENT: nobody has created it yet. Anything else is a real error.
