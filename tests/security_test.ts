@@ -9,6 +9,7 @@ import { join } from "node:path";
 import * as libc from "../transports/libc.ts";
 import {
   assertNothingLeftBehind,
+  assertOneError,
   lessonCommand,
   readUntil,
   runLesson,
@@ -111,6 +112,16 @@ Deno.test({
           run.stderr,
           /refusing to use the queue .* it belongs to user 65534, not to you/,
         );
+        // A server, by hand or in the demo, says whose it is: not a killed run's to clean.
+        for (const role of [["server"], []]) {
+          const server = await runLesson("mq", [...role, "--name", name]);
+          assert.equal(server.code, 1, server.stderr);
+          assertOneError(
+            server,
+            /already exists, and it is another user's \(uid 65534\), not yours to use or remove; it was left untouched/,
+          );
+        }
+        assert.equal(Deno.statSync(`/proc/self/fd/${fd}`).uid, NOBODY, "left as it was");
       } finally {
         libc.mq_close(fd);
         libc.mq_unlink(name);
@@ -135,6 +146,15 @@ Deno.test({
           run.stderr,
           /refusing to use the shared-memory object .* it belongs to user 65534, not to you/,
         );
+        for (const role of [["server"], []]) {
+          const server = await runLesson("shm", [...role, "--name", name]);
+          assert.equal(server.code, 1, server.stderr);
+          assertOneError(
+            server,
+            /already exists, and it is another user's \(uid 65534\), not yours to use or remove; left untouched/,
+          );
+        }
+        assert.equal(Deno.statSync(`/dev/shm${name}`).uid, NOBODY, "left as it was");
       } finally {
         libc.shm_unlink(name);
       }

@@ -59,6 +59,7 @@
 import type { NamedChannel, NamedEndOptions, Sink, Source } from "./channel.ts";
 import { ChannelError } from "./errors.ts";
 import { holdersOfPath, isRunning } from "./holders.ts";
+import { mine } from "./leftovers.ts";
 import { LibcError, sem_unlink, shm_unlink } from "./libc.ts";
 import {
   Semaphore,
@@ -223,6 +224,15 @@ function exists(path: string): boolean {
   }
 }
 
+/** The owner of what is at `path` (null if it has gone). */
+function ownerOf(path: string): number | null {
+  try {
+    return Deno.lstatSync(path).uid;
+  } catch {
+    return null; // removed meanwhile
+  }
+}
+
 /** The processes that have the object at `path` open or mapped (none if it has gone). */
 function holders(path: string): number[] {
   try {
@@ -241,9 +251,11 @@ export class RingNamesTaken extends ChannelError {
   readonly taken: RingPart[];
   /** The processes that have any of them open or mapped, in order; none: left behind. */
   readonly holders: number[];
+  /** The other users that own any of them, in order: not this user's to use or remove. */
+  readonly owners: number[];
 
-  /** `taken` exist, held by `holders`. */
-  constructor(taken: RingPart[], holders: number[]) {
+  /** `taken` exist, held by `holders`; `owners`: the other users whose any of them are. */
+  constructor(taken: RingPart[], holders: number[], owners: number[] = []) {
     const them = taken.length === 1 ? "it" : "them";
     const descriptions = taken.map((part) => part.description);
     const list = descriptions.length === 1
@@ -251,14 +263,20 @@ export class RingNamesTaken extends ChannelError {
       : `${descriptions.slice(0, -1).join(", ")} and ${descriptions.at(-1)}`;
     const exist = `${list} already exist${taken.length === 1 ? "s" : ""}`;
     const users = `process ${holders.join(", ")} ${holders.length === 1 ? "uses" : "use"} ${them}`;
+    const whose = `${taken.length === 1 ? "it is" : "they are"} another user's (${
+      owners.map((uid) => `uid ${uid}`).join(", ")
+    }), not yours to use or remove`;
     super(
-      holders.length > 0
+      owners.length > 0
+        ? `${exist}, and ${whose}`
+        : holders.length > 0
         ? `${exist}, and ${users}`
         : `${exist}: nobody has ${them} open or mapped, so a killed run left ${them} behind`,
     );
     this.name = "RingNamesTaken";
     this.taken = taken;
     this.holders = holders;
+    this.owners = owners;
   }
 }
 
@@ -278,7 +296,9 @@ export function refuseExisting(names: RingNames): void {
   const taken = ringParts(names).filter((part) => part.exists());
   if (taken.length === 0) return;
   const users = [...new Set(taken.flatMap((part) => holders(part.path)))].sort((a, b) => a - b);
-  throw new RingNamesTaken(taken, users);
+  const owners = [...new Set(taken.map((part) => ownerOf(part.path)))]
+    .filter((uid): uid is number => uid !== null && !mine(uid)).sort((a, b) => a - b);
+  throw new RingNamesTaken(taken, users, owners);
 }
 
 /**

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { queueIdentity } from "../../transports/holders.ts";
+import { mine } from "../../transports/leftovers.ts";
 import { type MessageQueue, queueExists, queueUsers, removeQueue } from "../../transports/mq.ts";
 import { cleanCommand, type KernelObject, LessonError } from "../_lesson.ts";
 import type { Log } from "../_log.ts";
@@ -50,6 +52,14 @@ export function nameTaken(name: string): LessonError {
       `a message queue named ${name} already exists, and you may not even open it (${
         error.message.slice(error.message.lastIndexOf(": ") + 2)
       }); it was left untouched: choose another --name`,
+    );
+  }
+  // Another user's: not a killed run of ours, and not ours to remove (clean would refuse).
+  const owner = queueIdentity(name)?.uid ?? null;
+  if (!mine(owner)) {
+    return new LessonError(
+      `a message queue named ${name} already exists, and it is another user's (uid ${owner}), ` +
+        "not yours to use or remove; it was left untouched: choose another --name",
     );
   }
   if (users.length > 0) {

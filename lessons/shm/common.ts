@@ -93,7 +93,9 @@ export function refuseTakenNames(names: RingNames): void {
     if (!(error instanceof RingNamesTaken)) throw error;
     const them = error.taken.length === 1 ? "it" : "them";
     throw new Deno.errors.AlreadyExists(
-      error.holders.length > 0
+      error.owners.length > 0
+        ? `${error.message}; left untouched: choose another --name`
+        : error.holders.length > 0
         ? `${error.message}: another run is using the name ${names.segment}; choose another --name`
         : `${error.message} (deno task clean removes what killed runs left): \`${
           cleanCommand(...error.taken.map((part) => part.name))
