@@ -566,6 +566,34 @@ Deno.test({
       assert.equal(run.stdout.trim(), "left:", "nothing left in that /dev/shm");
     });
 
+    // The same ring in a /dev/shm of `size`: by hand, the server's one line.
+    const serverIn = (size: string) =>
+      runWrapped(
+        inside.map((arg) => arg.replace("size=1M", `size=${size}`)),
+        "shm",
+        ["server", "--name", uniqueName("shm", "full"), "--input", input, ...ring],
+      );
+
+    await t.step("short by a page: the exact bytes, where rounding would hide it", async () => {
+      const run = await serverIn("2M");
+      assert.equal(run.code, 1, run.stderr);
+      assertOneError(
+        run,
+        /cannot reserve 2 MiB \(2101248 bytes\) for the shared-memory object .*: \/dev\/shm has only 2 MiB \(2097152 bytes\) free/,
+      );
+      assert.equal(run.stdout.trim(), "left:", "nothing left in that /dev/shm");
+    });
+
+    await t.step("room for the segment, not for a semaphore: said as plainly", async () => {
+      const run = await serverIn("2052k");
+      assert.equal(run.code, 1, run.stderr);
+      assertOneError(
+        run,
+        /cannot create the semaphore \/ipc-lesson-shm-.*-(free|filled): \/dev\/shm is full \(sem_open failed with ENOSPC\): make room in \/dev\/shm/,
+      );
+      assert.equal(run.stdout.trim(), "left:", "nothing left in that /dev/shm");
+    });
+
     await t.step("the demo", async () => {
       const run = await runWrapped(inside, "shm", [
         "--size",
@@ -583,6 +611,28 @@ Deno.test({
       assert.equal(run.stdout.trim().split("\n").at(-1), "left:", "nothing left in that /dev/shm");
       assert.equal(exists(join(dir, "copy.bin")), false);
     });
+    Deno.removeSync(dir, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "files: a file system that reports no size (ramfs) is not taken for a full one",
+  ignore: !canUnshare,
+  async fn() {
+    const dir = testDir("ramfs");
+    // ramfs grows as it is written, and statvfs says 0 blocks, 0 free: no limit to check.
+    const inside = [
+      "unshare",
+      "-m",
+      "sh",
+      "-c",
+      `mount -t ramfs ramfs ${dir} && "$@"; s=$?; echo "in it: $(ls -A ${dir})"; exit $s`,
+      "sh",
+    ];
+    const run = await runWrapped(inside, "fifo", ["--quiet", "--output", join(dir, "copy.txt")]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /byte-exact copy: yes/);
+    assert.equal(run.stdout.trim(), "in it: copy.txt");
     Deno.removeSync(dir, { recursive: true });
   },
 });

@@ -360,7 +360,11 @@ export function checkSpace(needs: SpaceNeed[]): void {
   }
   for (const group of byDevice.values()) {
     const bytes = group.reduce((sum, need) => sum + need.bytes, 0);
-    const free = libc.statvfs(group[0]!.dir).availableBytes;
+    const space = libc.statvfs(group[0]!.dir);
+    // A file system that reports no size at all (ramfs, which grows as it is written) sets no
+    // limit this can check: writing will say so if there is none left.
+    if (space.totalBytes === 0) continue;
+    const free = space.availableBytes;
     if (bytes > free) {
       throw new FileError(
         `not enough space for ${group.map((need) => need.what).join(" and ")} (${

@@ -184,6 +184,12 @@ export class Semaphore implements Disposable {
     try {
       sem = libc.sem_open(name, libc.O.CREAT | libc.O.EXCL, options.mode ?? 0o600, value);
     } catch (error) {
+      if (error instanceof libc.LibcError && error.code === "ENOSPC") {
+        // glibc keeps a named semaphore in a file of /dev/shm: a full /dev/shm has no room.
+        error.message = `cannot create the semaphore ${name}: /dev/shm is full (sem_open ` +
+          "failed with ENOSPC): make room in /dev/shm";
+        throw error;
+      }
       throw naming(error, name);
     }
     return new Semaphore(name, true, sem, options);

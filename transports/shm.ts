@@ -281,13 +281,18 @@ function reserve(fd: number, name: string, size: number): void {
   } catch (error) {
     if (!(error instanceof libc.LibcError && error.code === "ENOSPC")) throw naming(error, name);
     let room = "/dev/shm has not got that much room";
+    let need = formatSize(size);
     try {
       const space = libc.statvfs(shmPath(name));
-      room = `/dev/shm has only ${formatSize(space.availableBytes)} free (of ${
-        formatSize(space.totalBytes)
-      })`;
+      let free = formatSize(space.availableBytes);
+      if (free === need) {
+        // Rounded alike (2 MiB + a header page against 2 MiB): the exact bytes tell them apart.
+        need += ` (${size} bytes)`;
+        free += ` (${space.availableBytes} bytes)`;
+      }
+      room = `/dev/shm has only ${free} free (of ${formatSize(space.totalBytes)})`;
     } catch { /* statvfs failed: say no more */ }
-    error.message = `cannot reserve ${formatSize(size)} for the shared-memory object ${name}: ` +
+    error.message = `cannot reserve ${need} for the shared-memory object ${name}: ` +
       `${room}; posix_fallocate failed with ENOSPC`;
     throw error;
   }
