@@ -200,6 +200,33 @@ Deno.test("input: a file written to during the copy is named as the cause, not t
   Deno.removeSync(dir, { recursive: true });
 });
 
+Deno.test("demo: a server interrupted mid-transfer never counts less than its client received", async (t) => {
+  // Each send that went through is counted, even when Ctrl-C arrives while it is under way:
+  // the client can never have received more than the server says it sent.
+  for (const method of ["fifo", "mq", "sysv-mq", "unix"]) {
+    await t.step(method, async () => {
+      const child = lessonCommand(method, ["--size", "128M", "--chunk", "256"]).spawn();
+      const stderr = textReader(child.stderr);
+      let said = await readUntil(stderr, /started the client as process \d+/, 60_000);
+      const server = Number(said.match(/started the server as process (\d+)/)![1]);
+      // Half a second into a transfer of several: 256 bytes at a time.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      try {
+        Deno.kill(server, "SIGINT");
+      } catch { /* finished already: the counts must agree all the same */ }
+      for (let r = await stderr.read(); !r.done; r = await stderr.read()) said += r.value;
+      await child.stdout.cancel();
+      await child.status;
+      const count = (who: string) =>
+        Number(said.match(new RegExp(`the ${who} (?:sent|received) .*?\\((\\d+) bytes\\)`))?.[1]);
+      const [sent, received] = [count("server"), count("client")];
+      assert.ok(Number.isInteger(sent) && Number.isInteger(received), said);
+      assert.ok(received <= sent, `the client received ${received}, the server sent ${sent}`);
+      assert.ok(sent < 128 * 1024 * 1024, `interrupted too late to show anything:\n${said}`);
+    });
+  }
+});
+
 Deno.test("demo: two demos on the same names: the second is refused, the first succeeds", async (t) => {
   const dir = testDir("same-names");
   const input = makeInput(join(dir, "input.bin"), 8 * 1024 * 1024, 11);

@@ -37,6 +37,7 @@ import { NAME_MAX, posixNameProblem } from "./_names.ts";
 import {
   ready,
   seconds,
+  sent,
   sleep,
   SPIN_US,
   untilReady,
@@ -482,10 +483,10 @@ export class MessageQueue implements Disposable {
         ),
       );
     }
+    // Interrupted (Ctrl-C): now, before the message goes; once sent, it is counted.
+    if (this.#signal?.aborted) return Promise.reject(this.#signal.reason);
     // The common case first: there is room, and nothing needs to be made to wait for it.
-    if (libc.mq_send(this.#fd, message, priority) !== libc.WOULD_BLOCK) {
-      return ready(undefined, this.#signal);
-    }
+    if (libc.mq_send(this.#fd, message, priority) !== libc.WOULD_BLOCK) return sent();
     const park = async (ms: number) =>
       await libc.mq_timedsendPark(this.#fd, message, ms, priority) ? 0 : libc.WOULD_BLOCK;
     return untilReady(

@@ -15,7 +15,15 @@
 import * as libc from "./libc.ts";
 import type { EndOptions, InheritedChannel, Sink, Source } from "./channel.ts";
 import { ChannelError } from "./errors.ts";
-import { ready, seconds, SPIN_US, untilReady, type UntilReadyOptions, type Waits } from "./wait.ts";
+import {
+  ready,
+  seconds,
+  sent,
+  SPIN_US,
+  untilReady,
+  type UntilReadyOptions,
+  type Waits,
+} from "./wait.ts";
 
 /** Options for a {@linkcode PipeEnd}. */
 export interface PipeEndOptions {
@@ -130,9 +138,11 @@ export class PipeEnd implements Disposable {
    * whose code is EPIPE when no reader is left.
    */
   write(data: Uint8Array): Promise<void> {
+    // Interrupted (Ctrl-C): now, before a byte goes; once written, the bytes are counted.
+    if (this.#writeOptions.signal?.aborted) return Promise.reject(this.#writeOptions.signal.reason);
     // The common case first: the pipe takes it all at once.
     const n = data.length === 0 ? 0 : libc.write(this.#fd, data);
-    if (n === data.length) return ready(undefined, this.#writeOptions.signal);
+    if (n === data.length) return sent();
     return this.#writeRest(data, n === libc.WOULD_BLOCK ? 0 : n);
   }
 

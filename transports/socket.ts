@@ -48,6 +48,7 @@ import {
 import {
   ready,
   seconds,
+  sent,
   sleep,
   SPIN_US,
   untilReady,
@@ -461,13 +462,15 @@ export class Connection implements Disposable {
    * `LibcError` whose code is EPIPE (or ECONNRESET) once the peer has closed its end.
    */
   write(data: Uint8Array): Promise<void> {
+    // Interrupted (Ctrl-C): now, before a byte goes; once written, the bytes are counted.
+    if (this.#signal?.aborted) return Promise.reject(this.#signal.reason);
     let n: number | typeof libc.WOULD_BLOCK;
     try {
       n = data.length === 0 ? 0 : libc.write(this.#fd, data);
     } catch (error) {
       return Promise.reject(error); // a promise, always: EPIPE is not thrown at the caller
     }
-    if (n === data.length) return ready(undefined, this.#signal);
+    if (n === data.length) return sent();
     return this.#writeRest(data, n === libc.WOULD_BLOCK ? 0 : n);
   }
 

@@ -43,6 +43,7 @@ import * as libc from "./libc.ts";
 import {
   ready,
   seconds,
+  sent,
   sleep,
   SPIN_MS,
   untilReady,
@@ -324,8 +325,9 @@ export class SysvQueue implements Disposable {
     this.#out.mtype = mtype;
     this.#out.text.set(data);
     this.#sendLength = data.length;
-    const sent = this.#trySend();
-    if (sent !== libc.WOULD_BLOCK) return ready(undefined, this.#signal);
+    // Interrupted (Ctrl-C): now, before the message goes; once sent, it is counted.
+    if (this.#signal?.aborted) return Promise.reject(this.#signal.reason);
+    if (this.#trySend() !== libc.WOULD_BLOCK) return sent();
     this.#sendWaits ??= this.#waitsFor("receive");
     return untilReady(this.#trySend, this.#sendWaits, this.#sendOptions).then(this.#toVoid);
   }

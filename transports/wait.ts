@@ -157,14 +157,31 @@ export function ready<T>(value: T, signal?: AbortSignal): Promise<T> {
   });
 }
 
+/**
+ * What a send resolves to once its bytes have gone: the event loop gets its turn when one is
+ * due, but an abort raised meanwhile is not thrown here. The bytes are in the channel, and the
+ * caller counts them; the next send looks at the signal before it sends anything. (A receive
+ * uses {@linkcode ready}: what it took is lost with the interrupted run anyway.)
+ */
+export function sent(): Promise<void> {
+  return turnIsDue() ? takeTurn() : DONE;
+}
+
+const DONE: Promise<void> = Promise.resolve();
+
 async function waitThenRetry<T>(
   attempt: () => T | typeof WOULD_BLOCK,
   waits: Waits<T>,
   options: UntilReadyOptions,
 ): Promise<T> {
+  // Before anything can happen: an operation that then succeeds has happened, and stands.
+  options.signal?.throwIfAborted();
   let outcome = waits.wait(Math.min(SPIN_MS, options.timeoutMs));
   if (outcome === WOULD_BLOCK) outcome = attempt();
-  if (outcome !== WOULD_BLOCK) return ready(outcome, options.signal);
+  if (outcome !== WOULD_BLOCK) {
+    const result = outcome;
+    return turnIsDue() ? takeTurn().then(() => result) : result;
+  }
   const deadline = performance.now() + options.timeoutMs;
   for (;;) {
     options.signal?.throwIfAborted();
