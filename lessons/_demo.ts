@@ -636,6 +636,11 @@ export class Demo<O> {
           ? `after the copy had reached ${bytes}`
           : `after its output had reached ${bytes}`;
         const who = this.#threads ? "process (both threads)" : label;
+        if (byteExact.length > 0 && byteExact.every(Boolean)) {
+          // Killed after its part was done: the copy is whole, the run is still a failure.
+          return `the copy is byte-exact, but the ${who} was killed by ${status!.signal} ` +
+            "before it exited";
+        }
         return `the ${who} was killed by ${status!.signal} ${when}: transfer incomplete`;
       }
       if (!status!.success) {

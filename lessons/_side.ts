@@ -148,6 +148,7 @@ class SideRuntime<O> implements Side<O>, Log {
 
   startClock(): void {
     this.#startedAt = libc.monotonicMs();
+    this.#killIfDue(); // --kill-after ROLE:0: before the first byte, not after the first chunk
   }
 
   stopClock(): void {
@@ -158,6 +159,11 @@ class SideRuntime<O> implements Side<O>, Log {
     this.#bytes += bytes;
     this.#chunks++;
     if (this.#total !== undefined) this.#bar?.update(this.#bytes, this.#total);
+    this.#killIfDue();
+  }
+
+  /** `--kill-after`: this side has moved its BYTES, so it sends itself the signal. */
+  #killIfDue(): void {
     const kill = this.#common.killAfter;
     if (kill?.role !== this.role || this.#bytes < kill.bytes) return;
     // --kill-after: a crash (or hang, or interruption) on purpose, to watch how the peer and

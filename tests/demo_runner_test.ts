@@ -227,6 +227,21 @@ Deno.test("demo: a server interrupted mid-transfer never counts less than its cl
   }
 });
 
+Deno.test("--kill-after: BYTES 0 is before the first byte; a side killed after its part says so", async () => {
+  const before = await runLesson("fifo", ["--kill-after", "server:0"]);
+  assert.equal(before.code, 1, before.stderr);
+  assert.match(before.stderr, /--kill-after: sending myself SIGKILL after 0 bytes/);
+  assert.match(before.stderr, /byte-exact copy: NO/);
+  // The sample's one chunk is 1.39 KiB: the server dies having sent it all.
+  const after = await runLesson("fifo", ["--kill-after", "server:1K"]);
+  assert.equal(after.code, 1, after.stderr);
+  assert.match(after.stderr, /byte-exact copy: yes/);
+  assertOneError(
+    after,
+    /error: the copy is byte-exact, but the server was killed by SIGKILL before it exited$/m,
+  );
+});
+
 Deno.test("demo: two demos on the same names: the second is refused, the first succeeds", async (t) => {
   const dir = testDir("same-names");
   const input = makeInput(join(dir, "input.bin"), 8 * 1024 * 1024, 11);
