@@ -625,7 +625,11 @@ export class Demo<O> {
 
   /** Why the run failed, or null when it succeeded. */
   #failure(byteExact: boolean[], produced: boolean[]): string | null {
-    for (const { label, status } of this.#started) {
+    // A side killed by a signal first: it is the cause, whatever its peers said of it after.
+    const started = [...this.#started].sort((a, b) =>
+      Number(b.status!.signal !== null) - Number(a.status!.signal !== null)
+    );
+    for (const { label, status } of started) {
       if (status!.signal) {
         const bytes = formatBytes(this.#copied);
         // Threads of one process: the signal took the process, both sides at once. Otherwise the
