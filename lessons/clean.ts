@@ -403,7 +403,13 @@ function main(args: string[]): number {
     dryRun = values["dry-run"] === true;
     names = positionals;
   } catch (error) {
-    console.error(`error: ${(error as Error).message.split(".")[0]} (${USAGE})`);
+    // "Unknown option '-r'": said the way the lessons say it.
+    const message = (error as Error).message.split(".")[0]!.replace(/^Unknown/, "unknown");
+    console.error(`error: ${message} (${USAGE})`);
+    return 2;
+  }
+  if (names.includes("")) {
+    console.error(`error: an empty NAME names nothing (${USAGE})`);
     return 2;
   }
   return names.length > 0 ? cleanNamed(names, dryRun) : cleanLeftovers(dryRun);

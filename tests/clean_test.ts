@@ -455,7 +455,12 @@ Deno.test("clean NAME: refuses, one line each, what is not a FIFO or not there",
     const usage = await clean(["--bogus"]);
     assert.equal(usage.code, 2);
     assert.deepEqual(errorLines(usage), [
-      "error: Unknown option '--bogus' (usage: deno task clean [--dry-run] [NAME...])",
+      "error: unknown option '--bogus' (usage: deno task clean [--dry-run] [NAME...])",
+    ]);
+    const empty = await clean([""]);
+    assert.equal(empty.code, 2);
+    assert.deepEqual(errorLines(empty), [
+      "error: an empty NAME names nothing (usage: deno task clean [--dry-run] [NAME...])",
     ]);
   } finally {
     Deno.removeSync(dir, { recursive: true });

@@ -19,8 +19,8 @@ const pipeCases = [
   {
     name: "client whose stdin is not a pipe",
     args: ["client", "--output", "{output}"],
-    status: 1 as const,
-    message: /stdin is not a pipe/,
+    status: 2 as const,
+    message: /stdin is not a pipe: run deno task lesson:pipe server --input F \| deno/,
   },
 ];
 

@@ -7,6 +7,7 @@
 
 import { isPipe, PipeEnd } from "../../transports/pipe.ts";
 import { formatBytes } from "../../transports/units.ts";
+import { UsageError } from "../_cli.ts";
 import { LessonError, type Side } from "../_lesson.ts";
 import { BY_HAND, type PipeOptions } from "./common.ts";
 
@@ -15,7 +16,7 @@ export async function client(side: Side<PipeOptions>): Promise<void> {
   const { log } = side;
 
   // 1. Our stdin must be a pipe: the server (or the shell) connected it for us.
-  if (!isPipe(0)) throw new LessonError(`stdin is not a pipe: run  ${BY_HAND}`);
+  if (!isPipe(0)) throw new UsageError(`stdin is not a pipe: run ${BY_HAND}`);
 
   // 2. Create the output (an unnamed file, named only when the copy is complete).
   using output = side.createOutput();

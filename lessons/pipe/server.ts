@@ -12,6 +12,7 @@ import { LibcError } from "../../transports/libc.ts";
 import { createPipe, isPipe, PipeEnd, pipeMaxSize, spawnWithStdin } from "../../transports/pipe.ts";
 import { formatBytes } from "../../transports/units.ts";
 import { seconds, sleep } from "../../transports/wait.ts";
+import { UsageError } from "../_cli.ts";
 import { LessonError, type Side } from "../_lesson.ts";
 import { BY_HAND, type PipeOptions } from "./common.ts";
 
@@ -62,7 +63,7 @@ export async function server(side: Side<PipeOptions>): Promise<void> {
     writeEnd = pipe.writeEnd;
   } else {
     // 2b. By hand, the shell made the pipe for "server | client": it is our stdout.
-    if (!isPipe(1)) throw new LessonError(`stdout is not a pipe: run  ${BY_HAND}`);
+    if (!isPipe(1)) throw new UsageError(`stdout is not a pipe: run ${BY_HAND}`);
     writeEnd = held.use(new PipeEnd(1, side.waits));
     log.say(
       `my stdout (fd 1) is the write end of ${writeEnd.kernelObject}, made by the shell for "|"`,
