@@ -8,7 +8,7 @@
 import { isPipe, PipeEnd } from "../../transports/pipe.ts";
 import { formatBytes } from "../../transports/units.ts";
 import { UsageError } from "../_cli.ts";
-import { LessonError, type Side } from "../_lesson.ts";
+import type { Side } from "../_lesson.ts";
 import { BY_HAND, type PipeOptions } from "./common.ts";
 
 /** Copies its stdin, a pipe, into the output file. */
