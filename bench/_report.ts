@@ -218,7 +218,9 @@ Measured ${report.date.slice(0, 16).replace("T", " ")} UTC with \`deno task benc
 Linux ${m["kernel"]}, Deno ${m["deno"]}; mq limits ${m["mqMsgMax"]} messages × ${
     m["mqMsgsizeMax"]
   } bytes,
-pipe-max-size ${size(Number(m["pipeMaxSize"]))}; processes pinned: ${m["pin"]}. ${m["cReference"]}.
+pipe-max-size ${size(Number(m["pipeMaxSize"]))}; processes pinned: ${m["pin"]}. ${
+    m["cReference"]
+  }.${m["loadAverage"] === undefined ? "" : ` Load average before the run: ${m["loadAverage"]}.`}
 
 ![throughput and latency per method](chart.svg)
 

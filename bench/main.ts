@@ -556,6 +556,8 @@ function machine(pin: string, cNote: string): Record<string, string | number> {
     pipeMaxSize: pipeMaxSize(),
     pin,
     cReference: cNote,
+    // Before the run: work of others that every figure of this run shares the CPUs with.
+    loadAverage: Number(read("/proc/loadavg").split(" ")[0]),
   };
 }
 
@@ -605,6 +607,13 @@ async function measure(bench: Bench, workDir: string): Promise<BenchReport> {
   bench.progress(
     `${c.note}\n${size / MiB} MiB per transfer, ${runs} interleaved runs, pin: ${pin}`,
   );
+  const load = Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+  if (load >= navigator.hardwareConcurrency / 2) {
+    bench.progress(
+      `load average ${load} on ${navigator.hardwareConcurrency} CPUs: other work is running, so ` +
+        "every figure will be low; compare the ratios to C, measured in the same run",
+    );
+  }
   // (The C reference runs on this host only: a row measured elsewhere has none beside it.)
   const refbench = (method: Method) =>
     c.binary === null || method.place ? undefined : method.channel?.refbench;

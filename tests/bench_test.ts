@@ -35,7 +35,9 @@ Deno.test("bench: a tiny --quick run produces every row, a report and a chart", 
   const stderr = new TextDecoder().decode(output.stderr);
   assert.equal(output.code, 0, stderr);
   const report = JSON.parse(new TextDecoder().decode(output.stdout));
-  for (const key of ["cpu", "kernel", "deno", "mqMsgMax", "mqMsgsizeMax", "pipeMaxSize"]) {
+  for (
+    const key of ["cpu", "kernel", "deno", "mqMsgMax", "mqMsgsizeMax", "pipeMaxSize", "loadAverage"]
+  ) {
     assert.ok(key in report.machine, `machine.${key}`);
   }
   for (const method of METHODS) {
