@@ -52,13 +52,22 @@ export interface SideStats {
 
 const encoder = new TextEncoder();
 
-/** Writes all of `text` to stderr; a vanished reader (the runner died) is not an error. */
+/** Set once stderr has refused a write: the narration has nowhere to go any more. */
+let stderrGone = false;
+
+/**
+ * Writes all of `text` to stderr. Once stderr refuses a write, the narration stops, and the run
+ * goes on to its end: its reader has gone (EPIPE: the runner died), the terminal was closed
+ * (EIO, with the SIGHUP that ends the run the usual way), or the file behind `2>` is full
+ * (ENOSPC). Dying of it instead would leave what the sides made behind.
+ */
 export function writeStderr(text: string): void {
+  if (stderrGone) return;
   const bytes = encoder.encode(text);
   try {
     for (let done = 0; done < bytes.length;) done += Deno.stderr.writeSync(bytes.subarray(done));
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+  } catch {
+    stderrGone = true;
   }
 }
 

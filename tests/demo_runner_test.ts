@@ -21,6 +21,7 @@ import {
   ROOT,
   type Run,
   runLesson,
+  runWrapped,
   testDir,
   textReader,
 } from "./_helpers.ts";
@@ -240,6 +241,20 @@ Deno.test("--kill-after: BYTES 0 is before the first byte; a side killed after i
     after,
     /error: the copy is byte-exact, but the server was killed by SIGKILL before it exited$/m,
   );
+});
+
+Deno.test("demo: a stderr that refuses writes (2>/dev/full) ends nothing early and leaves nothing", async () => {
+  // The narration has nowhere to go; the copy is made, checked and cleaned up all the same.
+  // (A closed terminal is the same, with EIO and then SIGHUP: status 129, nothing left.)
+  for (const method of ["fifo", "shm", "sysv-shm", "unix"]) {
+    const run = await runWrapped(
+      ["sh", "-c", 'exec "$@" 2>/dev/full', "sh"],
+      method,
+      ["--size", "1M"],
+    );
+    assert.equal(run.code, 0, `${method}: ${run.stdout}${run.stderr}`);
+    assertNothingLeftBehind();
+  }
 });
 
 Deno.test("demo: two demos on the same names: the second is refused, the first succeeds", async (t) => {
