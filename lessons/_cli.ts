@@ -174,6 +174,15 @@ export function parseCommandLine(
     seen.add(token.name);
   }
   const values = parsed.values as Values;
+  for (const [name, value] of Object.entries(values)) {
+    // Deno decodes the command line as UTF-8 and puts U+FFFD for a byte it cannot decode: the
+    // path would name another file than the one typed (and --force could replace that one).
+    if (typeof value === "string" && value.includes("\uFFFD")) {
+      throw new UsageError(
+        `--${name} is not valid UTF-8 (Deno cannot pass on its bytes as they are): rename it`,
+      );
+    }
+  }
 
   const [first, ...extra] = parsed.positionals;
   if (first !== undefined && first !== "server" && first !== "client") {

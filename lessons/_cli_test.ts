@@ -142,3 +142,11 @@ Deno.test("command line: an option belongs to the side that uses it", () => {
   const own = { slots: { type: "string", arg: "N", help: "slots" } } as const;
   assert.equal(parseCommandLine(["--slots", "8"], own).values["slots"], "8");
 });
+
+Deno.test("command line: a value that was not valid UTF-8 (Deno put U+FFFD in it) is refused", () => {
+  refused(
+    ["--output", "/tmp/bad\uFFFDname.bin"],
+    "--output is not valid UTF-8 (Deno cannot pass on its bytes as they are): rename it",
+  );
+  refused(["--input=in\uFFFD.bin"], /^--input is not valid UTF-8/);
+});
