@@ -353,7 +353,19 @@ function cleanLeftovers(dryRun: boolean): number {
 
 /** `deno task clean [--dry-run] NAME...`: exactly these objects, or one error line each. */
 function cleanNamed(names: string[], dryRun: boolean): number {
-  const { found, problems, notes } = findNamed(names, { cwd: startingDirectory() });
+  // One name at a time, each looked up after the last was removed, and run key files last: the
+  // key file of a queue that this same command removes is free to go by then.
+  const keyFilesLast = [...names].sort((a, b) =>
+    Number(a.endsWith(".key")) - Number(b.endsWith(".key"))
+  );
+  let status = 0;
+  for (const name of keyFilesLast) status = Math.max(status, cleanOne(name, dryRun));
+  return status;
+}
+
+/** Removes the objects `name` names, or says why not; returns the exit status. */
+function cleanOne(name: string, dryRun: boolean): number {
+  const { found, problems, notes } = findNamed([name], { cwd: startingDirectory() });
   for (const note of notes) console.log(`note: ${note}`);
   const errors = [...problems];
   const me = Deno.uid();

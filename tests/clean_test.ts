@@ -494,16 +494,36 @@ Deno.test("clean NAME: a run's key file is removed by the listing's rule, and no
       `\`deno task clean ${key}\` removes the queue)`,
     ]);
     assert.equal(exists(keyFile), true);
-    libc.msgctl(msqid, libc.IPC.RMID);
+    // Named together with its queue's key, in either order: the queue goes, then its key file.
+    // (A queue a process that has exited sent to: stale, as a killed server leaves it.)
+    const sender = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        "--ext=ts",
+        `import * as libc from "./transports/libc.ts";
+        const m = new libc.MessageBuffer(3); m.mtype = 1;
+        libc.msgsnd(${msqid}, m, 3, libc.IPC.NOWAIT);`,
+      ],
+      cwd: ROOT,
+    }).outputSync();
+    assert.ok(sender.success);
+    const both = await clean([keyFile, key], tmp);
+    assert.equal(both.code, 0, both.stderr);
+    assert.match(
+      both.stdout,
+      new RegExp(`^removed .*msqid ${msqid}[\\s\\S]*^removed .*${literal(keyFile)}`, "m"),
+    );
+    assert.equal(exists(keyFile), false);
+    Deno.writeFileSync(keyFile, new Uint8Array(0), { mode: 0o600 }); // as it was, for what follows
 
     const others = await clean([heldFile, elsewhere, precious], tmp);
     assert.equal(others.code, 1);
     assert.deepEqual(errorLines(others), [
+      `error: the ftok key file ${heldFile} is in use, held by process ${holder.pid}: left alone`,
       `error: ${elsewhere} is named like a run's ftok key file, but runs make theirs in the ` +
       `temporary folder ${tmp}: left alone`,
       `error: ${precious} is named like a run's ftok key file, but holds data or is open to ` +
       "others (a run's is empty, and only its owner's): left alone",
-      `error: the ftok key file ${heldFile} is in use, held by process ${holder.pid}: left alone`,
     ]);
 
     // The listing and the name agree: what --dry-run would remove, the name removes.
