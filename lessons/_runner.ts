@@ -13,7 +13,7 @@ import { formatBytes } from "../transports/units.ts";
 import { parseCommandLine, usage, UsageError } from "./_cli.ts";
 import { Demo } from "./_demo.ts";
 import { listLabs, runLab } from "./_labs.ts";
-import { type Lesson, SAMPLE_INPUT, tempDir } from "./_lesson.ts";
+import { type Lesson, LessonError, SAMPLE_INPUT, tempDir } from "./_lesson.ts";
 import { formatLine, type Speaker, stderrHasColor, writeStderr } from "./_log.ts";
 import { describeError, runSide } from "./_side.ts";
 import { LESSONS } from "./registry.ts";
@@ -49,8 +49,9 @@ export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<n
       console.log(listLabs(lesson.method, labs));
       Deno.exit(0);
     }
+    who = common.breakLab !== undefined ? "lab" : common.mode === "demo" ? "runner" : common.mode;
+    checkTempDir();
     if (common.breakLab !== undefined) {
-      who = "lab";
       const lab = labs.find((candidate) => candidate.name === common.breakLab);
       if (!lab) {
         throw new UsageError(
@@ -61,7 +62,6 @@ export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<n
       }
       Deno.exit(await runLab(lab, tempDir(), (error) => describeError(error).message));
     }
-    if (common.mode !== "demo") who = common.mode;
     const options = lesson.parse(values);
     const chunks = lesson.chunk(options);
     const chunk = common.chunk ?? chunks.default;
@@ -93,4 +93,21 @@ export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<n
     status = code;
   }
   Deno.exit(status);
+}
+
+/** TMPDIR (or /tmp), where runs keep their files: refused at once, in words, if it is no folder. */
+function checkTempDir(): void {
+  const dir = tempDir();
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(dir);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound ? "no such folder" : String(error);
+    throw new LessonError(
+      `the temporary folder ${JSON.stringify(dir)} (TMPDIR) cannot be used: ${why}`,
+    );
+  }
+  if (!info.isDirectory) {
+    throw new LessonError(`the temporary folder ${JSON.stringify(dir)} (TMPDIR) is not a folder`);
+  }
 }

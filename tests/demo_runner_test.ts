@@ -257,6 +257,30 @@ Deno.test("demo: a stderr that refuses writes (2>/dev/full) ends nothing early a
   }
 });
 
+Deno.test("a TMPDIR that is no folder is one line naming it, for the demo, a side and a lab", async () => {
+  const file = join(testDir("tmpdir-file"), "a-file");
+  Deno.writeTextFileSync(file, "");
+  const cases: [string, string][] = [
+    ["/nonexistent", "cannot be used: no such folder"],
+    [file, "is not a folder"],
+  ];
+  const runs: [string[], string][] = [[[], "runner"], [["server"], "server"], [
+    ["--break", "no-reader"],
+    "lab",
+  ]];
+  for (const [tmp, why] of cases) {
+    for (const [args, who] of runs) {
+      const run = await runLesson("fifo", args, { env: { TMPDIR: tmp } });
+      assert.equal(run.code, 1, run.stderr);
+      assertOneError(
+        run,
+        new RegExp(`^${who} +\\d+ │ error: the temporary folder ".*" \\(TMPDIR\\) ${why}$`),
+      );
+    }
+  }
+  Deno.removeSync(join(file, ".."), { recursive: true });
+});
+
 Deno.test("demo: two demos on the same names: the second is refused, the first succeeds", async (t) => {
   const dir = testDir("same-names");
   const input = makeInput(join(dir, "input.bin"), 8 * 1024 * 1024, 11);
