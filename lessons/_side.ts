@@ -51,6 +51,10 @@ export function describeError(error: unknown): { message: string; status: number
     return { message: error.message, status: 1 };
   }
   const message = error instanceof Error ? error.message : String(error);
+  if (message.includes("(os error 24)")) {
+    // EMFILE where Deno opens for us (spawning a side): the limit, not a bug.
+    return { message: `${message}: raise the limit of open files (ulimit -n)`, status: 1 };
+  }
   if (Deno.env.get("IPC_LESSON_DEBUG") && error instanceof Error) console.error(error.stack);
   return { message: `unexpected error: ${message}`, status: 1 };
 }

@@ -281,6 +281,17 @@ Deno.test("a TMPDIR that is no folder is one line naming it, for the demo, a sid
   Deno.removeSync(join(file, ".."), { recursive: true });
 });
 
+Deno.test("demo: too few open files to start a side is said with the limit to raise", async () => {
+  // 28: enough for Deno and the runner's files, too few to start a side (about 26 to 32 here).
+  const run = await runWrapped(["prlimit", "--nofile=28"], "fifo", []);
+  assert.equal(run.code, 1, run.stderr);
+  assertOneError(
+    run,
+    /Too many open files \(os error 24\): raise the limit of open files \(ulimit -n\)$/,
+  );
+  assert.doesNotMatch(run.stderr, /unexpected error/);
+});
+
 Deno.test("demo: two demos on the same names: the second is refused, the first succeeds", async (t) => {
   const dir = testDir("same-names");
   const input = makeInput(join(dir, "input.bin"), 8 * 1024 * 1024, 11);
