@@ -9,10 +9,14 @@
  * | `order`        | peer first; student first, the peer 1.5 s late    | both byte-exact                               |
  * | `peer-dies`    | the peer kills itself past what the channel holds | non-zero, one line, within 2 s, nothing left  |
  * | `ctrl-c`       | SIGINT, then SIGTERM, while waiting for the peer  | 130 / 143, one line, within 2 s, nothing left |
- * | `nothing-left` | a copy; no peer at all (`--timeout 2`)            | no object, no stray file; non-zero, one line  |
- * | `no-busy-wait` | 1 s with no peer; 1 s with the peer stopped       | CPU (`/proc/PID/stat`) under 20% of the time  |
+ * | `nothing-left` | a copy that works; no peer at all (`--timeout 2`) | no object, no stray file; non-zero, one line  |
+ * | `no-busy-wait` | on the channel: no peer; the peer stopped         | CPU under 20% (the quieter of two 0.6 s)      |
  * | `memory`       | 1 MiB and 64 MiB                                  | peak memory (`VmHWM`) grows < 24 MiB          |
  * | `protocol`     | the assignment's own point                        | see the assignment                            |
+ *
+ * A copy counts only if it came through the channel: for a student's client, the server must
+ * have seen the transfer through ({@linkcode serverProblem}). And a side is idle *waiting on
+ * the channel* only if it is there: its FIFO, queue or port file made, and the data taken.
  *
  * @module
  */
@@ -66,7 +70,11 @@ function peerRole(role: Role): Role {
   return role === "server" ? "client" : "server";
 }
 
-/** Why a transfer failed, in words, or null if the copy is whole and both sides content. */
+/**
+ * Why a transfer failed, in words, or null if the copy is whole and both sides content. For a
+ * student's client, the copy counts only if the server saw the transfer through (see
+ * {@linkcode serverProblem}): a whole copy that did not come through the channel is no copy.
+ */
 export function transferProblem(grading: Grading, run: Run): string | null {
   const { student, peer } = run;
   const size = sizeWords(run.plan.input);
@@ -91,7 +99,48 @@ export function transferProblem(grading: Grading, run: Run): string | null {
       run.notes["outputSize"] ?? "?"
     } bytes instead of ${run.plan.input === "sample" ? "the sample's" : run.plan.input})`;
   }
+  const server = serverProblem(grading, run);
+  if (server !== null) {
+    return `with ${size}: ${you(grading)} exited 0 with a whole copy, but ${server}: ` +
+      "a copy counts only when it came through the channel";
+  }
   return null;
+}
+
+/**
+ * For a student's client: why the server (the lesson's own) did not deliver the transfer, or
+ * null if it did. It did not if it never finished (it was still running when the grader
+ * stopped it, or was killed), or if it failed before the client had finished: then whatever
+ * the client wrote did not come from it. A server that fails on its own *after* the client
+ * exited 0 had sent everything: what it missed (a slot never handed back, the end message
+ * never taken) is a mistake of the protocol, which the `protocol` check judges, not this one.
+ */
+export function serverProblem(grading: Grading, run: Run): string | null {
+  const { student, peer } = run;
+  if (grading.assignment.role !== "client" || peer === null) return null;
+  if (peer.status === null || peer.killedByGrader || peer.status.signal) {
+    return `${peerName(grading)} did not finish: it ${peer.describeExit()} (${peer.said()})`;
+  }
+  const failedFirst = peer.status.code !== 0 && peer.exitedAt !== null &&
+    student.exitedAt !== null && peer.exitedAt < student.exitedAt;
+  return failedFirst
+    ? `${peerName(grading)} failed before ${
+      you(grading)
+    } had finished: it ${peer.describeExit()} (${peer.said()})`
+    : null;
+}
+
+/**
+ * Why `run`, in which the student's side exited 0, moved no data through the channel, or null
+ * if it did: some output arrived, and the server saw the transfer through. (Not all of it: a
+ * copy that stops short loses `bytes`, not the checks that only need a transfer as well.)
+ */
+function movedNoData(grading: Grading, run: Run): string | null {
+  if (!run.outputExists || !(Number(run.notes["outputSize"]) > 0)) {
+    return transferProblem(grading, run) ?? `with ${sizeWords(run.plan.input)}: no data arrived`;
+  }
+  const server = serverProblem(grading, run);
+  return server === null ? null : `with ${sizeWords(run.plan.input)}: ${server}`;
 }
 
 /** A plain transfer. */
@@ -328,6 +377,10 @@ export function nothingLeftCheck(settings: CheckSettings, points: number): Check
           you(grading)
         } ${done.student.describeExit()} (${done.student.said()})`;
       }
+      // What is left "after a transfer" is the student's only if there was one: a program that
+      // exits 0 at once did not make the FIFO or the segment the peer then left.
+      const none = movedNoData(grading, done);
+      if (none !== null) return `this check needs a transfer that works: ${none}`;
       if (done.leftovers.length > 0) {
         return `after a transfer, ${done.leftovers.join(", ")} was left behind`;
       }
@@ -373,6 +426,62 @@ async function cpuShare(proc: Proc, ms: number): Promise<number | null> {
   return (proc.cpuTicks - ticks) / TICKS_PER_SECOND / Math.max(seconds, 0.1);
 }
 
+/** How long each of the two windows of a CPU measurement lasts, in ms. */
+const WINDOW_MS = 600;
+
+/**
+ * The CPU share `proc` used in the quieter of two windows of `WINDOW_MS`, one after the other:
+ * null if it had exited. A program that polls is busy in both; one that waits is idle in at
+ * least one, even when the first still holds the tail of its start-up on a loaded machine.
+ */
+async function quieterShare(proc: Proc): Promise<number | null> {
+  const first = await cpuShare(proc, WINDOW_MS);
+  if (first === null) return null;
+  const second = await cpuShare(proc, WINDOW_MS);
+  return second === null ? first : Math.min(first, second);
+}
+
+/**
+ * After how many bytes the peer stops itself (SIGSTOP) in `no-busy-wait`: more than the channel
+ * holds, so that it gets there only if the student's side takes the data, which shows that it
+ * is on the channel. That is `killAfter`, except where that is the first write (a FIFO): there,
+ * 2 MiB, more than a pipe holds.
+ */
+function stopAfter(settings: CheckSettings): string {
+  return settings.killAfter === "1" ? "2M" : settings.killAfter;
+}
+
+/**
+ * Why the student's side, in a run whose peer never got `stopPoint` bytes into the transfer
+ * (so was never stopped), was not on the channel: it was still there, idle, taking no data
+ * (`stillRunning`: a program that only sleeps), or it was a client that exited 0 with no copy
+ * at all. Null otherwise: a side that took some data and then failed, or stopped short, could
+ * not be measured, and has lost the check that judges that (`bytes`), not this one.
+ */
+function tookNoData(
+  grading: Grading,
+  run: Run,
+  stopPoint: string,
+  stillRunning: boolean,
+): string | null {
+  const { student, peer } = run;
+  const far = `${stopPoint.replace(/M$/, " MiB")} into the transfer`;
+  const said = `${student.said()}; ${peerName(grading)} ${peer?.describeExit() ?? "did not start"}`;
+  if (stillRunning) {
+    // The peer gets that far only through the student's side: one that never took data was
+    // not on the channel, however idle it was.
+    return `${you(grading)} was not waiting on the channel: ${
+      peerName(grading)
+    } never got ${far} (more than the channel holds), so ${you(grading)} took no data (${said})`;
+  }
+  if (grading.assignment.role === "client" && student.status?.code === 0 && !run.outputExists) {
+    return `${you(grading)} was not waiting on the channel: it exited 0 before ${
+      peerName(grading)
+    } got ${far}, and made no copy (${said})`;
+  }
+  return null;
+}
+
 /** `no-busy-wait`: CPU while the peer is absent, and while it is stopped. */
 export function busyWaitCheck(settings: CheckSettings, points: number): Check {
   return {
@@ -383,6 +492,7 @@ export function busyWaitCheck(settings: CheckSettings, points: number): Check {
     points,
     async run(grading) {
       let absent: number | null = null;
+      let offChannel = false;
       const first = await grading.run({
         input: settings.waitInput,
         first: "student",
@@ -391,9 +501,19 @@ export function busyWaitCheck(settings: CheckSettings, points: number): Check {
         limitMs: 100,
         during: async (run) => {
           await studentWaits(grading, run);
-          absent = await cpuShare(run.student, 1000);
+          // Idle is not enough: it must be idle *waiting on the channel*, where that can be
+          // seen (its FIFO, queue or port file is there). A program that only sleeps is not.
+          offChannel = run.student.running &&
+            grading.assignment.studentWaiting(run.name) === false;
+          if (!offChannel) absent = await quieterShare(run.student);
         },
       });
+      if (offChannel) {
+        return `${you(grading)} was not waiting on the channel: 5 s after it started it was ` +
+          `still running, but nothing was at --${grading.assignment.channelOption} for ${
+            peerName(grading)
+          } to find: make your end of the channel, then let its wait block (${first.student.said()})`;
+      }
       if (absent !== null) grading.details.push(`${Math.round(absent * 100)}% CPU while alone`);
       if (absent === null) {
         return `${you(grading)} ${first.student.describeExit()} instead of waiting for ${
@@ -407,24 +527,31 @@ export function busyWaitCheck(settings: CheckSettings, points: number): Check {
       }
       let stopped: number | null = null;
       let stoppedAtAll = false;
+      let stillRunning = false;
       const peer = peerRole(grading.assignment.role);
-      await grading.run({
+      const stopPoint = stopAfter(settings);
+      const second = await grading.run({
         input: 16 * MiB,
         first: "student",
         gapMs: 0,
-        peerArgs: [`--kill-after=${peer}:2M:STOP`],
+        peerArgs: [`--kill-after=${peer}:${stopPoint}:STOP`],
         limitMs: 4000,
         during: async (run) => {
           stoppedAtAll = await until(
             () => run.peer?.state() === "T" || !run.student.running || !run.peer?.running,
             20_000,
           ) && run.peer?.state() === "T";
+          stillRunning = run.student.running;
           if (!stoppedAtAll) return;
           await pause(300);
-          stopped = await cpuShare(run.student, 1000);
+          stopped = await quieterShare(run.student);
           run.peer?.kill("SIGKILL");
         },
       });
+      if (!stoppedAtAll) {
+        const problem = tookNoData(grading, second, stopPoint, stillRunning);
+        if (problem !== null) return problem;
+      }
       if (stopped !== null) {
         grading.details.push(`${Math.round(stopped * 100)}% while the peer was stopped`);
       }
@@ -455,11 +582,10 @@ export function memoryCheck(points: number): Check {
             you(grading)
           } ${run.student.describeExit()} (${run.student.said()})`;
         }
-        // A side that exits 0 without moving any data takes little memory: some must arrive.
-        // (Not all of it: a copy that stops short loses `bytes`, not this check too.)
-        if (!run.outputExists || !(Number(run.notes["outputSize"]) > 0)) {
-          return `this check needs a transfer that works: ${transferProblem(grading, run)}`;
-        }
+        // A side that exits 0 without moving any data takes little memory: some must arrive,
+        // through the channel (a copy of the input file by other means takes little too).
+        const none = movedNoData(grading, run);
+        if (none !== null) return `this check needs a transfer that works: ${none}`;
       }
       const growth = large.student.peakRss - small.student.peakRss;
       grading.details.push(

@@ -5,14 +5,18 @@
  * A run starts two processes, the student's side and the lesson's peer, in a chosen order and
  * with chosen gaps, and watches the student's process from /proc while it runs: its CPU time
  * (`/proc/PID/stat`, utime + stime) and its peak memory (`VmHWM` in `/proc/PID/status`). The
- * checks in `_checks.ts` stage runs and judge them.
+ * student's side runs in the run's own folder (a stray file it writes lands there), and what
+ * either side starts and abandons, even in a session of its own, is ended after the run: the
+ * grader is their subreaper ({@linkcode endOrphans}). The checks in `_checks.ts` stage runs and
+ * judge them.
  *
  * @module
  */
 
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sha256File, writeRandomFile } from "../transports/files.ts";
+import { becomeChildSubreaper, reapChild } from "../transports/libc.ts";
 import { formatBytes } from "../transports/units.ts";
 
 /** The project's root. */
@@ -83,6 +87,16 @@ export interface Assignment {
   checks: Check[];
 }
 
+/** How much of a process's stderr is kept: its last 64 KiB (the end says what went wrong). */
+const STDERR_KEPT = 64 * 1024;
+
+/**
+ * The pids of the processes the grader started (every run of every grading in this process)
+ * whose end it has not yet seen. Any other child of the grader is an orphan a run abandoned
+ * (see {@linkcode endOrphans}).
+ */
+const started = new Set<number>();
+
 /** One process of a run, watched from /proc while it lives. */
 export class Proc {
   readonly pid: number;
@@ -95,13 +109,18 @@ export class Proc {
   cpuTicks = 0;
   readonly done: Promise<void>;
   #stderr = "";
+  /** Whether the start of its stderr was dropped (it printed more than is kept). */
+  #cut = false;
   #child: Deno.ChildProcess;
   #timer: ReturnType<typeof setInterval>;
 
-  constructor(readonly label: string, argv: string[]) {
+  /** Starts `argv` in the folder `cwd` (the project's root unless told). */
+  constructor(readonly label: string, argv: string[], cwd: string = ROOT) {
+    // Whatever it abandons comes to the grader, not to init (see endOrphans).
+    adoptOrphans();
     const child = new Deno.Command(argv[0]!, {
       args: argv.slice(1),
-      cwd: ROOT,
+      cwd,
       stdin: "null",
       stdout: "null",
       stderr: "piped",
@@ -112,20 +131,25 @@ export class Proc {
     }).spawn();
     this.#child = child;
     this.pid = child.pid;
+    started.add(this.pid);
     const killOnInterrupt = () => this.#killGroup("SIGKILL");
     cleanups.add(killOnInterrupt);
     this.#timer = setInterval(() => this.sample(), 50);
     const reading = (async () => {
       const decoder = new TextDecoder();
       for await (const piece of child.stderr) {
-        if (this.#stderr.length < 64 * 1024) {
-          this.#stderr += decoder.decode(piece, { stream: true });
+        this.#stderr += decoder.decode(piece, { stream: true });
+        // A flood is read and dropped from the front: its end says what went wrong.
+        if (this.#stderr.length > 2 * STDERR_KEPT) {
+          this.#stderr = this.#stderr.slice(-STDERR_KEPT);
+          this.#cut = true;
         }
       }
     })();
     this.done = child.status.then(async (status) => {
       this.exitedAt = performance.now();
       this.status = status;
+      started.delete(this.pid);
       clearInterval(this.#timer);
       cleanups.delete(killOnInterrupt);
       // A child it left behind may hold its stderr open: end the group, and stop reading
@@ -135,9 +159,11 @@ export class Proc {
     });
   }
 
-  /** What it wrote on stderr. */
+  /** What it wrote on stderr: the last 64 KiB of it, from a line's start, if it wrote more. */
   get stderr(): string {
-    return this.#stderr;
+    if (!this.#cut && this.#stderr.length <= STDERR_KEPT) return this.#stderr;
+    const tail = this.#stderr.slice(-STDERR_KEPT);
+    return tail.slice(tail.indexOf("\n") + 1);
   }
 
   /** Whether it still runs. */
@@ -214,7 +240,7 @@ export class Proc {
 
   /** Its stderr for a message: the last lines, quoted. */
   said(): string {
-    const lines = this.#stderr.trim().split("\n").filter((line) => line.trim() !== "");
+    const lines = this.stderr.trim().split("\n").filter((line) => line.trim() !== "");
     if (lines.length === 0) return "nothing on stderr";
     // Deno's own report of an uncaught error or a syntax error: its `error:` line and where.
     const error = lines.find((line) => line.startsWith("error: "));
@@ -224,6 +250,135 @@ export class Proc {
       : lines.slice(-2);
     const shown = picked.map((line) => line.length > 200 ? `${line.slice(0, 200)}…` : line);
     return `stderr: ${JSON.stringify(shown.join(" | "))}`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orphans: what a run's processes started and left behind, even in a session of their own
+// ---------------------------------------------------------------------------------------------
+
+/** Whether this process is already the subreaper of what its runs abandon. */
+let adopting = false;
+
+/**
+ * Makes the grader a child subreaper (once): a process whose parent dies is then handed to the
+ * grader, not to init. Ending a run's process group does not reach a child that started a
+ * session of its own (`detached: true`, setsid); once its parent has gone, it is the grader's
+ * child, and {@linkcode endOrphans} finds it there.
+ */
+function adoptOrphans(): void {
+  if (adopting) return;
+  becomeChildSubreaper();
+  adopting = true;
+}
+
+/** One line of `/proc/PID/stat`, the fields the grader needs. */
+interface ProcessEntry {
+  pid: number;
+  /** The parent's pid (a subreaper's, once the parent has died). */
+  ppid: number;
+  /** The process group's id. */
+  pgrp: number;
+  /** `R`, `S`, `T`, …; `Z` for a zombie (ended, not yet collected by its parent). */
+  state: string;
+}
+
+/** Every process in /proc now (the ones that vanish while they are read are left out). */
+function processList(): ProcessEntry[] {
+  const found: ProcessEntry[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    const pid = Number(entry.name);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      // After the command's name in parentheses (which may hold anything): state, ppid, pgrp.
+      const [state = "", ppid, pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      found.push({ pid, ppid: Number(ppid), pgrp: Number(pgrp), state });
+    } catch { /* gone meanwhile */ }
+  }
+  return found;
+}
+
+/**
+ * The processes to end, in `list`: the grader's children that it did not start (orphans that
+ * came to it as their subreaper), the members of the process groups `groups`, and everything
+ * below them (their children, and theirs). Zombies are left out, as they have ended, but what
+ * is below them is not: a multi-threaded process (Deno) shows Z as soon as its main thread has
+ * exited, and its children are handed on only when its last thread has.
+ */
+function abandoned(list: ProcessEntry[], groups: ReadonlySet<number>): number[] {
+  const childrenOf = Map.groupBy(list, (entry) => entry.ppid);
+  const seen = new Set<number>();
+  const doomed: number[] = [];
+  const visit = (entry: ProcessEntry) => {
+    if (seen.has(entry.pid) || entry.pid === Deno.pid) return;
+    seen.add(entry.pid);
+    if (entry.state !== "Z" && entry.state !== "X") doomed.push(entry.pid);
+    for (const child of childrenOf.get(entry.pid) ?? []) visit(child);
+  };
+  for (const entry of list) {
+    const orphan = entry.ppid === Deno.pid && !started.has(entry.pid);
+    if (orphan || groups.has(entry.pgrp)) visit(entry);
+  }
+  return doomed;
+}
+
+/**
+ * Ends what the runs left behind, once their own processes have been ended and collected:
+ * every process of `groups` (the runs' process groups) still dying, every orphan that came to
+ * the grader, and their children, and theirs, over and over until none is left (a child can
+ * start one more before its SIGKILL lands; one whose parent dies comes to the grader), or
+ * `ms` have passed. Then it collects the orphans that have ended, now its zombies: nobody else
+ * would (init may not either, once the grader has gone).
+ *
+ * "Orphan" is any child of the grader that it did not start: a caller of {@linkcode grade}
+ * must not run children of its own at the same time.
+ */
+export async function endOrphans(groups: Iterable<number> = [], ms = 3000): Promise<void> {
+  const groupIds = new Set(groups);
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const doomed = abandoned(processList(), groupIds);
+    if (doomed.length === 0) break;
+    for (const pid of doomed) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone meanwhile */ }
+    }
+    if (performance.now() > deadline) break;
+    await pause(10);
+  }
+  reapOrphans();
+}
+
+/** Collects the orphans that have ended (the grader's zombies it did not start). */
+function reapOrphans(): void {
+  for (const entry of processList()) {
+    const orphan = entry.ppid === Deno.pid && !started.has(entry.pid);
+    if (orphan && entry.state === "Z") reapChild(entry.pid);
+  }
+}
+
+/**
+ * For a grader that is interrupted: ends everything below it that it did not start, and
+ * everything below what it did start (the runs' own processes end by their cleanups), and
+ * collects the orphans among them, for up to 200 ms (synchronously: the grader exits next).
+ * Without this, an orphan would outlive the grader and go to init.
+ */
+function endEverythingBelow(): void {
+  const groups = new Set([...started]);
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = performance.now() + 200;
+  for (;;) {
+    const doomed = abandoned(processList(), groups);
+    for (const pid of doomed) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone meanwhile */ }
+    }
+    reapOrphans();
+    if (doomed.length === 0 || performance.now() > deadline) break;
+    Atomics.wait(nap, 0, 0, 10); // a 10 ms sleep, for SIGKILL to land
   }
 }
 
@@ -319,10 +474,20 @@ export class Grading {
   /** What the check now running measured, for the report (`cpu 1%`). */
   details: string[] = [];
 
-  #removeWork = () => Deno.removeSync(this.work, { recursive: true });
+  /** Removes the work folder; one already gone is fine (a hand-in may have removed it). */
+  #removeWork = () => removeFolder(this.work);
+
+  /** On an interrupt, ends what the runs left (this session's own, for the Set of cleanups). */
+  #endOrphans = () => endEverythingBelow();
+
+  /** The work folder, held open all session: `deno task clean` sees it in use, and spares it. */
+  #held: Deno.FsFile;
 
   constructor(readonly assignment: Assignment, readonly submission: string) {
     this.work = Deno.makeTempDirSync({ prefix: "ipc-lesson-grade-" });
+    this.#held = Deno.openSync(this.work);
+    // (Run last on an interrupt, after the runs' own cleanups have ended their processes.)
+    cleanups.add(this.#endOrphans);
     cleanups.add(this.#removeWork);
   }
 
@@ -330,7 +495,8 @@ export class Grading {
   async input(input: number | "sample"): Promise<{ path: string; sha: string }> {
     const key = String(input);
     let made = this.#inputs.get(key);
-    if (made === undefined) {
+    // (Made again if a hand-in removed it with the work folder: the next runs still run.)
+    if (made === undefined || !exists(made.path)) {
       const path = input === "sample"
         ? join(ROOT, "lessons", "sample.txt")
         : join(this.work, `input-${input}.bin`);
@@ -368,7 +534,8 @@ export class Grading {
       "run",
       "--quiet",
       "--allow-all",
-      this.submission,
+      // It runs in its run's folder: a relative path is taken from the project's root.
+      resolve(ROOT, this.submission),
       `--${assignment.channelOption}`,
       run.name,
       ...file,
@@ -381,7 +548,7 @@ export class Grading {
   async #stage(plan: RunPlan): Promise<Run> {
     const { assignment } = this;
     const dir = join(this.work, `run-${++this.#count}`);
-    Deno.mkdirSync(dir);
+    Deno.mkdirSync(dir, { recursive: true }); // (the work folder too, if a hand-in removed it)
     const input = await this.input(plan.input);
     const name = assignment.freshName(dir);
     const outputPath = join(dir, "output.bin");
@@ -414,10 +581,13 @@ export class Grading {
     let student: Proc;
     let peers: Proc[] = [];
     const studentFirst = plan.first === "student" || plan.first === assignment.role;
+    // The student's program runs in the run's folder: a file it writes by a relative path lands
+    // beside its output, where the checks see it, not in the project.
+    const startStudent = () => new Proc("student", studentArgv, dir);
     if (plan.noPeer) {
-      student = new Proc("student", studentArgv);
+      student = startStudent();
     } else if (studentFirst) {
-      student = new Proc("student", studentArgv);
+      student = startStudent();
       // Wait until it is waiting (its FIFO or queue is there), or a fair start-up time.
       await until(
         () => !student.running || assignment.studentWaiting(name) === true,
@@ -429,7 +599,7 @@ export class Grading {
     } else {
       peers = startPeers();
       await pause(plan.gapMs);
-      student = new Proc("student", studentArgv);
+      student = startStudent();
     }
     const run: Run = {
       plan,
@@ -476,6 +646,8 @@ export class Grading {
     } finally {
       await student.end();
       for (const peer of peers) await peer.end();
+      // What they started in a session of their own outlives their process groups.
+      await endOrphans([student, ...peers].map((proc) => proc.pid));
     }
     run.leftovers = assignment.leftovers(name);
     cleanups.delete(removeObjects);
@@ -494,16 +666,39 @@ export class Grading {
       run.outputsExact[i] = await sameFile(peerOutput(i), input.sha);
     }
     run.outputsExact[0] = run.outputExact;
-    run.strayFiles = [...Deno.readDirSync(dir)].map((entry) => entry.name)
-      .filter((entry) => !/^output(-\d+)?\.bin$/.test(entry));
-    Deno.removeSync(dir, { recursive: true });
+    run.strayFiles = namesIn(dir).filter((entry) => !/^output(-\d+)?\.bin$/.test(entry));
+    removeFolder(dir);
     return run;
   }
 
-  /** Removes the session's files. */
+  /** Removes the session's files (if a hand-in has not already). */
   close(): void {
     cleanups.delete(this.#removeWork);
+    cleanups.delete(this.#endOrphans);
+    this.#held.close();
     this.#removeWork();
+  }
+}
+
+/**
+ * The names in the folder `dir`; none if it is gone (a hand-in may remove its run's folder, or
+ * the grader's: that is its failure to be graded, not the grader's).
+ */
+function namesIn(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].map((entry) => entry.name);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+}
+
+/** Removes the folder `dir` and what it holds; one already gone is fine. */
+function removeFolder(dir: string): void {
+  try {
+    Deno.removeSync(dir, { recursive: true });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }
 

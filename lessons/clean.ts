@@ -57,8 +57,8 @@ const USAGE = "usage: deno task clean [--dry-run] [NAME...]";
 
 const HELP = `${USAGE}
 
-Without NAME: lists and removes what killed lesson runs left behind: your FIFOs and demo
-folders in TMPDIR (or /tmp), shared-memory segments, semaphores and message queues whose names
+Without NAME: lists and removes what killed lesson runs left behind: your FIFOs, demo
+folders and graders' work folders in TMPDIR (or /tmp), shared-memory segments, semaphores and message queues whose names
 start with ipc-lesson-, that no process holds open or mapped; and the lessons' own System V
 queues, segments and semaphore sets (a key a lesson made up, or ftok of a run key file
 ipc-lesson-….key in TMPDIR) whose processes have all exited. Other stale System V objects of
@@ -102,21 +102,35 @@ const DEMO_FOLDER: LeftoverKind = {
   atAnyPath: false,
 };
 
+/** A grader's work folder (its inputs and runs), as a listing shows it. */
+const GRADER_FOLDER: LeftoverKind = {
+  label: "grader folder",
+  noun: "grader's work folder",
+  plural: "graders' work folders",
+  atAnyPath: false,
+};
+
 /**
  * The runner's folders in TMPDIR: `ipc-lesson-lab-…` (a break-it lab's files) and
- * `ipc-lesson-run-…` (a benchmark's, or an older demo's). Only listed, never removed by name: a
+ * `ipc-lesson-run-…` (a benchmark's, or an older demo's); and a grader's, `ipc-lesson-grade-…`
+ * (tens of MiB of inputs, when a grader was killed). Only listed, never removed by name: a
  * folder is held while anything inside it is open or some process works in it.
  */
-const runnerFolders = new LeftoverFinder([DEMO_FOLDER], (query, report) => {
+const runnerFolders = new LeftoverFinder([DEMO_FOLDER, GRADER_FOLDER], (query, report) => {
   if (!("prefix" in query)) return;
   for (const file of namesIn(query.dir, query.prefix)) {
-    if (!file.startsWith(`${NAME_PREFIX}lab-`) && !file.startsWith(`${NAME_PREFIX}run-`)) continue;
+    const kind = file.startsWith(`${NAME_PREFIX}grade-`)
+      ? GRADER_FOLDER
+      : file.startsWith(`${NAME_PREFIX}lab-`) || file.startsWith(`${NAME_PREFIX}run-`)
+      ? DEMO_FOLDER
+      : null;
+    if (kind === null) continue;
     const path = join(query.dir, file);
     const info = lstatOrNull(path);
     if (!info?.isDirectory || !mine(info.uid)) continue;
     // Deno.removeSync does not follow symbolic links inside the folder.
     const remove = () => Deno.removeSync(path, { recursive: true });
-    report.found.push(leftoverAt(DEMO_FOLDER, path, info, remove, { folder: true }));
+    report.found.push(leftoverAt(kind, path, info, remove, { folder: true }));
   }
 });
 

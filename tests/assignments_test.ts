@@ -201,8 +201,9 @@ Deno.test("deno task grade: the table, --json with its exit status, --submission
       const ids = fifo.checks.map((check) => check.id).join(",");
       const [header, alice, bob, ...rest] = run.stdout.split("\n");
       assert.equal(header, `name,total,${ids},why`);
-      assert.equal(alice, "alice,10,0,10,0,0,0,0,0,0,");
-      assert.match(bob!, /^bob,0,0,0,0,0,0,0,0,0,"order: the server started first: .*TODO 3 to 6/);
+      // A check that was not run (--only) is an empty cell, not a 0.
+      assert.equal(alice, "alice,10,,10,,,,,,,");
+      assert.match(bob!, /^bob,0,,0,,,,,,,"order: the server started first: .*TODO 3 to 6/);
       assert.deepEqual(rest, [""]);
     } finally {
       Deno.removeSync(dir, { recursive: true });
@@ -466,15 +467,17 @@ Deno.test("the grader survives hostile hand-ins, and cleans up after them", asyn
       const stagedBefore = stagedCopies(fifo);
       const run = await gradeCli([fifo.name, "--submissions", class_, "--only", "ctrl-c"]);
       assert.equal(run.code, 0, run.stderr);
+      // The checks not run (--only) are empty cells.
       const zeros = (total: number) =>
-        fifo.checks.map((check) => check.id === "ctrl-c" ? total : 0).join(",");
+        fifo.checks.map((check) => check.id === "ctrl-c" ? total : "").join(",");
       const rows = run.stdout.split("\n");
       assert.equal(rows[0], `name,total,${fifo.checks.map((check) => check.id).join(",")},why`);
       assert.equal(rows[1], `"O""Brien, Ann",10,${zeros(10)},`);
-      // Each row says why, in words a student can act on (and names the file handed in).
+      // Each row says why, in words a student can act on (and names the file handed in); one
+      // that could not be graded at all is 0 in every column, its reason under the check asked.
       assert.match(
         rows[2]!,
-        /^carol,0,0,0,0,0,0,0,0,0,"?bytes: the folder .*carol holds no client\.ts/,
+        /^carol,0,0,0,0,0,0,0,0,0,"?ctrl-c: the folder .*carol holds no client\.ts/,
       );
       assert.match(rows[3]!, new RegExp(`^killpg,0,${zeros(0)},"?ctrl-c: .*killed by SIGKILL`));
       assert.match(rows[4]!, new RegExp(`^orphan,0,${zeros(0)},"?ctrl-c: .*must catch the signal`));

@@ -167,10 +167,14 @@ Deno.test("clean: removes what killed runs left, and nothing in use or not ours"
   // Held open (O_PATH) by a running process: in use.
   const live = join(tmp, `ipc-lesson-demo-${Deno.pid}-11fe.fifo`);
   const legacyFolder = join(tmp, "ipc-lesson-run-legacy");
+  // A killed grader's work folder, inputs and all.
+  const graderFolder = join(tmp, "ipc-lesson-grade-0dead0dead0dead0");
   libc.mkfifo(fifo, 0o600);
   libc.mkfifo(notOurs, 0o600);
   libc.mkfifo(named, 0o600);
   Deno.mkdirSync(join(legacyFolder, "inside"), { recursive: true });
+  Deno.mkdirSync(join(graderFolder, "run-3"), { recursive: true });
+  Deno.writeFileSync(join(graderFolder, "input-1048576.bin"), new Uint8Array(1024));
   libc.mq_close(
     libc.mq_open(`/${stale}`, libc.O.CREAT | libc.O.EXCL | libc.O.RDWR, 0o600, {
       maxmsg: 1,
@@ -224,6 +228,8 @@ Deno.test("clean: removes what killed runs left, and nothing in use or not ours"
     }
     assert.match(real.stdout, new RegExp(`^removed +FIFO +${literal(named)}`, "m"));
     assert.match(real.stdout, new RegExp(`^removed +demo folder +${literal(legacyFolder)}`, "m"));
+    assert.match(real.stdout, new RegExp(`^removed +grader folder +${literal(graderFolder)}`, "m"));
+    assert.equal(exists(graderFolder), false);
     assert.match(real.stdout, new RegExp(`^in use +FIFO +${literal(live)}`, "m"));
     assert.match(
       real.stdout,

@@ -36,7 +36,7 @@
  * | `queues.ts`     | POSIX message queues: mq_open, mq_send, mq_receive, …                |
  * | `memory.ts`     | POSIX shared memory: shm_open, ftruncate, posix_fallocate, mmap, …   |
  * | `semaphores.ts` | POSIX named semaphores: sem_open, sem_post, sem_trywait, …           |
- * | `system.ts`     | processes, the clock, room on a file system, access, prctl, getppid  |
+ * | `system.ts`     | processes, the clock, room on a file system, access, prctl, waitpid  |
  * | `sockets.ts`    | socket, bind, listen, accept4, connect, sendmsg, …; an abstract lock |
  *
  * @example
@@ -106,10 +106,12 @@ export {
 export {
   ACCESS,
   access,
+  becomeChildSubreaper,
   type FsSpace,
   getppid,
   monotonicMs,
   processExists,
+  reapChild,
   setParentDeathSignal,
   statvfs,
 } from "./_libc/system.ts";

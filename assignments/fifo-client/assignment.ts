@@ -38,6 +38,7 @@ const protocol: Check = {
   points: 10,
   async run(grading) {
     let mode: number | null = null;
+    let goneEarly = false;
     let nameWhileCopying: boolean | null = null;
     const run = await grading.run({
       input: 16 * MiB,
@@ -46,7 +47,11 @@ const protocol: Check = {
       // The server stops after its first write: the client has opened the FIFO by then.
       peerArgs: ["--kill-after=server:1:STOP"],
       limitMs: 5000,
-      beforePeer: (_student, path) => {
+      beforePeer: (student, path) => {
+        // A client that has already exited may have made its FIFO and removed it on its way
+        // out (the starter does, when it throws at a TODO): say that it left, not that it made
+        // none.
+        goneEarly = !student.running;
         try {
           mode = Deno.lstatSync(path).mode! & 0o777;
         } catch { /* not there */ }
@@ -64,6 +69,9 @@ const protocol: Check = {
         run.peer?.kill("SIGKILL");
       },
     });
+    if (mode === null && goneEarly) {
+      return `your client exited before the server came (it ${run.student.describeExit()}: ${run.student.said()})`;
+    }
     if (mode === null) {
       return `your client made no FIFO at --path before the server came (it ${run.student.describeExit()}: ${run.student.said()})`;
     }

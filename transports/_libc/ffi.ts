@@ -237,6 +237,15 @@ const SYMBOLS = {
   },
   // pid_t getppid(void);
   getppid: { parameters: [], result: "i32" },
+  // pid_t waitpid(pid_t pid, int *wstatus, int options);
+  waitpid: {
+    parameters: [
+      "i32", // pid_t pid
+      "buffer", // int *wstatus
+      "i32", // int options
+    ],
+    result: "i32",
+  },
   // int socket(int domain, int type, int protocol);
   socket: {
     parameters: [

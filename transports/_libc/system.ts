@@ -1,7 +1,8 @@
 /**
  * The system and its processes: does a process exist (kill(2) with signal 0), the monotonic
  * clock, how much room a file system has (statvfs(3)), may this process open a file
- * (access(2)), a signal when the parent dies (prctl(2)), and the parent's pid (getppid(2)).
+ * (access(2)), a signal when the parent dies and adopting orphans (prctl(2)), the parent's pid
+ * (getppid(2)), and collecting a child that has ended (waitpid(2)).
  *
  * @example
  * ```ts
@@ -172,6 +173,63 @@ export function setParentDeathSignal(signal: number): void {
     errnum = errnoCell[0]!;
   } while (retry(PRCTL, r === -1, errnum, ++tries));
   check(PRCTL, r, errnum, tries, () => `PR_SET_PDEATHSIG, ${signal}`);
+}
+
+/**
+ * `prctl(PR_SET_CHILD_SUBREAPER, 1)`: makes this process a "child subreaper". A process whose
+ * parent dies is then handed to this process (its nearest living subreaper ancestor), not to
+ * init: whatever its descendants start and abandon, even in a session of their own (`setsid`),
+ * stays within reach, as its child, in `/proc/PID/stat`'s ppid. The orphans that end become
+ * this process's zombies until it collects them ({@linkcode reapChild}).
+ *
+ * @example
+ * ```ts
+ * import { becomeChildSubreaper } from "../libc.ts";
+ * becomeChildSubreaper(); // once; it stays so for the life of the process
+ * ```
+ */
+export function becomeChildSubreaper(): void {
+  const PR_SET_CHILD_SUBREAPER = 36;
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.prctl(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n);
+    errnum = errnoCell[0]!;
+  } while (retry(PRCTL, r === -1, errnum, ++tries));
+  check(PRCTL, r, errnum, tries, () => "PR_SET_CHILD_SUBREAPER, 1");
+}
+
+const WAITPID = documented("waitpid", "ECHILD EINTR EINVAL");
+/** waitpid's `WNOHANG`: return at once if the child has not ended. */
+const WNOHANG = 1;
+
+/**
+ * `waitpid(pid, &status, WNOHANG)`: collects the child `pid` if it has ended (a zombie), so
+ * that its entry in the process table goes; never waits. True if it was collected; false if it
+ * still runs, or is not this process's child (ECHILD: gone, or never ours). Only for a child
+ * nothing else waits for: Deno.Command collects its own children, and a second collector
+ * would take their exit status from it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { reapChild } from "../libc.ts";
+ * assert.equal(reapChild(1), false); // init is nobody's child
+ * ```
+ */
+export function reapChild(pid: number): boolean {
+  const status = new Uint8Array(4);
+  let r: number, errnum: number, tries = 0;
+  do {
+    errnoCell[0] = 0;
+    r = c.waitpid(pid, status, WNOHANG);
+    errnum = errnoCell[0]!;
+  } while (retry(WAITPID, r === -1, errnum, ++tries));
+  if (r === -1 && errnum === Errno.ECHILD) {
+    tracer?.(`waitpid(${pid}, <status>, WNOHANG) = -1 ECHILD (${strerror(errnum)})`);
+    return false;
+  }
+  return check(WAITPID, r, errnum, tries, () => `${pid}, <status>, WNOHANG`) === pid;
 }
 
 /** `getppid(2)`: the parent's pid (1, or a subreaper's, once the parent has died). It cannot fail. */

@@ -1,0 +1,321 @@
+/**
+ * The grader's checks against hand-ins that once fooled them, or the grader itself (an outside
+ * review): each is a small hostile program, written by the test into a temporary folder,
+ * graded on the one check it attacks (as `--only` does), and must lose it with a reason that
+ * says what happened, or be graded without harm to the grader, the project or the machine.
+ *
+ *     deno test -A tests/grader_checks_test.ts
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { serverProblem } from "../assignments/_checks.ts";
+import {
+  type Assignment,
+  ASSIGNMENTS_DIR,
+  type Grade,
+  grade,
+  type Grading,
+  ROOT,
+  type Run,
+} from "../assignments/_grader.ts";
+import { ASSIGNMENTS } from "../assignments/registry.ts";
+import { isRunning } from "../transports/holders.ts";
+
+const fifo = ASSIGNMENTS.find((assignment) => assignment.name === "fifo-client")!;
+const shm = ASSIGNMENTS.find((assignment) => assignment.name === "shm-consumer")!;
+
+/** mod.ts by its absolute address: a hand-in in a temporary folder imports it so. */
+const MOD = pathToFileURL(join(ROOT, "mod.ts")).href;
+
+/** The reference FIFO client, importing mod.ts from anywhere, with `before` run first. */
+function fifoClient(before = ""): string {
+  const solution = Deno.readTextFileSync(join(ASSIGNMENTS_DIR, fifo.name, fifo.solution))
+    .replace('"../../../mod.ts"', JSON.stringify(MOD));
+  // (A function, not a string: a replacement string would read `$$` as `$`.)
+  return solution.replace("await runProgram(", () => `${before}\nawait runProgram(`);
+}
+
+/** Writes `source` as a hand-in in a temporary folder, grades its `checks`, then removes it. */
+async function graded(assignment: Assignment, source: string, checks: string[]): Promise<Grade> {
+  const dir = Deno.makeTempDirSync({ prefix: "ipc-lesson-hostile-" });
+  try {
+    const path = join(dir, "hand-in.ts");
+    Deno.writeTextFileSync(path, source);
+    return await grade(assignment, path, { only: checks });
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+/** The reason the one check graded was lost for (it must have been). */
+function lost(result: Grade): string {
+  assert.equal(result.checks.length, 1);
+  const [check] = result.checks;
+  assert.equal(check!.passed, false, `${check!.id} passed (${check!.details.join(", ")})`);
+  return check!.why!;
+}
+
+/** Whether process `pid` is still in the process table (running, or a zombie not collected). */
+function inProcessTable(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("a client's copy counts only if it came through the channel (the server finished)", async () => {
+  // Never opens the FIFO: finds the server's --input in /proc and copies the file itself.
+  const cheat = `import { OutputFile, runProgram } from ${JSON.stringify(MOD)};
+function serverInput(path: string): string | null {
+  for (const entry of Deno.readDirSync("/proc")) {
+    try {
+      const argv = Deno.readTextFileSync(\`/proc/\${entry.name}/cmdline\`).split("\\0");
+      if (argv.includes(\`--path=\${path}\`)) {
+        return argv.find((arg) => arg.startsWith("--input="))?.slice(8) ?? null;
+      }
+    } catch { /* not a process, or gone */ }
+  }
+  return null;
+}
+await runProgram(async ({ args }) => {
+  using output = new OutputFile(args.output);
+  let input = serverInput(args.path);
+  for (let i = 0; input === null && i < 100; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    input = serverInput(args.path);
+  }
+  output.write(Deno.readFileSync(input!));
+  output.commit();
+}, { options: ["path", "output"] });
+`;
+  const result = await graded(fifo, cheat, ["order", "memory"]);
+  const [order, memory] = result.checks;
+  assert.equal(result.total, 0);
+  assert.match(
+    order!.why!,
+    /^the server started first: with the sample text: your client exited 0 with a whole copy, but the server did not finish: it was still running when the grader stopped it .*: a copy counts only when it came through the channel$/,
+  );
+  assert.match(
+    memory!.why!,
+    /^this check needs a transfer that works: with 1\.00 MiB .*: the server did not finish: it was still running when the grader stopped it/,
+  );
+});
+
+Deno.test("the server's part, judged: unfinished or failed first is no transfer; failed after is protocol's", () => {
+  const grading = { assignment: fifo } as unknown as Grading;
+  const side = (
+    exit: Partial<{ code: number; signal: string; at: number; byGrader: boolean }>,
+  ) => ({
+    status: exit.code === undefined && exit.signal === undefined
+      ? null
+      : { success: exit.code === 0, code: exit.code ?? 137, signal: exit.signal ?? null },
+    exitedAt: exit.at ?? null,
+    killedByGrader: exit.byGrader ?? false,
+    describeExit: () => exit.byGrader ? "was still running when the grader stopped it" : "exited",
+    said: () => "nothing on stderr",
+  });
+  const run = (
+    peer: ReturnType<typeof side>,
+  ) => ({ student: side({ code: 0, at: 100 }), peer } as unknown as Run);
+  assert.equal(serverProblem(grading, run(side({ code: 0, at: 90 }))), null);
+  assert.match(
+    serverProblem(grading, run(side({ code: 137, signal: "SIGKILL", at: 200, byGrader: true })))!,
+    /^the server did not finish: it was still running when the grader stopped it/,
+  );
+  assert.match(
+    serverProblem(grading, run(side({ code: 1, at: 50 })))!,
+    /^the server failed before your client had finished/,
+  );
+  // The client left too soon (a slot never handed back): the protocol check says so, not this.
+  assert.equal(serverProblem(grading, run(side({ code: 1, at: 400 }))), null);
+  // A student's server: its clients are judged by transferProblem's own rule.
+  const server = { assignment: { ...fifo, role: "server" } } as unknown as Grading;
+  assert.equal(serverProblem(server, run(side({ code: 1, at: 50 }))), null);
+});
+
+Deno.test("a hand-in that removes the grader's work folder gets its grade; the grader goes on", async () => {
+  // An over-eager cleanup: removes the folder two above its --output (the grader's work folder).
+  const remover = `const output = Deno.args[Deno.args.indexOf("--output") + 1]!;
+Deno.removeSync(output.split("/").slice(0, -2).join("/"), { recursive: true });
+console.error("error: cleaned up");
+Deno.exit(1);
+`;
+  const result = await graded(fifo, remover, ["order", "ctrl-c"]);
+  const [order, ctrlC] = result.checks;
+  assert.match(order!.why!, /your client failed: it exited with status 1 .*error: cleaned up/);
+  // The next check still runs, and says what the program did.
+  assert.match(ctrlC!.why!, /your client had already exited with status 1 before Ctrl-C/);
+});
+
+Deno.test("a child started in a session of its own (setsid) does not outlive the run", async () => {
+  // Two ways out of the process group: a detached child, and a detached grandchild whose
+  // parent (a plain child, in the group) is ended with the group.
+  const dir = Deno.makeTempDirSync({ prefix: "ipc-lesson-escape-" });
+  const pids = join(dir, "pids");
+  try {
+    const escaper = fifoClient(`
+new Deno.Command("sh", {
+  args: ["-c", ${JSON.stringify(`echo $$ >> ${pids}; exec sleep 3007`)}],
+  detached: true,
+  stdout: "null",
+  stderr: "null",
+}).spawn().unref();
+new Deno.Command("sh", {
+  args: ["-c", ${
+      JSON.stringify(`setsid sh -c 'echo $$ >> ${pids}; exec sleep 3007' & sleep 3007`)
+    }],
+  stdout: "null",
+  stderr: "null",
+}).spawn().unref();
+`);
+    const result = await graded(fifo, escaper, ["order"]);
+    assert.equal(result.total, 10, result.checks[0]!.why ?? "");
+    const started = Deno.readTextFileSync(pids).trim().split("\n").map(Number);
+    // Two runs (both start orders), two escapes each.
+    assert.equal(started.length, 4, started.join(" "));
+    // Ended, and collected: not even a zombie is left.
+    assert.deepEqual(started.filter(inProcessTable), []);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("Ctrl-C on the grader: a child in a session of its own goes too", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "ipc-lesson-escape-" });
+  const pids = join(dir, "pids");
+  try {
+    // Copies, then never exits: the grader is interrupted while it runs.
+    const path = join(dir, "hand-in.ts");
+    Deno.writeTextFileSync(
+      path,
+      fifoClient(`new Deno.Command("sh", {
+  args: ["-c", ${JSON.stringify(`echo $$ >> ${pids}; exec sleep 3008`)}],
+  detached: true,
+  stdout: "null",
+  stderr: "null",
+}).spawn().unref();`).replace(
+        "  output.commit();",
+        "  output.commit();\n  await new Promise(() => setInterval(() => {}, 1000));",
+      ),
+    );
+    const grader = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "assignments/grade.ts",
+        fifo.name,
+        "--submission",
+        path,
+        "--only",
+        "nothing-left",
+      ],
+      cwd: ROOT,
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    let escaped: number[] = [];
+    for (let i = 0; i < 150 && escaped.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      try {
+        escaped = Deno.readTextFileSync(pids).trim().split("\n").map(Number);
+      } catch { /* not yet */ }
+    }
+    assert.equal(escaped.length, 1, "the hand-in never started its child");
+    grader.kill("SIGINT");
+    const { code, stderr } = await grader.output();
+    assert.equal(code, 130, new TextDecoder().decode(stderr));
+    // (Collected too, unless SIGKILL took longer to land than the grader waits on its way out.)
+    assert.deepEqual(escaped.filter(isRunning), []);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a flood on stderr: the reason quotes its end, where the real error is", async () => {
+  const flood = `const line = new TextEncoder().encode("x".repeat(1023) + "\\n");
+for (let i = 0; i < 4000; i++) Deno.stderr.writeSync(line);
+console.error("error: THE REAL REASON IS ON THIS LAST LINE");
+Deno.exit(1);
+`;
+  const result = await graded(fifo, flood, ["order"]);
+  assert.match(lost(result), /stderr: "error: THE REAL REASON IS ON THIS LAST LINE"\)$/);
+});
+
+Deno.test("the program runs in its run's folder: a stray file by a relative path is seen there", async () => {
+  const name = `debug-${Deno.pid}.log`;
+  const stray = fifoClient(`Deno.writeTextFileSync(${JSON.stringify(name)}, "debug\\n");`);
+  const result = await graded(fifo, stray, ["nothing-left"]);
+  assert.equal(lost(result), `after a transfer, ${name} was left beside the output`);
+  // And never in the instructor's tree.
+  assert.throws(() => Deno.statSync(join(ROOT, name)), Deno.errors.NotFound);
+});
+
+Deno.test("a program that does nothing is not blamed for what the server left", async () => {
+  const result = await graded(fifo, "Deno.exit(0);\n", ["nothing-left"]);
+  const why = lost(result);
+  assert.match(
+    why,
+    /^this check needs a transfer that works: with the sample text: no output file appeared/,
+  );
+  assert.doesNotMatch(why, /left behind/);
+});
+
+Deno.test("protocol: a client that exited (removing its FIFO) is said to have exited", async () => {
+  // The starter makes its FIFO, throws at its TODO, and removes the FIFO on the way out.
+  const result = await grade(fifo, join(ASSIGNMENTS_DIR, fifo.name, fifo.starter), {
+    only: ["protocol"],
+  });
+  assert.match(
+    lost(result),
+    /^your client exited before the server came \(it exited with status 1: stderr: .*TODO 3 to 6/,
+  );
+});
+
+Deno.test("no-busy-wait: the tail of a start-up does not count as polling", async () => {
+  // Busy for 0.6 s once its FIFO is there (as a slow start-up on a loaded machine is), then
+  // waits as it should: one window of the measurement sees the start-up, the other the wait.
+  const slowStart = fifoClient("").replace(
+    "  using readEnd",
+    "  for (const end = Date.now() + 600; Date.now() < end;) { /* start-up */ }\n  using readEnd",
+  );
+  const result = await graded(fifo, slowStart, ["no-busy-wait"]);
+  const [check] = result.checks;
+  assert.equal(check!.passed, true, check!.why ?? "");
+  assert.match(
+    check!.details.join(", "),
+    /^\d+% CPU while alone, \d+% while the peer was stopped$/,
+  );
+});
+
+Deno.test("no-busy-wait: a program that only sleeps is not waiting on the channel", async (t) => {
+  const sleeper = "await new Promise((resolve) => setTimeout(resolve, 60_000));\n";
+  await t.step("where the channel can be seen (its FIFO): it was never made", async () => {
+    const result = await graded(fifo, sleeper, ["no-busy-wait"]);
+    assert.match(
+      lost(result),
+      /^your client was not waiting on the channel: 5 s after it started it was still running, but nothing was at --path for the server to find/,
+    );
+  });
+  await t.step(
+    "where it cannot (a consumer opens the server's segment): it took no data",
+    async () => {
+      const result = await graded(shm, sleeper, ["no-busy-wait"]);
+      assert.match(
+        lost(result),
+        /^your client was not waiting on the channel: the server never got 4 MiB into the transfer \(more than the channel holds\), so your client took no data/,
+      );
+    },
+  );
+  await t.step("nor is one that sleeps, then exits 0 with no copy", async () => {
+    const napper = "await new Promise((resolve) => setTimeout(resolve, 4000));\n";
+    const result = await graded(shm, napper, ["no-busy-wait"]);
+    assert.match(
+      lost(result),
+      /^your client was not waiting on the channel: it exited 0 before the server got 4 MiB into the transfer, and made no copy/,
+    );
+  });
+});
