@@ -219,6 +219,8 @@ async function exportTyped(where: string, args: string[]) {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["task", "-q", "--config", join(ROOT, "deno.json"), "assignments:export", ...args],
     cwd: where, // `deno task` says so in INIT_CWD, and runs the export in the project's root
+    // (…unless INIT_CWD is set already, as `npx` sets it: say where, as either would.)
+    env: { INIT_CWD: where },
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -350,33 +350,6 @@ Deno.test("unix: a client killed mid-transfer: the server serves the other and e
   assertOnly(dir, ["copy.bin", "input.bin"]);
 });
 
-Deno.test("unix: when no client got its copy, the server by hand exits 1 and says so", async () => {
-  const { dir, input, path } = setUp("only-client-killed", 32 * MiB);
-  const server = await startSide(
-    "unix",
-    "server",
-    ["--path", path, "--input", input, "--chunk", "64K"],
-    LISTENING,
-  );
-  const killed = await runLesson("unix", [
-    "client",
-    "--path",
-    path,
-    "--output",
-    join(dir, "killed.bin"),
-    "--kill-after",
-    "client:1M",
-  ]);
-  assert.equal(killed.signal, "SIGKILL");
-  const { status, stderr } = await finishSide(server);
-  assert.equal(status.code, 1, stderr);
-  assert.match(
-    stderr,
-    /error: served 1 client: none got a complete copy \(client #1 did not finish\)$/m,
-  );
-  assertOnly(dir, ["input.bin"]);
-});
-
 Deno.test("unix: the server killed mid-transfer: the client keeps no copy", async () => {
   const { dir, input, path } = setUp("server-killed", 32 * MiB);
   const server = await startSide(
