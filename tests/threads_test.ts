@@ -536,7 +536,9 @@ for (const [model, args] of Object.entries({ shared: [], message: MESSAGE })) {
 }
 
 // --copy allocates a clone per chunk: the allocators' free memory rises by some 25 MiB over the
-// first tens of MiB, then stays; so it is compared from 64 MiB on, over 8 times the data.
+// first tens of MiB, then stays; so it is compared from 64 MiB on, over 8 times the data. (From
+// 64 to 512 MiB it still grew by 25 to 34 MiB here, eight runs: the bound for --copy is 48 MiB;
+// a copy held in memory would grow by 448.)
 const MEMORY_RUNS = { shared: [1, 128], message: [1, 128], copy: [64, 512] };
 for (const [model, args] of Object.entries({ shared: [], message: MESSAGE, copy: COPY })) {
   const [from, to] = MEMORY_RUNS[model as keyof typeof MEMORY_RUNS];
@@ -552,7 +554,7 @@ for (const [model, args] of Object.entries({ shared: [], message: MESSAGE, copy:
     const b = large.result.server!.peakRssBytes!;
     assert.ok(a > 0 && b > 0);
     assert.ok(
-      b - a <= 32 * MiB,
+      b - a <= (model === "copy" ? 48 : 32) * MiB,
       `${(a / MiB).toFixed(1)} MiB for ${from} MiB, ${(b / MiB).toFixed(1)} MiB for ${to} MiB`,
     );
   });
