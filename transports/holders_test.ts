@@ -59,12 +59,17 @@ Deno.test("holders: a process blocked opening a FIFO holds it, by any path, unti
     const pids = readers.map((reader) => reader.pid).sort((a, b) => a - b);
     assert.deepEqual(holdersOfPath(path), pids);
     assert.deepEqual(readProcessTable().holdersUnder(dir), pids);
-  } finally {
     for (const reader of readers) reader.kill("SIGKILL");
     for (const reader of readers) await reader.status;
+    assert.deepEqual(holdersOfPath(path), []);
+  } finally {
+    for (const reader of readers) {
+      try {
+        reader.kill("SIGKILL");
+      } catch { /* gone already */ }
+    }
+    Deno.removeSync(dir, { recursive: true });
   }
-  assert.deepEqual(holdersOfPath(path), []);
-  Deno.removeSync(dir, { recursive: true });
 });
 
 Deno.test("holders: a mapped segment and an open semaphore are held with no descriptor", () => {

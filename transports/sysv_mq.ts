@@ -680,17 +680,19 @@ export const KEY_FILE_KIND: LeftoverKind = {
 };
 
 /**
- * How a run's own key file is named: `ipc-lesson-sysv-mq-4711-3f9a2c01.key` (in TMPDIR).
+ * How a run's own key file is named: `ipc-lesson-sysv-mq-4711-3f9a2c01.key` (in TMPDIR), or the
+ * benchmark's channel's, `ipc-lesson-bench-4711-6.key` (left behind when its peers are killed).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { KEY_FILE_PATTERN } from "./sysv_mq.ts";
  * assert.ok(KEY_FILE_PATTERN.test("ipc-lesson-sysv-mq-4711-3f9a2c01.key"));
+ * assert.ok(KEY_FILE_PATTERN.test("ipc-lesson-bench-4711-6.key"));
  * assert.ok(!KEY_FILE_PATTERN.test("sample.txt"));
  * ```
  */
-export const KEY_FILE_PATTERN: RegExp = /^ipc-lesson-sysv-mq-.*\.key$/;
+export const KEY_FILE_PATTERN: RegExp = /^ipc-lesson-(sysv-mq|bench)-.*\.key$/;
 
 /**
  * A queue found, whose holders are the processes among its last sender and receiver that still
