@@ -113,23 +113,23 @@ export function otherHolders(fd: number): number[] {
  * ```
  */
 export function isRunning(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const state = stat.charAt(stat.lastIndexOf(")") + 2);
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false; // gone
-  }
+  const state = stateOf(pid);
+  return state !== null && state !== "Z" && state !== "X";
 }
 
 /** Whether process `pid` is stopped: state T in `/proc/PID/stat` (SIGSTOP, Ctrl-Z, a debugger). */
 export function isStopped(pid: number): boolean {
+  return stateOf(pid) === "T";
+}
+
+/** The state letter of process `pid` in `/proc/PID/stat` (R, S, T, Z, …); null if it is gone. */
+function stateOf(pid: number): string | null {
+  if (!Number.isInteger(pid) || pid <= 0) return null;
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.charAt(stat.lastIndexOf(")") + 2) === "T";
+    return stat.charAt(stat.lastIndexOf(")") + 2);
   } catch {
-    return false; // gone
+    return null; // gone
   }
 }
 
