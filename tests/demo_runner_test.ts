@@ -47,6 +47,21 @@ async function readRest(reader: ReadableStreamDefaultReader<string>): Promise<st
   return rest;
 }
 
+/** Waits until process `pid` has written `bytes` (its `wchar` in /proc/PID/io), or `ms` pass. */
+async function untilWritten(pid: number, bytes: number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    let written = 0;
+    try {
+      written = Number(Deno.readTextFileSync(`/proc/${pid}/io`).match(/^wchar: (\d+)$/m)?.[1]);
+    } catch {
+      return; // gone already: the counts must agree all the same
+    }
+    if (written >= bytes || Date.now() > deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** The lines of the runner that say a side started: the transfer is under way after them. */
 const STARTED = /started the (client|server) as (my child, )?process \d+/;
 
@@ -210,8 +225,10 @@ Deno.test("demo: a server interrupted mid-transfer never counts less than its cl
       const stderr = textReader(child.stderr);
       let said = await readUntil(stderr, /started the client as process \d+/, 60_000);
       const server = Number(said.match(/started the server as process (\d+)/)![1]);
-      // Half a second into a transfer of several: 256 bytes at a time.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      const client = Number(said.match(/started the client as process (\d+)/)![1]);
+      // Once the client has written 1 MiB of its copy, a transfer of several seconds (256 bytes
+      // at a time) is surely under way: a fixed delay was once too late on a busy machine.
+      await untilWritten(client, 1024 * 1024, 60_000);
       try {
         Deno.kill(server, "SIGINT");
       } catch { /* finished already: the counts must agree all the same */ }
