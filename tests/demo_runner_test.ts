@@ -221,12 +221,12 @@ Deno.test("demo: a server interrupted mid-transfer never counts less than its cl
   // the client can never have received more than the server says it sent.
   for (const method of ["fifo", "mq", "sysv-mq", "unix"]) {
     await t.step(method, async () => {
-      const child = lessonCommand(method, ["--size", "128M", "--chunk", "256"]).spawn();
+      const child = lessonCommand(method, ["--size", "128M", "--chunk", "64"]).spawn();
       const stderr = textReader(child.stderr);
       let said = await readUntil(stderr, /started the client as process \d+/, 60_000);
       const server = Number(said.match(/started the server as process (\d+)/)![1]);
       const client = Number(said.match(/started the client as process (\d+)/)![1]);
-      // Once the client has written 1 MiB of its copy, a transfer of several seconds (256 bytes
+      // Once the client has written 1 MiB of its copy, a transfer of several seconds (64 bytes
       // at a time) is surely under way: a fixed delay was once too late on a busy machine.
       await untilWritten(client, 1024 * 1024, 60_000);
       try {
