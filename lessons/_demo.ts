@@ -655,6 +655,14 @@ export class Demo<O> {
     for (const [i, done] of produced.entries()) {
       const label = this.#clientLabel(i);
       if (!done) return `the ${label} produced no output`;
+      if (!byteExact[i] && this.#inputWas !== null && this.#inputSize === 0 && this.#copied > 0) {
+        // stat said 0 bytes, yet it had some: a file the kernel makes as it is read (/proc).
+        return `the input ${
+          JSON.stringify(this.#inputWas.path)
+        } is made by the kernel each time it is read (stat gives its size as 0): two reads ` +
+          "need not agree, so the copy cannot be checked against it (copy it to a regular file " +
+          "first)";
+      }
       if (!byteExact[i] && this.#inputChanged()) {
         // Not the channel's fault: the file was written to while the server was reading it.
         return `the input ${

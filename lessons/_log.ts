@@ -86,7 +86,7 @@ export function formatLine(
   options: { color: boolean; kind?: Kind },
 ): string {
   const prefix = `${who.padEnd(6)} ${String(pid).padStart(7)} │ `;
-  const body = options.kind === "error" ? `error: ${text}` : text;
+  const body = options.kind === "error" ? `error: ${oneLine(text)}` : oneLine(text);
   if (!options.color) return prefix + body + "\n";
   const styled = options.kind === "error"
     ? styleText(["red", "bold"], body)
@@ -115,7 +115,12 @@ export interface Stamped {
  * ```
  */
 export function stamped(who: "server" | "client", kind: Stamped["kind"], text: string): string {
-  return `${monotonicMs().toFixed(3)} ${who} ${Deno.pid} ${kind} ${text.replaceAll("\n", " ")}\n`;
+  return `${monotonicMs().toFixed(3)} ${who} ${Deno.pid} ${kind} ${oneLine(text)}\n`;
+}
+
+/** A line break in a narrated name (`--path $'a\nb'`) as `\n`: one line, and not `a b`. */
+function oneLine(text: string): string {
+  return text.replaceAll("\n", "\\n").replaceAll("\r", "\\r");
 }
 
 /** Parses a stamped line; null for any other text. */

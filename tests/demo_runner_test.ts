@@ -216,6 +216,18 @@ Deno.test("input: a file written to during the copy is named as the cause, not t
   Deno.removeSync(dir, { recursive: true });
 });
 
+Deno.test("demo: an input the kernel makes as it is read (/proc) is named as why the copy differs", async () => {
+  // /proc/self/status is the status of whoever reads it, at that moment: the server's read and
+  // the runner's check differ. stat gives its size as 0.
+  const run = await runLesson("fifo", ["--input", "/proc/self/status"]);
+  assert.equal(run.code, 1, run.stderr);
+  assertOneError(
+    run,
+    /error: the input "\/proc\/self\/status" is made by the kernel each time it is read \(stat gives its size as 0\)/,
+  );
+  assert.doesNotMatch(run.stderr, /differs from the input/);
+});
+
 Deno.test("demo: a server interrupted mid-transfer never counts less than its client received", async (t) => {
   // Each send that went through is counted, even when Ctrl-C arrives while it is under way:
   // the client can never have received more than the server says it sent.

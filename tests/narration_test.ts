@@ -196,5 +196,18 @@ Deno.test("narration: a path with a line break stays on its summary line, quoted
     Deno.readFileSync(output).length,
     Deno.readFileSync(join(ROOT, "lessons/sample.txt")).length,
   );
+  // In the sides' narration, both in the demo and by hand, the break shows as \n: not as a space
+  // (the name of another file), and not as a line of its own.
+  const fifo = join(dir, "x\ny.fifo");
+  const demo = await runLesson("fifo", ["--path", fifo]);
+  assert.equal(demo.code, 0, demo.stderr);
+  assert.match(demo.stderr, /^client +\d+ │ created the FIFO .*x\\ny\.fifo with mkfifo/m);
+  const byHand = await runLesson("fifo", ["server", "--path", fifo, "--timeout", "0.2"]);
+  assert.equal(byHand.code, 1, byHand.stderr);
+  assert.match(byHand.stderr, /^server +\d+ │ .*x\\ny\.fifo/m);
+  assert.ok(
+    byHand.stderr.split("\n").every((line) => line === "" || / │ /.test(line)),
+    byHand.stderr,
+  );
   Deno.removeSync(dir, { recursive: true });
 });
