@@ -10,7 +10,8 @@
  *
  * In a git checkout only the files git tracks go: a term of grading leaves the class's hand-ins,
  * `grades.csv` and a grader's staged copies in the tree, and none may reach the students (one
- * line on stderr names what was left out). A relative DIR is from where the command was typed.
+ * line on stderr names what was left out). Without git, only the course's own folders and files
+ * go, never a dot-file. A relative DIR is from where the command was typed.
  *
  *     deno task assignments:export /tmp/course
  *     cd /tmp/course && deno task grade fifo-client      (the starter: low marks, every reason)
@@ -43,12 +44,31 @@ export function exported(path: string): boolean {
   return !LEFT_OUT.some((pattern) => pattern.test(path));
 }
 
+/**
+ * The project's own entries at its root: without git, only these are taken to be the course
+ * (a class's `hand-ins/` and `grades.csv` lie beside them).
+ */
+const COURSE_ROOTS = [
+  "README.md",
+  "deno.json",
+  "mod.ts",
+  "lessons",
+  "transports",
+  "bench",
+  "assignments",
+];
+
 /** The files that go into the copy, and those left out only because git does not track them. */
 export interface Selection {
   /** The files to copy, relative to the root, sorted. */
   files: string[];
-  /** Files on disk that would go too if git tracked them (a class's `grades.csv`, say). */
+  /**
+   * Files on disk that would go too if git tracked them (a class's `grades.csv`, say); without
+   * git, the files outside the course's own folders and files ({@linkcode COURSE_ROOTS}).
+   */
   untracked: string[];
+  /** Whether git said which files belong to the course. */
+  git: boolean;
 }
 
 /**
@@ -56,7 +76,7 @@ export interface Selection {
  * what git tracks (read from the working tree, edits and all): whatever else lies in the tree
  * is not part of the course but of this instructor's term (the class's hand-ins, `grades.csv`,
  * a student program's stray log), and must not reach the students. Without git, the files on
- * disk, but never a dot-file or dot-folder.
+ * disk in the course's own folders and files, but never a dot-file or dot-folder.
  *
  * @example
  * ```ts ignore
@@ -66,8 +86,17 @@ export interface Selection {
  */
 export function exportedFiles(root: string = ROOT): Selection {
   const git = gitFiles(root);
-  if (git === undefined) return { files: walkedFiles(root), untracked: [] };
+  if (git === undefined) {
+    const walked = walkedFiles(root);
+    const course = (path: string) => COURSE_ROOTS.includes(path.split("/")[0]!);
+    return {
+      files: walked.filter(course),
+      untracked: walked.filter((path) => !course(path)),
+      git: false,
+    };
+  }
   return {
+    git: true,
     // A path git tracks may be gone from the tree, or a symbolic link, or a submodule's folder.
     files: git.tracked.filter((path) => exported(path) && isPlainFile(join(root, path))).sort(),
     // Named on stderr as files one may have meant to add: not a dot-file (`.env`, a test's own
@@ -143,8 +172,9 @@ function isPlainFile(path: string): boolean {
 }
 
 /**
- * The one line that says which files stayed behind because git does not track them, naming a
- * few; undefined when there are none.
+ * The one line that says which files stayed behind because git does not track them (or, without
+ * git, because they lie outside the course's folders), naming a few; undefined when there are
+ * none.
  *
  * @example
  * ```ts
@@ -157,13 +187,17 @@ function isPlainFile(path: string): boolean {
  * assert.equal(untrackedNote([]), undefined);
  * ```
  */
-export function untrackedNote(untracked: string[]): string | undefined {
+export function untrackedNote(untracked: string[], git = true): string | undefined {
   if (untracked.length === 0) return undefined;
   const shown = untracked.slice(0, 3).join(", ");
   const more = untracked.length > 3 ? ` and ${untracked.length - 3} more` : "";
   const [count, them] = untracked.length === 1
     ? ["1 file", "it"]
     : [`${untracked.length} files`, "them"];
+  if (!git) {
+    return `left out ${count} outside the course's own folders (there is no git to say what ` +
+      `belongs to it): ${shown}${more}`;
+  }
   const how = `git add ${them} to export ${them}`;
   return `left out ${count} git does not track: ${shown}${more} (${how})`;
 }
@@ -400,7 +434,8 @@ const USAGE =
 
 A student's copy of the project: the lessons, the transports, the benchmark and the assignments'
 starters and READMEs, without the solutions, the mutants, the tests and the instructor's notes.
-In a git checkout, only the files git tracks (never the class's hand-ins or grades).`;
+In a git checkout, only the files git tracks (never the class's hand-ins or grades); without
+git, only the course's own folders and files.`;
 
 if (import.meta.main) {
   const [target, ...extra] = Deno.args;
@@ -419,8 +454,8 @@ if (import.meta.main) {
   }
   try {
     // `deno task` runs this in the project's root; a relative DIR is from where the user typed it.
-    const { files, untracked } = exportTo(fromCaller(target));
-    const note = untrackedNote(untracked);
+    const { files, untracked, git } = exportTo(fromCaller(target));
+    const note = untrackedNote(untracked, git);
     if (note !== undefined) console.error(note);
     const names = ASSIGNMENTS.map((assignment) => assignment.name).join(", ");
     console.log(

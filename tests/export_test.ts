@@ -117,27 +117,30 @@ Deno.test({
   },
 });
 
-Deno.test("export without git: the files on disk, but no dot-file and no staged hand-in", () => {
+Deno.test("export without git: the course's own folders and files, no dot-file, no hand-in", () => {
   const dir = testDir("export-walk");
   try {
     const project = join(dir, "project");
     writeFiles(project, { ...COURSE, ...TERM, ".env": "SECRET=1\n", ".cache/x": "x\n" });
     const course = join(dir, "course");
-    const { files, untracked } = exportTo(course, project);
-    // Without git nothing tells the course from the term: the hand-ins folder goes along (the
-    // price of having no git); but no dot-file, so no staged hand-in, ever.
+    const { files, untracked, git } = exportTo(course, project);
+    // Without git, what lies beside the course's own folders (the class's hand-ins and grades, a
+    // stray log) stays, and is named; inside them, no dot-file, so no staged hand-in, ever.
     assert.deepEqual(files, [
       "bench/out/report.md",
-      "debug-4242.log",
       "deno.json",
-      "grades.csv",
-      "hand-ins/alice.ts",
       "lessons/fifo/README.md",
       "lessons/fifo/main.ts",
       "mod.ts",
     ]);
     assert.deepEqual(filesUnder(course), files);
-    assert.deepEqual(untracked, []);
+    assert.equal(git, false);
+    assert.deepEqual(untracked, ["debug-4242.log", "grades.csv", "hand-ins/alice.ts"]);
+    assert.equal(
+      untrackedNote(untracked, git),
+      "left out 3 files outside the course's own folders (there is no git to say what belongs " +
+        "to it): debug-4242.log, grades.csv, hand-ins/alice.ts",
+    );
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
