@@ -467,16 +467,22 @@ export class Demo<O> {
 
   /**
    * A side that says nothing and copies nothing for longer than the timeout (plus a grace
-   * period) is hung, and the runner stops it: after its peer has exited, any such side; before,
-   * only when every side is stopped (SIGSTOP: none can notice the other; the threads lesson's
-   * two sides are one process, which one signal stops whole). A side stopped while another runs
-   * is left to that one to notice.
+   * period) is hung, and the runner stops it: after its peer has exited, any such side (one that
+   * is stopped, SIGSTOP, after the grace period alone: it cannot finish); before, only when every
+   * side is stopped (none can notice the other; the threads lesson's two sides are one process,
+   * which one signal stops whole). A side stopped while another runs is left to that one to
+   * notice.
    */
   #watchdog(): void {
-    if (monotonicMs() - this.#activeAt < this.common.timeoutMs + GRACE_MS) return;
+    const quiet = monotonicMs() - this.#activeAt;
+    if (quiet < GRACE_MS) return;
     const finished = this.#finished;
     const hung = [...this.#pids].filter(([label, pid]) => label !== finished && isRunning(pid));
-    if (hung.length === 0 || (finished === null && !hung.every(([, pid]) => isStopped(pid)))) {
+    const stopped = hung.length > 0 && hung.every(([, pid]) => isStopped(pid));
+    const timedOut = quiet >= this.common.timeoutMs + GRACE_MS;
+    if (
+      hung.length === 0 || (finished === null ? !(stopped && timedOut) : !(stopped || timedOut))
+    ) {
       return;
     }
     this.#activeAt = monotonicMs();
@@ -488,8 +494,11 @@ export class Demo<O> {
     for (const [label, pid] of hung) {
       if (finished !== null) {
         this.#say(
-          `the ${label} made no progress for ${timeout} s after the ${finished} exited: ` +
-            "stopping it",
+          isStopped(pid)
+            ? `the ${label} is stopped (SIGSTOP) and the ${finished} has exited: it cannot ` +
+              "finish; stopping it"
+            : `the ${label} made no progress for ${timeout} s after the ${finished} exited: ` +
+              "stopping it",
           "error",
         );
         this.#sideErrors.push(`the ${label} hung`);

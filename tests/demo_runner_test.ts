@@ -228,6 +228,27 @@ Deno.test("demo: an input the kernel makes as it is read (/proc) is named as why
   assert.doesNotMatch(run.stderr, /differs from the input/);
 });
 
+Deno.test("demo: a client stopped (SIGSTOP) after its server exited is stopped within the grace period", async () => {
+  // The unix server gives up on a client that takes nothing for --timeout, and exits 0 (a lost
+  // client is not its failure). The stopped client cannot finish: the runner does not wait out
+  // the timeout a second time (it did: 2 × 6 s + 2 s).
+  const started = performance.now();
+  const run = await runLesson("unix", [
+    ...["--size", "8M", "--timeout", "6"],
+    ...["--kill-after", "client:1M:STOP"],
+  ]);
+  const seconds = (performance.now() - started) / 1000;
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(
+    run.stderr,
+    /^runner +\d+ │ error: the client is stopped \(SIGSTOP\) and the server has exited: it cannot finish; stopping it$/m,
+  );
+  // (Once continued, the client may still say what it found before SIGTERM ends it.)
+  assertNoStackTrace(run);
+  assert.ok(seconds < 12, `took ${seconds.toFixed(1)} s`);
+  assertNothingLeftBehind();
+});
+
 Deno.test("demo: a server interrupted mid-transfer never counts less than its client received", async (t) => {
   // Each send that went through is counted, even when Ctrl-C arrives while it is under way:
   // the client can never have received more than the server says it sent.
