@@ -32,6 +32,10 @@ import { LESSONS } from "./registry.ts";
 export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<never> {
   let status: number;
   let who: Speaker = "runner";
+  // ulimit -f: a write past the file-size limit gets SIGXFSZ, whose default action kills at
+  // once and silently (status 153), leaving what the run made. Caught, the write (or
+  // ftruncate) fails with EFBIG instead: said in one line, and cleaned up after.
+  Deno.addSignalListener("SIGXFSZ", () => {});
   try {
     // A client that its server starts (launch says null) gets its output through the server.
     const serverTakesOutput = lesson.launch?.("client", []) === null;

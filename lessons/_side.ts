@@ -43,20 +43,39 @@ export function describeError(error: unknown): { message: string; status: number
     return { message: `${error.message}: add --force to replace it`, status: 1 };
   }
   if (error instanceof OutputRefused) return { message: error.message, status: 2 };
+  const message = error instanceof Error ? error.message : String(error);
+  // A limit of this process, not a bug: which one, and how to raise it.
+  const limit = /\bEMFILE\b|\(os error 24\)|too many open files/i.test(message)
+    ? `: raise the limit of open files (ulimit -n${resourceLimit("Max open files", ", now ")})`
+    : /\bEFBIG\b|\(os error 27\)|file too large/i.test(message)
+    ? `: past the file-size limit (ulimit -f${resourceLimit("Max file size", ", now ")})`
+    : "";
   if (
     error instanceof ChannelError || error instanceof libc.LibcError ||
     error instanceof Deno.errors.TimedOut || error instanceof Deno.errors.NotFound ||
-    error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.PermissionDenied
+    error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.PermissionDenied ||
+    limit !== ""
   ) {
-    return { message: error.message, status: 1 };
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  if (message.includes("(os error 24)")) {
-    // EMFILE where Deno opens for us (spawning a side): the limit, not a bug.
-    return { message: `${message}: raise the limit of open files (ulimit -n)`, status: 1 };
+    return { message: message.includes("ulimit -") ? message : message + limit, status: 1 };
   }
   if (Deno.env.get("IPC_LESSON_DEBUG") && error instanceof Error) console.error(error.stack);
   return { message: `unexpected error: ${message}`, status: 1 };
+}
+
+/**
+ * This process's soft limit `name` in /proc/self/limits (`Max open files`), after `prefix`: a
+ * size in bytes as such; "" if it cannot be read (at EMFILE, opening the file fails too).
+ */
+function resourceLimit(name: string, prefix: string): string {
+  try {
+    const soft = Deno.readTextFileSync("/proc/self/limits")
+      .match(new RegExp(`^${name} +(\\S+)`, "m"))?.[1];
+    if (soft === undefined) return "";
+    const sized = name.includes("size") && soft !== "unlimited";
+    return prefix + (sized ? formatBytes(Number(soft)) : soft);
+  } catch {
+    return "";
+  }
 }
 
 class SideRuntime<O> implements Side<O>, Log {

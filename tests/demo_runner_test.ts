@@ -337,9 +337,34 @@ Deno.test("demo: too few open files to start a side is said with the limit to ra
   assert.equal(run.code, 1, run.stderr);
   assertOneError(
     run,
-    /Too many open files \(os error 24\): raise the limit of open files \(ulimit -n\)$/,
+    /Too many open files \(os error 24\): raise the limit of open files \(ulimit -n, now 28\)$/,
   );
   assert.doesNotMatch(run.stderr, /unexpected error/);
+});
+
+Deno.test("ulimit -f: a write past the file-size limit is one line naming it, and nothing is left", async (t) => {
+  // The kernel's SIGXFSZ would kill at once, silently (status 153), leaving the segment.
+  const limited = ["prlimit", "--fsize=1048576"];
+  await t.step("the shm server by hand: its segment is larger than the limit", async () => {
+    const name = `/ipc-lesson-shm-${Deno.pid}-fsize`;
+    const run = await runWrapped(limited, "shm", ["server", "--name", name, "--timeout", "1"]);
+    assert.equal(run.code, 1, run.stderr);
+    assertOneError(
+      run,
+      /^server +\d+ │ error: ftruncate failed: EFBIG \(File too large\): past the file-size limit \(ulimit -f, now 1\.00 MiB\)$/m,
+    );
+    assertNothingLeftBehind();
+  });
+  await t.step("the demo's random input", async () => {
+    const run = await runWrapped(limited, "pipe", ["--size", "4M"]);
+    assert.equal(run.code, 1, run.stderr);
+    assertOneError(
+      run,
+      /^runner +\d+ │ error: cannot write the random input: file too large: past the file-size limit \(ulimit -f, now 1\.00 MiB\)$/m,
+    );
+    assert.doesNotMatch(run.stderr, STARTED);
+    assertNothingLeftBehind();
+  });
 });
 
 Deno.test("demo: two demos on the same names: the second is refused, the first succeeds", async (t) => {

@@ -433,7 +433,7 @@ Deno.test("tcp by hand: a client killed mid-transfer; the server serves the othe
     client(3),
   ]);
   const s = await finishSide(server);
-  assert.equal(s.status.code, 0, s.stderr);
+  assert.equal(s.status.code, 1, s.stderr);
   assert.equal(killed.signal, "SIGKILL", killed.stderr);
   assert.equal(one.code, 0, one.stderr);
   assert.equal(three.code, 0, three.stderr);
@@ -441,7 +441,7 @@ Deno.test("tcp by hand: a client killed mid-transfer; the server serves the othe
     s.stderr,
     /client #\d: it went away before the end, .*(write|read) failed with (ECONNRESET|EPIPE) .*; serving the others/,
   );
-  assert.match(s.stderr, /served 3 clients: 2 complete; client #\d did not finish/);
+  assert.match(s.stderr, /error: served 3 clients: 2 complete; client #\d did not finish$/m);
   assertSameFile(join(dir, "out-1.bin"), input);
   assertSameFile(join(dir, "out-3.bin"), input);
   assert.deepEqual(filesIn(dir), ["input.bin", "out-1.bin", "out-3.bin"]);
@@ -639,8 +639,9 @@ Deno.test("tcp by hand: a peer that sends and sends is dropped, not listened to 
   const s = await finishSide(server);
   await flooding;
   conn.close();
-  assert.equal(s.status.code, 0, s.stderr);
+  assert.equal(s.status.code, 1, s.stderr);
   assert.match(s.stderr, /client #1: it sent more than 4096 bytes .*not a client of this lesson/);
+  assert.match(s.stderr, /error: served 1 client: 0 complete; client #1 did not finish$/m);
   assert.doesNotMatch(s.stderr, /serving the others/);
 });
 

@@ -268,7 +268,9 @@ export class TwoHosts implements Disposable {
         try {
           await run(["netns", "add", host.namespace]);
         } catch (error) {
-          if (made.length > 0 || error instanceof NoNamespaces) throw error;
+          // Out of descriptors (ulimit -n) is this process's limit, not a lack of rights.
+          const emfile = /\(os error 24\)/.test(String(error));
+          if (made.length > 0 || error instanceof NoNamespaces || emfile) throw error;
           // The very first step failed: nothing was made. Why, in the system's words.
           const why = (error as Error).message.replace(/^ip netns add \S+: /, "");
           throw new NoNamespaces(

@@ -140,11 +140,14 @@ export async function server(side: Side<TcpOptions>): Promise<void> {
   }
   side.signal.throwIfAborted(); // Ctrl-C while copies were under way
 
-  // 5. Every client has been served. One that went away is its own failure, not the server's.
+  // 5. Every client has been served. One that went away did not get its copy: the others
+  //    did (the server went on with them), but not all it was asked for was done: status 1.
   if (lost.length > 0) {
-    log.say(
+    throw new LessonError(
       `served ${accepted} client${accepted === 1 ? "" : "s"}: ${accepted - lost.length} complete; ${
-        lost.join(", ")
+        lost.length <= 3
+          ? lost.join(", ")
+          : `${lost.slice(0, 3).join(", ")} and ${lost.length - 3} more`
       } did not finish`,
     );
   } else if (accepted > 1) {
