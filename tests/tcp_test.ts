@@ -734,3 +734,23 @@ Deno.test("tcp by hand: a port file that is a symbolic link or a FIFO is refused
   assert.deepEqual(filesIn(dir), ["fifo.port", "tcp.port", "victim.conf"]);
   Deno.removeSync(dir, { recursive: true });
 });
+
+Deno.test({
+  name: "tcp client: a port file of another user is refused: its port could be anyone's server",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const dir = testDir("tcp-port-file-owner");
+    const portFile = join(dir, "server.port");
+    Deno.writeTextFileSync(portFile, "47997\n");
+    Deno.chownSync(portFile, 65534, 65534); // as if user nobody had written it first
+    const output = join(dir, "copy.bin");
+    const run = await runLesson("tcp", ["client", "--port-file", portFile, "--output", output]);
+    assert.equal(run.code, 1, run.stderr);
+    assertOneError(
+      run,
+      /cannot read the port file .*server\.port: it belongs to another user \(uid 65534\), not to you \(uid 0\): the port in it could be anyone's server; refusing it/,
+    );
+    assert.deepEqual(filesIn(dir), ["server.port"]);
+    Deno.removeSync(dir, { recursive: true });
+  },
+});

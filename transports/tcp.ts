@@ -157,8 +157,8 @@ export class PortFile implements Disposable {
 
 /**
  * What the port file `path` holds so far ("" while there is none). It is opened without waiting
- * and must be a regular file: a FIFO put there would make a plain read wait for ever, deaf to
- * --timeout and Ctrl-C.
+ * and must be a regular file (a FIFO put there would make a plain read wait for ever, deaf to
+ * --timeout and Ctrl-C) of this user or root.
  */
 function portFileText(path: string): string {
   const fail = (why: string) => new ChannelError(`cannot read the port file ${path}: ${why}`);
@@ -170,7 +170,16 @@ function portFileText(path: string): string {
     throw fail(error instanceof libc.LibcError ? error.description : String(error));
   }
   try {
-    if (!Deno.statSync(`/proc/self/fd/${fd}`).isFile) throw fail("it is not a regular file");
+    const info = Deno.statSync(`/proc/self/fd/${fd}`);
+    if (!info.isFile) throw fail("it is not a regular file");
+    // In a shared /tmp, another user may have written it first: the port it names would lead to
+    // their server, and their bytes into the copy. Only a file of one's own (or root's) counts.
+    if (info.uid !== Deno.uid() && info.uid !== 0) {
+      throw fail(
+        `it belongs to another user (uid ${info.uid}), not to you (uid ${Deno.uid()}): the port ` +
+          "in it could be anyone's server; refusing it (remove it, or choose another --port-file)",
+      );
+    }
     const buf = new Uint8Array(64); // "65535\n" and then some: more is not a port anyway
     const n = libc.read(fd, buf);
     return typeof n === "number" ? new TextDecoder().decode(buf.subarray(0, n)) : "";
