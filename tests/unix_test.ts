@@ -851,3 +851,22 @@ Deno.test("unix: more clients than descriptors: the server waits or refuses some
   );
   assertOnly(dir, ["input.bin"]);
 });
+
+Deno.test({
+  name: "unix: a server in a folder it may not search is one line, in the lesson's words",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const dir = testDir("unix-no-search");
+    Deno.chmodSync(dir, 0o700); // root's: user nobody may not look inside
+    const path = join(dir, "s.sock");
+    const nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+    const run = await runWrapped(nobody, "unix", ["server", "--path", path, "--timeout", "1"]);
+    assert.equal(run.code, 1, run.stderr);
+    // Before: "Permission denied (os error 13): lstat '…'", Deno's words.
+    assertOneError(
+      run,
+      /cannot create the socket file ".*s\.sock": EACCES \(permission denied\): a directory on the way may not be searched by you; choose another --path$/,
+    );
+    assertOnly(dir, []);
+  },
+});

@@ -35,8 +35,17 @@ export interface UnixOptions {
  * C server often does `unlink(path)` before `bind`, and then also removes a socket another
  * server is using): `deno task clean` removes it after making sure that no process has it.
  */
-export function whyNotBind(path: string, state: SocketPathState = socketPathState(path)) {
+export function whyNotBind(path: string, given?: SocketPathState) {
   const name = JSON.stringify(path);
+  let state: SocketPathState;
+  try {
+    state = given ?? socketPathState(path);
+  } catch (error) {
+    // lstat() itself failed: a directory on the way that this user may not search (x).
+    if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
+    return `cannot create the socket file ${name}: EACCES (permission denied): a directory on ` +
+      "the way may not be searched by you; choose another --path";
+  }
   switch (state.state) {
     case "free":
       return null;
