@@ -23,7 +23,7 @@ import { InputFile, OutputExists, OutputFile, OutputRefused } from "../transport
 import { peakResidentBytes } from "../transports/holders.ts";
 import * as libc from "../transports/libc.ts";
 import { formatBytes } from "../transports/units.ts";
-import { abortOnStopSignals } from "../transports/wait.ts";
+import { abortOnStopSignals, sleep } from "../transports/wait.ts";
 import { type CommonOptions, sideArgs, UsageError } from "./_cli.ts";
 import { command, denoArgv, type Lesson, LessonError, optionArgs, type Output } from "./_lesson.ts";
 import type { Role, Side } from "./_lesson.ts";
@@ -252,6 +252,10 @@ export async function runSide<O>(
     await (side.role === "server" ? lesson.server(side) : lesson.client(side));
     return 0;
   } catch (error) {
+    // A Ctrl-C in a terminal reaches every side at once, and the peer's end may be what this
+    // side sees first: the signal's listener runs some event-loop turns later. Give it that
+    // moment, so that the side says it was interrupted, not that its peer failed.
+    if (!side.signal.aborted) await sleep(20, side.signal).catch(() => {});
     // Interrupted: whatever the wait in progress threw, the signal is what happened.
     const reason = side.signal.aborted ? side.signal.reason : error;
     if (reason instanceof Interrupted) {

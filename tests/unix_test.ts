@@ -8,6 +8,7 @@
  */
 
 import assert from "node:assert/strict";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import * as libc from "../transports/libc.ts";
 import { connect, encodeAddress, listen, SOCK } from "../transports/socket.ts";
@@ -17,6 +18,7 @@ import {
   assertNothingLeftBehind,
   assertOneError,
   assertSameFile,
+  entry,
   filesIn,
   finishSide,
   lessonCommand,
@@ -30,6 +32,7 @@ import {
   startSide,
   testDir,
   textReader,
+  TMP,
 } from "./_helpers.ts";
 import { testLabs } from "./_labs.ts";
 import { socketObject, whyNotBind } from "../lessons/unix/common.ts";
@@ -869,4 +872,56 @@ Deno.test({
     );
     assertOnly(dir, []);
   },
+});
+
+Deno.test("unix by hand: Ctrl-C in a terminal (SIGINT to both sides at once): each says so, 130", async () => {
+  // The peer's end is often what a side sees first; its own signal's listener runs a few
+  // event-loop turns later. Before the fix, one side in three blamed the other and exited 1
+  // (the server: "client #1 did not finish").
+  const { dir, input, path } = setUp("ctrl-c-both", 256 * MiB);
+  const side = (role: string, ...args: string[]) =>
+    `env --default-signal ${Deno.execPath()} run -A ${entry("unix")} ${role} --path ${path} ` +
+    `--chunk 64 ${args.join(" ")} 2>${join(dir, role)}.err`;
+  for (let run = 0; run < 3; run++) {
+    for (const role of ["server", "client"]) rmSync(join(dir, `${role}.err`), { force: true });
+    // One process group, as a shell's job: the terminal's Ctrl-C goes to the whole group.
+    const job = new Deno.Command("setsid", {
+      args: [
+        "sh",
+        "-c",
+        // The shell itself ignores it, to say how each side exited; the sides get it as usual.
+        `trap '' INT; ${side("server", "--input", input)} & sleep 0.5; ` +
+        `${side("client", "--output", join(dir, "copy.bin"))} & ` +
+        "wait %1; echo server $?; wait %2; echo client $?",
+      ],
+      env: { TMPDIR: TMP, NO_COLOR: "1" },
+      stdout: "piped",
+    }).spawn();
+    // Once the client has connected, and a moment more, the transfer is under way (256 MiB,
+    // 64 bytes at a time: it takes many seconds).
+    const client = join(dir, "client.err");
+    for (let waited = 0; waited < 30_000; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      if (existsSync(client) && Deno.readTextFileSync(client).includes("connect(): connected")) {
+        break;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    Deno.kill(-job.pid, "SIGINT");
+    const said = new TextDecoder().decode((await job.output()).stdout);
+    const err = (role: string) => Deno.readTextFileSync(join(dir, `${role}.err`));
+    assert.match(said, /^server 130$/m, err("server"));
+    assert.match(said, /^client 130$/m, err("client"));
+    for (const role of ["server", "client"]) {
+      assert.match(
+        err(role),
+        new RegExp(`^${role} +\\d+ │ error: interrupted by SIGINT after `, "m"),
+      );
+      assert.doesNotMatch(err(role), /did not finish|transfer incomplete/);
+    }
+    assert.ok(!filesIn(dir).includes("copy.bin"), "no copy is named");
+  }
+  Deno.removeSync(join(dir, "server.err"));
+  Deno.removeSync(join(dir, "client.err"));
+  assertOnly(dir, ["input.bin"]);
 });
