@@ -876,3 +876,96 @@ Deno.test("sysv-mq: a lab killed with kill -9 leaves a queue that plain deno tas
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("sysv-mq by hand: a message injected by another process of the user fails the copy, no output", async (t) => {
+  // Any process of this user may msgsnd to the key. The server sends 1000-byte messages into a
+  // queue of 10100 bytes: once it holds 10, the server waits for room, and 100 bytes are left
+  // for the intruder (this test, through FFI), whose messages then sit between the server's.
+  const size = 64 * 1024;
+  const count = (n: number) => {
+    const text = new Uint8Array(8);
+    new DataView(text.buffer).setBigUint64(0, BigInt(n), true);
+    return text;
+  };
+  const injected = "INJECTED";
+  const cases: {
+    name: string;
+    inject: [number, Uint8Array][];
+    error: (key: string) => RegExp;
+  }[] = [
+    {
+      name: "a data message too many",
+      inject: [[MTYPE.DATA, new TextEncoder().encode(injected)]],
+      error: (key) =>
+        new RegExp(
+          `error: the end message says ${size} bytes were sent, but ${
+            size + injected.length
+          } came through the queue ${key}: another process sent messages to it or took some from it; a System V queue has no owner-only channel between two processes: any process of this user may msgsnd to it or msgrcv from it; the copy is not kept$`,
+        ),
+    },
+    {
+      name: "an early end message without a count",
+      inject: [[MTYPE.END, new Uint8Array(0)]],
+      error: (key) =>
+        new RegExp(
+          `error: an end message \\(type 2\\) without the server's 8-byte count came through the queue ${key} after 10000 bytes: another process sent it; a System V queue has no owner-only channel`,
+        ),
+    },
+    {
+      name: "an early end message with a wrong count",
+      inject: [[MTYPE.END, count(size)]],
+      error: (key) =>
+        new RegExp(
+          `error: the end message says ${size} bytes were sent, but 10000 came through the queue ${key}: another process sent`,
+        ),
+    },
+    {
+      name: "an early end message with the count so far, then more data",
+      inject: [[MTYPE.END, count(10000)], [MTYPE.DATA, new TextEncoder().encode(injected)]],
+      error: (key) =>
+        new RegExp(
+          `error: \\d+ messages? came through the queue ${key} after the end \\(process \\d+ sent last, says msg_lspid\\): another process sent (it|them); a System V queue has no owner-only channel`,
+        ),
+    },
+  ];
+  const dir = testDir("sysv-mq-injected");
+  const input = makeInput(join(dir, "input.bin"), size);
+  for (const { name, inject, error } of cases) {
+    await t.step(name, async () => {
+      const key = freshKey();
+      const output = join(dir, "out.bin");
+      const common = ["--key", key, "--timeout", "20"];
+      const server = await startSide("sysv-mq", "server", [
+        ...common,
+        "--input",
+        input,
+        "--chunk",
+        "1000",
+        "--qbytes",
+        "10100",
+      ], "sending the file");
+      try {
+        for (let waited = 0; sysvQueueOf(Number(key) | 0)?.qnum !== 10; waited += 10) {
+          assert.ok(waited < 10_000, "the server did not fill the queue with 10 messages");
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        {
+          using intruder = await SysvQueue.open(Number(key) | 0, { timeout: 1000 });
+          for (const [type, text] of inject) await intruder.send(text, type);
+        }
+        const run = await runLesson("sysv-mq", ["client", ...common, "--output", output]);
+        assert.equal(run.code, 1, run.stderr);
+        assertOneError(run, error(key));
+        assert.deepEqual(filesIn(dir), ["input.bin"], "no output, partial or whole");
+      } finally {
+        // The server sees the client gone (or the queue empty) and removes the queue.
+        const rs = await finishSide(server);
+        assert.ok(rs.status.code === 0 || rs.status.code === 1, rs.stderr);
+        assertNoStackTrace({ code: rs.status.code, signal: null, stdout: "", stderr: rs.stderr });
+      }
+      assertNoQueue(key);
+    });
+  }
+  Deno.removeSync(dir, { recursive: true });
+  assertNothingLeftBehind();
+});

@@ -186,7 +186,9 @@ const SPIN_PHASE_US = 2000;
 const LONGEST_PAUSE_MS = 20;
 
 /**
- * The type of the data messages, and of the end-of-file message, in the lesson's protocol.
+ * The type of the data messages, and of the end-of-file message, in the lesson's protocol. (The
+ * lesson's end message carries the number of bytes sent, 8 bytes little-endian, which its client
+ * checks: any process of the user may send either type. The benchmark's channel sends it empty.)
  *
  * @example
  * ```ts

@@ -1,6 +1,6 @@
 /**
  * The `sysv-mq-client` assignment: write the receiver of the System V message-queue lesson's
- * protocol (types 1 data, 2 end). The peer is the lesson's own server
+ * protocol (types 1 data, 2 end, whose 8 bytes are the count of bytes sent). The peer is the lesson's own server
  * (`lessons/sysv-mq/main.ts server --key`).
  *
  * @module
@@ -41,7 +41,8 @@ function keyOf(name: string): number {
 /**
  * `protocol`: the types. A normal copy must end with the server content (the client took the
  * end message too); and a message of a type the protocol does not have (3, from another
- * program using the key) must be refused, with one line and no output, not copied.
+ * program using the key) must be refused, with one line and no output, not copied. (The end
+ * message's byte count is not graded: a client that ignores it still passes.)
  */
 const protocol: Check = {
   id: "protocol",
@@ -66,9 +67,14 @@ const protocol: Check = {
       during: async (run) => {
         await new Promise((resolve) => setTimeout(resolve, 800));
         using queue = SysvQueue.create(keyOf(run.name), { timeout: 3000 });
-        await queue.send(text.encode("data, "), MTYPE.DATA);
-        await queue.send(text.encode("not data"), 3);
-        await queue.send(new Uint8Array(0), MTYPE.END);
+        const data = text.encode("data, "), notData = text.encode("not data");
+        await queue.send(data, MTYPE.DATA);
+        await queue.send(notData, 3);
+        // The end's count (8 bytes, little-endian) counts every byte sent, type 3 too: then
+        // only the type can tell, not a client's check of the count.
+        const end = new Uint8Array(8);
+        new DataView(end.buffer).setBigUint64(0, BigInt(data.length + notData.length), true);
+        await queue.send(end, MTYPE.END);
         await run.student.exited(3000);
       },
     });

@@ -26,7 +26,9 @@ await runProgram(async ({ args, waits }) => {
 
   // TODO 3: the copy loop: receive the first message whatever its type (queue.receive(0));
   //         its type is then in queue.lastType. MTYPE.DATA (1): write its bytes to the output.
-  //         MTYPE.END (2): the end, stop. Any other type: throw (not the protocol).
+  //         MTYPE.END (2): the end, stop; its 8 bytes are the count of bytes the server sent
+  //         (little-endian: new DataView(...).getBigUint64(0, true)): if it is not what came,
+  //         throw (another process of your user used the queue). Any other type: throw.
   //         If receive() throws Deno.errors.BrokenPipe, the server died before the end: remove
   //         the queue it left (queue.remove(): nobody else will), then let the error go on.
   // TODO 4: the copy is complete: output.commit().

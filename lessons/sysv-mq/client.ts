@@ -4,7 +4,8 @@
  * It makes the same key as the server (`ftok` of the same file and project id, or `--key`),
  * finds the queue with `msgget(key, 0)` (waiting for the server to create it), and writes the
  * text of every message of type 1 into the output file, until the message of type 2 that marks
- * the end.
+ * the end. That message carries the number of bytes the server sent: a System V queue is open to
+ * every process of this user, so only a count that matches says nobody else sent or took data.
  *
  * @module
  */
@@ -18,7 +19,10 @@ import {
   DATA,
   describeKey,
   END,
+  END_TEXT_BYTES,
+  endCount,
   isRunKeyFile,
+  statOrNull,
   type SysvMqOptions,
   traceFill,
   waitForKey,
@@ -59,11 +63,15 @@ export async function client(side: Side<SysvMqOptions>): Promise<void> {
   //    order is the server's; its type (msg.mtype) says what it is: 1 data, 2 the end. (With
   //    msgtyp 1 we would never see the end; with -2, the lowest type first: try it, README.md.)
   let messages = 0;
+  let count: number | null = null; // what the end message says the server sent
   side.startClock();
   for (;;) {
     const text = await receiveOrExplain(side, queue);
     const type = queue.lastType;
-    if (type === END) break;
+    if (type === END) {
+      count = endCount(text);
+      break;
+    }
     if (type !== DATA) {
       throw new LessonError(
         `a message of type ${type} came through the queue ${formatKey(key)}: the protocol has ` +
@@ -77,11 +85,52 @@ export async function client(side: Side<SysvMqOptions>): Promise<void> {
   side.stopClock();
   log.say(
     `the message of type ${END}: the end, after ${formatBytes(side.bytes)} in ${messages} ` +
-      `message${messages === 1 ? "" : "s"} of type ${DATA}`,
+      `message${messages === 1 ? "" : "s"} of type ${DATA}${
+        count === null ? "" : `; it says the server sent ${count} bytes`
+      }`,
   );
 
-  // 5. The copy is complete: give the output its name. The server removes the queue.
+  // 5. Trust the copy only if the count matches. A queue is not a channel between two
+  //    processes: any process of this user may msgsnd to the key (a message too many, an end
+  //    too early) or msgrcv from it (a message too few), and message types are no signature.
+  //    Nor may a message follow the end: the server sends nothing after it.
+  checkEnd(side, queue, count);
+
+  // 6. The copy is complete: give the output its name. The server removes the queue.
   log.say(output.commit());
+}
+
+/**
+ * Fails, with one line, unless the end message carried the server's count, the bytes received
+ * match it, and nothing came after it. The output is then never named (the `using` drops it);
+ * the server, still waiting for its queue to empty, sees us exit and removes the queue.
+ */
+function checkEnd(side: Side<SysvMqOptions>, queue: SysvQueue, count: number | null): void {
+  const nobodyElse = "a System V queue has no owner-only channel between two processes: any " +
+    "process of this user may msgsnd to it or msgrcv from it; the copy is not kept";
+  const where = `the queue ${formatKey(queue.key)}`;
+  if (count === null) {
+    throw new LessonError(
+      `an end message (type ${END}) without the server's ${END_TEXT_BYTES}-byte count came ` +
+        `through ${where} after ${side.bytes} bytes: another process sent it; ${nobodyElse}`,
+    );
+  }
+  if (count !== side.bytes) {
+    throw new LessonError(
+      `the end message says ${count} bytes were sent, but ${side.bytes} came through ${where}: ` +
+        `another process sent messages to it or took some from it; ${nobodyElse}`,
+    );
+  }
+  // msg_lspid names the process that sent last: after the end, the server sent nothing.
+  const stat = statOrNull(queue);
+  if (stat !== null && stat.qnum > 0) {
+    throw new LessonError(
+      `${stat.qnum} message${stat.qnum === 1 ? "" : "s"} came through ${where} after the end ` +
+        `(process ${stat.lspid} sent last, says msg_lspid): another process sent ${
+          stat.qnum === 1 ? "it" : "them"
+        }; ${nobodyElse}`,
+    );
+  }
 }
 
 /** Finds the queue, waiting for the server to create it. */

@@ -45,10 +45,26 @@ export interface SysvMqOptions {
   budget: number;
 }
 
-/** The protocol: type 1 carries data, type 2 (with no bytes) says "that was all". */
+/** The protocol: type 1 carries data, type 2 says "that was all, and this many bytes". */
 export const DATA = MTYPE.DATA;
 /** The end-of-file message's type. */
 export const END = MTYPE.END;
+
+/** The end message's text: the number of bytes sent, as an unsigned 64-bit little-endian count. */
+export const END_TEXT_BYTES = 8;
+
+/** The end message's text for a copy of `bytes` bytes (8 bytes, little-endian, as peer.c sends it). */
+export function endText(bytes: number): Uint8Array {
+  const text = new Uint8Array(END_TEXT_BYTES);
+  new DataView(text.buffer).setBigUint64(0, BigInt(bytes), true);
+  return text;
+}
+
+/** The count an end message's text carries, or null if it is not 8 bytes long (not the server's). */
+export function endCount(text: Uint8Array): number | null {
+  if (text.length !== END_TEXT_BYTES) return null;
+  return Number(new DataView(text.buffer, text.byteOffset, text.length).getBigUint64(0, true));
+}
 
 /** The project id when --proj is not given: `'L'`, for "lesson". */
 export const DEFAULT_PROJ = 76;

@@ -6,9 +6,9 @@
  *     deno task lesson:sysv-mq client --key 0x1234 --output G            terminal 2
  *
  * The server creates a queue for a key (from `ftok(--path, --proj)`, or `--key`) and sends the
- * input file through it as messages of type 1, then an empty message of type 2 that marks the
- * end. The client finds the queue by the same key and writes what it receives into the output
- * file. README.md states the protocol exactly; `peer.c` beside it speaks it in C.
+ * input file through it as messages of type 1, then a message of type 2 that marks the end and
+ * carries the number of bytes sent. The client finds the queue by the same key, writes what it
+ * receives into the output file, and keeps it only if that many bytes came. README.md states the protocol exactly; `peer.c` beside it speaks it in C.
  *
  * @module
  */
@@ -41,9 +41,11 @@ export const lesson: Lesson<SysvMqOptions> = defineLesson({
   title: "Lesson: System V message queues - ftok(3), msgget(2), msgsnd(2), msgrcv(2), msgctl(2)",
   description: [
     "The server makes a key with ftok(--path, --proj) (or takes --key), creates a queue for it",
-    "(IPC_CREAT | IPC_EXCL, mode 0600) and sends the input as messages of type 1, then an empty",
-    "message of type 2 to mark the end. The client finds the queue by the same key and copies",
-    "every message into the output. The queue outlives both: the server removes it (IPC_RMID).",
+    "(IPC_CREAT | IPC_EXCL, mode 0600) and sends the input as messages of type 1, then a message",
+    "of type 2 that marks the end and carries the byte count. The client finds the queue by the",
+    "same key, copies every message into the output, and keeps it only if the count matches (any",
+    "process of the user may send to the queue). The queue outlives both: the server removes it",
+    "(IPC_RMID).",
   ].join("\n"),
   examples: [
     "deno task lesson:sysv-mq",

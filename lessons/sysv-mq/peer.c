@@ -6,15 +6,18 @@
  *   ./peer client -k 0x1234 > output
  *
  * The protocol (README.md): the server creates the queue (IPC_CREAT | IPC_EXCL, 0600) and
- * sends the input as messages of type 1, at most msgmax bytes each, then one empty message of
- * type 2; it waits until the queue is empty (msg_qnum 0) and removes it (IPC_RMID). The client
- * finds the queue with msgget(key, 0), receives with msgtyp 0 and stops at type 2.
+ * sends the input as messages of type 1, at most msgmax bytes each, then one message of type 2
+ * whose 8 bytes are the number of bytes sent (little-endian); it waits until the queue is empty
+ * (msg_qnum 0) and removes it (IPC_RMID). The client finds the queue with msgget(key, 0),
+ * receives with msgtyp 0, stops at type 2, and fails unless its count is what came (any process
+ * of the user may msgsnd to the queue, or msgrcv from it) and nothing follows it.
  *
  * Blocking calls are fine in C: alarm(-t SECONDS, default 10) ends a wait that lasts too long,
  * and the server removes its queue on the way out (SIGALRM, SIGINT, SIGTERM, errors).
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +26,20 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { DATA = 1, END = 2 };
+enum { DATA = 1, END = 2, END_TEXT = 8 };
+
+/* The end message's text: the count, 8 bytes, least significant first, whatever the CPU. */
+static void put_count(char *text, uint64_t count)
+{
+    for (int i = 0; i < END_TEXT; i++) text[i] = (char)(count >> (8 * i));
+}
+
+static uint64_t get_count(const char *text)
+{
+    uint64_t count = 0;
+    for (int i = 0; i < END_TEXT; i++) count |= (uint64_t)(unsigned char)text[i] << (8 * i);
+    return count;
+}
 
 static int created = -1; /* the msqid this process created, removed on every way out */
 
@@ -91,14 +107,20 @@ int main(int argc, char **argv)
         int id = msgget(key, IPC_CREAT | IPC_EXCL | 0600);
         if (id < 0) die("msgget(IPC_CREAT | IPC_EXCL)");
         created = id;
+        uint64_t sent = 0;
         for (;;) {
             ssize_t n = read(0, msg->mtext, (size_t)max);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) die("read");
             msg->mtype = n == 0 ? END : DATA;
+            if (n == 0) { /* the end carries the count, which the client checks */
+                put_count(msg->mtext, sent);
+                n = END_TEXT;
+            }
             while (msgsnd(id, msg, (size_t)n, 0) < 0)
                 if (errno != EINTR) die("msgsnd");
-            if (n == 0) break;
+            if (msg->mtype == END) break;
+            sent += (uint64_t)n;
         }
         struct msqid_ds ds;
         for (;;) { /* the client has taken everything when the queue is empty */
@@ -114,11 +136,27 @@ int main(int argc, char **argv)
         if (errno != ENOENT) die("msgget");
         nanosleep(&(struct timespec){0, 10000000}, NULL);
     }
+    uint64_t received = 0;
     for (;;) {
         ssize_t n = msgrcv(id, msg, (size_t)max, 0, 0);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) die("msgrcv");
-        if (msg->mtype == END) break;
+        if (msg->mtype == END) {
+            struct msqid_ds ds;
+            if (n != END_TEXT || get_count(msg->mtext) != received ||
+                (msgctl(id, IPC_STAT, &ds) == 0 && ds.msg_qnum > 0)) {
+                fprintf(stderr, "peer: the end does not match what came (%llu bytes): another "
+                                "process of this user sent to the queue or took from it\n",
+                        (unsigned long long)received);
+                return 1;
+            }
+            break;
+        }
+        if (msg->mtype != DATA) {
+            fprintf(stderr, "peer: a message of type %ld: not this protocol\n", msg->mtype);
+            return 1;
+        }
+        received += (uint64_t)n;
         for (ssize_t done = 0; done < n;) {
             ssize_t w = write(1, msg->mtext + done, (size_t)(n - done));
             if (w < 0 && errno == EINTR) continue;

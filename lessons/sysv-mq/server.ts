@@ -2,9 +2,10 @@
  * The System V queue lesson's server: the sender.
  *
  * It makes the key (`ftok`), creates the queue for it, sends the input file through it as
- * messages of type 1, then an empty message of type 2 that marks the end, waits until the client
- * has taken everything, and removes the queue (`IPC_RMID`). Unlike a pipe or a POSIX queue, a
- * System V queue is removed by no exit, no close and no unlink: only by `IPC_RMID`.
+ * messages of type 1, then a message of type 2 that marks the end and says how many bytes were
+ * sent, waits until the client has taken everything, and removes the queue (`IPC_RMID`). Unlike
+ * a pipe or a POSIX queue, a System V queue is removed by no exit, no close and no unlink: only
+ * by `IPC_RMID`.
  *
  * @module
  */
@@ -24,6 +25,8 @@ import {
   DATA,
   describeKey,
   END,
+  END_TEXT_BYTES,
+  endText,
   isRunKeyFile,
   keyOf,
   keyTaken,
@@ -120,12 +123,15 @@ export async function server(side: Side<SysvMqOptions>): Promise<void> {
     side.count(n);
   }
 
-  // 6. The end-of-file marker: an empty message of its own type. A queue has no end-of-file:
-  //    a receiver cannot tell "nothing yet" from "nothing ever" unless the protocol says so.
-  await sendOrExplain(side, queue, new Uint8Array(0), END);
+  // 6. The end-of-file marker: a message of its own type. A queue has no end-of-file: a
+  //    receiver cannot tell "nothing yet" from "nothing ever" unless the protocol says so.
+  //    Its text is the number of bytes sent (8 bytes, little-endian): any process of this user
+  //    may msgsnd to the key, or msgrcv from it, so the client checks that the count matches.
+  await sendOrExplain(side, queue, endText(side.bytes), END);
   log.say(
     `sent ${formatBytes(side.bytes)} in ${messages} message${messages === 1 ? "" : "s"} of ` +
-      `type ${DATA}, then the empty message of type ${END} that marks the end`,
+      `type ${DATA}, then the message of type ${END} that marks the end and carries the count, ` +
+      `${side.bytes} (${END_TEXT_BYTES} bytes, little-endian)`,
   );
 
   // 7. Wait until the client has taken every message: IPC_RMID removes the queue at once,

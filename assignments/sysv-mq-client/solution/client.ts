@@ -5,7 +5,8 @@
  *     deno run -A client.ts --key 0x4c0b1234 --output FILE [--timeout SECONDS]
  *
  * Finds the queue of the key (waiting for the server to create it), and writes every message of
- * type 1 into the output until the message of type 2, the end.
+ * type 1 into the output until the message of type 2, the end, whose 8 bytes say how many bytes
+ * the server sent: the copy is kept only if that many came.
  *
  * @module
  */
@@ -24,7 +25,10 @@ await runProgram(async ({ args, waits }) => {
   using queue = await SysvQueue.open(key, { wait: waits.timeout, ...waits });
 
   // 3. msgrcv with msgtyp 0: the first message, whatever its type, so the order is the
-  //    server's. Type 1 is data; type 2, empty, is the end; anything else is not the protocol.
+  //    server's. Type 1 is data; type 2 is the end, with the count of bytes sent; anything else
+  //    is not the protocol.
+  let received = 0;
+  let end: Uint8Array;
   for (;;) {
     let text: Uint8Array;
     try {
@@ -35,7 +39,10 @@ await runProgram(async ({ args, waits }) => {
       if (error instanceof Deno.errors.BrokenPipe) queue.remove();
       throw error;
     }
-    if (queue.lastType === MTYPE.END) break;
+    if (queue.lastType === MTYPE.END) {
+      end = text;
+      break;
+    }
     if (queue.lastType !== MTYPE.DATA) {
       throw new Error(
         `a message of type ${queue.lastType} came through the queue: the protocol has only ` +
@@ -43,8 +50,23 @@ await runProgram(async ({ args, waits }) => {
       );
     }
     output.write(text);
+    received += text.length;
   }
 
-  // 4. The copy is complete: give the output its name. The server removes the queue.
+  // 4. Any process of this user may msgsnd to the queue, or msgrcv from it: the types prove
+  //    nothing. So the end carries the count of bytes sent (8 bytes, little-endian), and the
+  //    copy is kept only if it matches what came.
+  const sent = end.length === 8
+    ? Number(new DataView(end.buffer, end.byteOffset, 8).getBigUint64(0, true))
+    : null;
+  if (sent !== received) {
+    throw new Error(
+      `the end message says ${sent ?? "nothing about how many"} bytes were sent, but ` +
+        `${received} came: another process sent to the queue or took from it (a System V ` +
+        "queue has no owner-only channel between two processes of the same user)",
+    );
+  }
+
+  // 5. The copy is complete: give the output its name. The server removes the queue.
   output.commit();
 }, { options: ["key", "output"] });
