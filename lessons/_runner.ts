@@ -8,6 +8,8 @@
  * @module
  */
 
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { checkOutput } from "../transports/files.ts";
 import { formatBytes } from "../transports/units.ts";
 import { parseCommandLine, usage, UsageError } from "./_cli.ts";
@@ -36,6 +38,7 @@ export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<n
   // once and silently (status 153), leaving what the run made. Caught, the write (or
   // ftruncate) fails with EFBIG instead: said in one line, and cleaned up after.
   Deno.addSignalListener("SIGXFSZ", () => {});
+  startWhereTyped();
   try {
     // A client that its server starts (launch says null) gets its output through the server.
     const serverTakesOutput = lesson.launch?.("client", []) === null;
@@ -98,6 +101,23 @@ export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<n
   }
   Deno.exit(status);
 }
+
+/**
+ * `deno task` runs a lesson in the project's folder, and says in INIT_CWD where it was typed:
+ * go there, so that a relative `--input`, `--output` or `--path` means what it meant to the user
+ * (as for `deno task clean` and `deno task grade`). Started any other way, or by the demo (its
+ * sides start in the runner's folder), the working directory stays.
+ */
+function startWhereTyped(): void {
+  const typed = Deno.env.get("INIT_CWD");
+  if (!typed || resolve(Deno.cwd()) !== PROJECT_ROOT) return;
+  try {
+    Deno.chdir(typed);
+  } catch { /* gone since: stay in the project's folder */ }
+}
+
+/** The project's folder, where `deno task` starts every task. */
+const PROJECT_ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
 /** TMPDIR (or /tmp), where runs keep their files: refused at once, in words, if it is no folder. */
 function checkTempDir(): void {

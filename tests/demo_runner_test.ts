@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LESSONS, METHODS } from "../lessons/registry.ts";
 import { isRunning } from "../transports/holders.ts";
@@ -24,6 +25,7 @@ import {
   runWrapped,
   testDir,
   textReader,
+  TMP,
 } from "./_helpers.ts";
 
 /** The pids of the sides named in what a run said. */
@@ -512,4 +514,30 @@ Deno.test("SIGHUP: the runner and a side by hand exit with 129 and one line", as
     });
   }
   assertNothingLeftBehind();
+});
+
+Deno.test("deno task lesson:… typed in another folder: relative paths are from there, as typed", async () => {
+  // deno task runs the lesson in the project's folder and says in INIT_CWD where it was typed:
+  // a relative --input or --output means the student's folder (as for clean and grade).
+  const dir = testDir("typed-elsewhere");
+  Deno.copyFileSync(join(ROOT, "lessons/sample.txt"), join(dir, "mine.txt"));
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      ...["task", "--quiet", "--config", join(ROOT, "deno.json"), "lesson:fifo"],
+      ...["--input", "mine.txt", "--output", "copy.txt", "--quiet"],
+    ],
+    cwd: dir,
+    // As typed in a shell: no INIT_CWD yet (deno task keeps one it inherits).
+    clearEnv: true,
+    env: { NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", TMPDIR: TMP },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, stderr);
+  assert.match(stderr, /byte-exact copy: yes/);
+  assertSameFile(join(dir, "copy.txt"), join(dir, "mine.txt"));
+  assert.deepEqual(filesIn(dir), ["copy.txt", "mine.txt"]);
+  assert.equal(existsSync(join(ROOT, "copy.txt")), false, "nothing in the project's folder");
+  Deno.removeSync(dir, { recursive: true });
 });

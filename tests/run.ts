@@ -58,7 +58,9 @@ Deno.addSignalListener("SIGINT", onInterrupt);
 const tests = await new Deno.Command(Deno.execPath(), {
   args: ["test", "--allow-all", "--doc", ...flags, ...(paths.length > 0 ? paths : DEFAULT_PATHS)],
   cwd: ROOT,
-  env: { IPC_TESTS_TMP: suiteTmp },
+  // INIT_CWD: the project, wherever `deno task test` was typed: a lesson started with the
+  // project as its working directory then takes relative paths from there, as the tests mean.
+  env: { IPC_TESTS_TMP: suiteTmp, INIT_CWD: resolve(ROOT) },
 }).spawn().status;
 Deno.removeSignalListener("SIGINT", onInterrupt);
 
