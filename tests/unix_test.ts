@@ -422,7 +422,14 @@ Deno.test("unix: a server by hand on a demo's path: the demo leaves its socket f
   // Its server removes its name once its client has connected: the path is free again…
   demo.said = await readUntil(demo.stderr, /closed the listening socket and removed/);
   // …and a server started by hand binds it, while the demo still runs.
-  const byHand = await startSide("unix", "server", ["--path", path, "--input", input], LISTENING);
+  // (It waits for its client while the demo runs: a minute, not the default 10 s, which a busy
+  // machine's demo once outlasted.)
+  const byHand = await startSide(
+    "unix",
+    "server",
+    ["--path", path, "--input", input, "--timeout", "60"],
+    LISTENING,
+  );
   const ended = await finishSide(demo);
   assert.equal(ended.status.code, 0, ended.stderr);
   assert.doesNotMatch(ended.stderr, /left behind|removed the socket file/);

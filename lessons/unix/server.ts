@@ -87,16 +87,22 @@ export async function server(side: Side<UnixOptions>): Promise<void> {
       const n = ++accepted;
       if (n === 1) side.startClock();
       // Each client gets its own open file (its own offset): one read position cannot serve two.
-      const job = Promise.resolve()
-        .then(() => serve(side, connection, n, n === 1 ? input : openInputFor(side, connection)))
+      // (An async function runs at once up to its first wait, so accept() is narrated before
+      // the listening socket's close; a throw in it is this client's failure, a rejection.)
+      const job = (async () =>
+        await serve(side, connection, n, n === 1 ? input : openInputFor(side, connection)))()
         .catch((error) => {
           // This client's failure is not the server's: say so, and go on with the others.
-          if (error instanceof Interrupted || side.signal.aborted) throw error;
+          if (error instanceof Interrupted || side.signal.aborted) {
+            throw error;
+          }
           lost.push(`client #${n}`);
           const others = wanted > 1 ? "; serving the others" : "";
           log.say(`client #${n}: ${clientFailure(error)}${others}`);
         })
-        .finally(() => serving.delete(job));
+        .finally(() =>
+          serving.delete(job)
+        );
       job.catch(() => {}); // (its failure is awaited below; only Ctrl-C makes one)
       serving.add(job);
       if (accepted === wanted && wanted > 1) {
