@@ -80,6 +80,10 @@ export async function server(side: Side<PipeOptions>): Promise<void> {
         `because this user's pipes already hold more than /proc/sys/fs/pipe-user-pages-soft ` +
         `allows and only CAP_SYS_RESOURCE may go past it (pipe(7)); the copy works, in more hand-offs`,
     );
+  } else if (after === before) {
+    log.say(
+      `pipe buffer: ${formatBytes(before)} already, as large as fcntl(F_SETPIPE_SZ) would make it`,
+    );
   } else {
     log.say(
       `pipe buffer: ${formatBytes(before)}, raised to ${
