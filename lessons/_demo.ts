@@ -708,6 +708,7 @@ export class Demo<O> {
         : undefined,
     };
     const bytes = client?.bytes ?? this.#copied;
+    const exact = labels.every((_, i) => inputSha256 !== null && outputs[i] === inputSha256);
     // The transfer starts when the server starts sending, or when the client is ready to
     // receive if it started later (the pipe lesson's client is still starting up while the
     // first bytes wait in the pipe): process start-up is not part of the transfer.
@@ -735,10 +736,12 @@ export class Demo<O> {
       chunks: server?.chunks ?? 0,
       chunkBytes: this.chunk,
       seconds,
-      mibPerSecond: seconds ? bytes / 1048576 / seconds : null,
+      mibPerSecond: seconds !== null && speedMeans(bytes, seconds) && exact
+        ? bytes / 1048576 / seconds
+        : null,
       inputSha256,
       outputSha256: outputs[0] ?? null,
-      byteExact: labels.every((_, i) => inputSha256 !== null && outputs[i] === inputSha256),
+      byteExact: exact,
       server: report("server"),
       client: report(labels[0]!),
       ...(labels.length === 1 ? {} : {
@@ -829,11 +832,17 @@ const nobody: ProcessReport = {
 /** Below this many bytes, process start-up and the first wake-ups dominate: no speed is given. */
 const SMALLEST_TIMED_BYTES = 1024 * 1024;
 
-/** How long the transfer took, or why no speed is given. */
+/** Whether a speed says something of the channel: not when start-up and wake-ups dominate. */
+function speedMeans(bytes: number, seconds: number): boolean {
+  return bytes >= SMALLEST_TIMED_BYTES && seconds >= 0.01;
+}
+
+/** How long the transfer took, and its speed, or why no speed is given. */
 function timingSummary(result: DemoResult): string {
   if (result.seconds === null) return "no transfer time: a side did not report its clock";
   const time = `the transfer took ${result.seconds.toFixed(6)} s`;
-  if (result.bytes < SMALLEST_TIMED_BYTES || result.seconds < 0.01) {
+  if (!result.byteExact) return `${time}; no speed given: the copy failed`;
+  if (!speedMeans(result.bytes, result.seconds)) {
     return `${time}; no speed given: below ${
       formatBytes(SMALLEST_TIMED_BYTES)
     } or 10 ms, start-up and wake-ups dominate, not the channel`;

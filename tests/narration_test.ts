@@ -9,7 +9,16 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { METHODS } from "../lessons/registry.ts";
-import { entry, makeInput, ROOT, runLesson, sha256, testDir, TMP } from "./_helpers.ts";
+import {
+  entry,
+  makeInput,
+  ROOT,
+  runDemoJson,
+  runLesson,
+  sha256,
+  testDir,
+  TMP,
+} from "./_helpers.ts";
 
 const SAMPLE_BYTES = Deno.statSync(join(ROOT, "lessons", "sample.txt")).size;
 
@@ -210,4 +219,21 @@ Deno.test("narration: a path with a line break stays on its summary line, quoted
     byHand.stderr,
   );
   Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("narration: no speed where the text gives none: --json too, and a failed copy", async () => {
+  // The sample: too small for a speed to say anything of the channel; --json agrees (null).
+  const { run, result } = await runDemoJson("fifo", []);
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(result.seconds !== null && result.seconds > 0, run.stdout);
+  assert.equal(result.mibPerSecond, null);
+  const big = await runDemoJson("fifo", ["--size", "16M"]);
+  assert.ok(big.result.mibPerSecond !== null && big.result.mibPerSecond > 0, big.run.stdout);
+  // A copy cut short by a hung client: a time, but no speed next to "byte-exact copy: NO".
+  const failed = await runLesson("unix", [
+    ...["--size", "8M", "--timeout", "2", "--kill-after", "client:2M:STOP"],
+  ]);
+  assert.equal(failed.code, 1, failed.stderr);
+  assert.match(failed.stderr, /byte-exact copy: NO/);
+  assert.doesNotMatch(failed.stderr, /MiB\/s\)/);
 });
