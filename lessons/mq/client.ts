@@ -8,6 +8,7 @@
  * @module
  */
 
+import { otherHolders } from "../../transports/holders.ts";
 import { MessageQueue } from "../../transports/mq.ts";
 import { formatBytes } from "../../transports/units.ts";
 import { seconds } from "../../transports/wait.ts";
@@ -39,10 +40,17 @@ export async function client(side: Side<MqOptions>): Promise<void> {
   // 3. Remove the name now. The queue lives on while the server and we have it open; without
   //    a name, nothing is left behind even if one of us is killed, and nobody else can join.
   //    It also tells the server that a client has come (see README.md, "the protocol").
+  //    (No other process with it open: a server killed after it sent left it; we take what
+  //    is in it, and an end marker, if it got that far, ends the copy as usual.)
+  const others = otherHolders(queue.fd);
   queue.unlink();
   log.say(
-    `removed the name ${name} with mq_unlink(): the queue lives on while we both have it ` +
-      `open (/proc/${Deno.pid}/fd/${queue.fd} now shows "${name} (deleted)")`,
+    `removed the name ${name} with mq_unlink(): the queue lives on while ${
+      others.length > 0
+        ? `we both have it open`
+        : "we have it open (no other process has: a server that was killed left it, with what " +
+          "it had sent)"
+    } (/proc/${Deno.pid}/fd/${queue.fd} now shows "${name} (deleted)")`,
   );
 
   // 4. The receive buffer must hold mq_msgsize bytes, even when the messages are shorter:
