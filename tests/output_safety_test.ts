@@ -15,11 +15,14 @@ import {
   assertSameFile,
   entry,
   filesIn,
+  lessonCommand,
   makeInput,
+  readUntil,
   type Run,
   runLesson,
   runWrapped,
   testDir,
+  textReader,
   TMP,
 } from "./_helpers.ts";
 
@@ -428,5 +431,133 @@ Deno.test("output: no internal name is shown or left, whatever happens to the cl
       Deno.removeSync(dir);
     });
   }
+  assertNothingLeftBehind();
+});
+
+/** Waits until process `pid` is stopped (state T in /proc/PID/stat), or `ms` pass. */
+async function untilStopped(pid: number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Deno.readTextFileSync(`/proc/${pid}/stat`).match(/\) (\S)/)?.[1] !== "T") {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * The attack of review 2, section 1: the output's path goes through a symbolic link that
+ * another user owns, in a sticky directory like /tmp; during the transfer they point it at a
+ * directory of root's. Set up, and swapped, by user nobody when the tests run as root.
+ */
+class SwappedLink {
+  readonly pub: string;
+  /** Where the link points when the run starts: the copy may only ever be named here. */
+  readonly theirs: string;
+  readonly link: string;
+  /** Root's private directory, and a file in it that no run may touch. */
+  readonly rootOnly: string;
+  readonly victim: string;
+  readonly expected: string;
+
+  constructor(readonly dir: string) {
+    this.pub = join(dir, "pub");
+    this.theirs = join(this.pub, "theirs");
+    this.link = join(this.pub, "lnk");
+    this.rootOnly = join(dir, "root-only");
+    Deno.mkdirSync(this.pub);
+    Deno.chmodSync(this.pub, 0o1777);
+    Deno.mkdirSync(this.rootOnly);
+    Deno.chmodSync(this.rootOnly, 0o700);
+    this.victim = makeInput(join(this.rootOnly, "victim.txt"), 1000, 7);
+    this.expected = makeInput(join(dir, "expected.txt"), 1000, 7);
+    this.#as(["mkdir", this.theirs]);
+    this.pointAt(this.theirs);
+  }
+
+  /** Points the link at `target` at once, as `ln -sfn` does (a new link renamed over it). */
+  pointAt(target: string): void {
+    this.#as(["ln", "-sfn", target, this.link]);
+  }
+
+  #as(command: string[]): void {
+    const nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+    const [program, ...args] = Deno.uid() === 0 ? [...nobody, ...command] : command;
+    const result = new Deno.Command(program!, { args, stderr: "piped" }).outputSync();
+    assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
+  }
+
+  /** The copy was named nowhere: the root-only file is as it was, and nothing new is anywhere. */
+  assertUntouched(): void {
+    assertSameFile(this.victim, this.expected);
+    assert.deepEqual(filesIn(this.rootOnly), ["victim.txt"]);
+    assert.deepEqual(filesIn(this.theirs), []);
+  }
+}
+
+/** The one line a swapped directory gets at commit: the copy is not named anywhere. */
+const SWAPPED =
+  /cannot create output ".*lnk\/(victim|planted)\.txt": directory ".*lnk" is not the one the copy was made in any more \(a symbolic link or directory on the way changed during the copy\), so the copy was not named/;
+
+// Found by review 2 (section 1): the copy was named at the end by its path, looked up again, so
+// whoever owned a symbolic link on the way could point it elsewhere meanwhile and have the copy
+// made, or with --force replace a file, in a directory of their choice (root's own).
+Deno.test("output: a symbolic link on the way, swapped during the transfer, cannot redirect the copy", async (t) => {
+  const dir = testDir("output-swapped-link");
+  // User nobody may pass through to the sticky directory.
+  Deno.chmodSync(dir, 0o711);
+  const swap = new SwappedLink(dir);
+  const cases = [["victim.txt", "--force"], ["planted.txt"]];
+  for (const method of ["pipe", "fifo"]) {
+    for (const [name, ...force] of cases) {
+      await t.step(`${method} demo, ${name} ${force.join(" ")}`, async () => {
+        swap.pointAt(swap.theirs);
+        // The client stops itself (SIGSTOP) after 1 MiB: the copy is surely under way, and
+        // stays so until the link has been swapped.
+        const child = lessonCommand(method, [
+          ...["--size", "4M", "--output", join(swap.link, name!), ...force],
+          ...["--kill-after", "client:1M:STOP"],
+        ]).spawn();
+        const stderr = textReader(child.stderr);
+        let said = await readUntil(stderr, /started the client as (my child, )?process \d+/);
+        const client = Number(said.match(/started the client as (?:my child, )?process (\d+)/)![1]);
+        await untilStopped(client, 30_000);
+        swap.pointAt(swap.rootOnly);
+        Deno.kill(client, "SIGCONT");
+        for (let r = await stderr.read(); !r.done; r = await stderr.read()) said += r.value;
+        await child.stdout.cancel();
+        const run: Run = { ...await child.status, stdout: "", stderr: said };
+        assert.equal(run.code, 1, said);
+        assert.match(said, /byte-exact copy: yes/, "the transfer itself went well");
+        assertOneError(run, SWAPPED);
+        swap.assertUntouched();
+      });
+    }
+  }
+
+  await t.step("fifo by hand, --force", async () => {
+    swap.pointAt(swap.theirs);
+    const input = makeInput(join(dir, "input.bin"), 4 << 20, 5);
+    const path = join(dir, "lab.fifo");
+    const server = runLesson("fifo", ["server", "--path", path, "--input", input]);
+    const child = lessonCommand("fifo", [
+      ...["client", "--path", path, "--output", join(swap.link, "victim.txt"), "--force"],
+      ...["--kill-after", "client:1M:STOP"],
+    ]).spawn();
+    await untilStopped(child.pid, 30_000);
+    swap.pointAt(swap.rootOnly);
+    Deno.kill(child.pid, "SIGCONT");
+    const output = await child.output();
+    const run: Run = {
+      code: output.code,
+      signal: output.signal,
+      stdout: new TextDecoder().decode(output.stdout),
+      stderr: new TextDecoder().decode(output.stderr),
+    };
+    assert.equal(run.code, 1, run.stderr);
+    assertOneError(run, SWAPPED);
+    assert.equal((await server).code, 0);
+    swap.assertUntouched();
+    Deno.removeSync(input);
+  });
+  Deno.removeSync(dir, { recursive: true });
   assertNothingLeftBehind();
 });

@@ -15,6 +15,9 @@
  *   gets its name only when the copy is complete (`linkat`). A failed run, even one killed with
  *   SIGKILL, leaves neither a half-written output nor a temporary name: the kernel frees an
  *   unnamed file when its last descriptor closes;
+ * - that name is made in the directory the file was made in, held open since, or not at all: a
+ *   symbolic link or directory on the way that someone changes during the copy cannot send the
+ *   copy, or the file it replaces, elsewhere;
  * - files are streamed in chunks, never read whole into memory.
  *
  * Every failure is a {@linkcode FileError} whose message is one line that names the file and
@@ -31,7 +34,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { ChannelError } from "./errors.ts";
 import * as libc from "./libc.ts";
 import { LibcError, strerror } from "./libc.ts";
@@ -269,12 +272,7 @@ export function checkOutput(
       throw new FileError(`cannot create output ${shown}: ${reason(error)}`);
     }
   }
-  if (info !== null && !info.isFile) {
-    throw new OutputRefused(
-      `output ${shown} is ${kindOf(info)}: the output may only be a new file or an existing ` +
-        "regular file, so it was left alone",
-    );
-  }
+  if (info !== null) refuseUnlessFile(shown, info);
   const { input } = options;
   if (
     info !== null && input && info.dev === input.identity.dev && info.ino === input.identity.ino
@@ -331,6 +329,15 @@ export function checkOutput(
   return { dir, exists: info !== null };
 }
 
+/** Refuses ({@linkcode OutputRefused}) anything at the output path but a regular file. */
+function refuseUnlessFile(shown: string, info: Deno.FileInfo): void {
+  if (info.isFile) return;
+  throw new OutputRefused(
+    `output ${shown} is ${kindOf(info)}: the output may only be a new file or an existing ` +
+      "regular file, so it was left alone",
+  );
+}
+
 /** How much room one file will take, for {@linkcode checkSpace}. */
 export interface SpaceNeed {
   /** The directory it will be in. */
@@ -381,6 +388,16 @@ export function checkSpace(needs: SpaceNeed[]): void {
  * of the same user), and the kernel frees it when the last one closes, however the process
  * ends. {@linkcode UnnamedFile.link} gives it a name once its contents are complete.
  *
+ * The name is given in the very directory the file was made in, even if the path to it has
+ * changed meanwhile: the directory is opened once, at the start (`O_PATH`), and that
+ * descriptor is kept with the file. Every later name (the final one, the temporary one for
+ * `--force`, the stand-in below) is reached through `/proc/self/fd/DIRFD/NAME`: a "magic link"
+ * that the kernel follows to the directory the descriptor holds, without looking up any name
+ * on the way, as the `*at()` calls do with a directory descriptor. Looking the path up again at
+ * the end would let whoever controls a directory or symbolic link in it (another user's link
+ * in /tmp) swap it during the transfer, and have the copy named, or replace a file, in a
+ * directory of their choice.
+ *
  * On a file system that cannot make unnamed files (some network and FUSE file systems), a
  * file named `.NAME.PID.….partial` stands in: it is removed on every way out but SIGKILL.
  *
@@ -393,8 +410,15 @@ export function checkSpace(needs: SpaceNeed[]): void {
  * ```
  */
 export class UnnamedFile implements Disposable {
-  #fd: number | null;
-  /** The stand-in's path, on a file system without unnamed files. */
+  #fd: number | null = null;
+  /** The directory it was made in, held open (`O_PATH`): its names are made there. */
+  #dir: number | null = null;
+  /**
+   * That directory's path (absolute), as given: {@linkcode UnnamedFile.link} must be given a
+   * path in it, and that path must still lead to the directory held.
+   */
+  #dirPath: string;
+  /** The stand-in's name in that directory, on a file system without unnamed files. */
   #partial: string | null = null;
   #fail: (why: string) => FileError;
 
@@ -404,25 +428,63 @@ export class UnnamedFile implements Disposable {
    */
   constructor(dir: string, options: { name?: string; fail: (why: string) => FileError }) {
     this.#fail = options.fail;
+    this.#dirPath = resolve(dir);
+    // O_PATH only names the directory (no permission on it is needed to hold it); if `dir` is
+    // not a directory, the O_TMPFILE open through it says so (ENOTDIR).
     try {
-      this.#fd = libc.open(dir, libc.O.TMPFILE | libc.O.RDWR | libc.O.CLOEXEC, 0o600);
-      return;
+      this.#dir = libc.open(dir, libc.O.PATH | libc.O.CLOEXEC);
+    } catch (error) {
+      throw this.#fail(reason(error));
+    }
+    try {
+      this.#fd = this.#create(options.name);
+    } catch (error) {
+      this.close();
+      throw error;
+    }
+  }
+
+  /** `DIRFD/name`: `name` in the directory held open, whatever its path has become. */
+  #at(name: string): string {
+    if (this.#dir === null) throw this.#fail("the file is closed");
+    return `/proc/self/fd/${this.#dir}/${name}`;
+  }
+
+  /** Opens the unnamed file in the directory held open, or, where there are none, a stand-in. */
+  #create(name: string | undefined): number {
+    try {
+      return libc.open(
+        `/proc/self/fd/${this.#dir}`,
+        libc.O.TMPFILE | libc.O.RDWR | libc.O.CLOEXEC,
+        0o600,
+      );
     } catch (error) {
       const unsupported = error instanceof libc.LibcError &&
         ["EOPNOTSUPP", "EISDIR", "EINVAL"].includes(error.code);
       if (!unsupported) throw this.#fail(reason(error));
     }
-    const name = options.name ?? `ipc-lesson-${Deno.pid}`;
-    const partial = join(dir, `.${name}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.partial`);
+    const partial = `.${name ?? `ipc-lesson-${Deno.pid}`}.${Deno.pid}.${
+      crypto.randomUUID().slice(0, 8)
+    }.partial`;
     const flags = libc.O.RDWR | libc.O.CREAT | libc.O.EXCL | libc.O.CLOEXEC;
+    let fd: number;
     try {
-      this.#fd = libc.open(partial, flags, 0o600);
+      fd = libc.open(this.#at(partial), flags, 0o600);
     } catch (error) {
       throw this.#fail(reason(error));
     }
     // A file that will never be named needs no name at all: remove it now, keep it open.
-    if (options.name === undefined) libc.unlink(partial);
-    else this.#partial = partial;
+    if (name === undefined) {
+      try {
+        libc.unlink(this.#at(partial));
+      } catch (error) {
+        libc.close(fd);
+        throw this.#fail(reason(error));
+      }
+    } else {
+      this.#partial = partial;
+    }
+    return fd;
   }
 
   /** The descriptor, open for reading and writing. */
@@ -447,35 +509,42 @@ export class UnnamedFile implements Disposable {
 
   /**
    * Gives the file the name `path` (`linkat(2)` of `/proc/self/fd/N`), in the directory it was
-   * made in. `linkat` never replaces anything, so a file that appeared at `path` meanwhile is
-   * left alone; with `force`, a regular file there is replaced atomically: link to a temporary
-   * name, then `rename(2)` over. A SIGKILL between those two calls, microseconds apart, is the
-   * one way a temporary name (`.NAME.PID.new`) can be left behind.
+   * made in: `path` names that directory as it was then, and only its last component is used,
+   * in the directory held open (a symbolic link or directory on the way that was swapped
+   * meanwhile changes nothing). `linkat` never replaces anything, so a file that appeared at
+   * `path` meanwhile is left alone; with `force`, a regular file there is replaced atomically:
+   * link to a temporary name, then `rename(2)` over. A SIGKILL between those two calls,
+   * microseconds apart, is the one way a temporary name (`.NAME.PID.new`) can be left behind.
    */
   link(path: string, force: boolean): void {
     const shown = quote(path);
+    if (dirname(resolve(path)) !== this.#dirPath) {
+      throw this.#fail(`${shown} is not in directory ${quote(this.#dirPath)}, where it was made`);
+    }
+    const name = basename(path);
     const exists = () =>
       new OutputExists(
         `output ${shown} appeared while the copy was being made and was left alone`,
       );
     try {
+      this.#assertSameDirectory(shown);
+      const target = this.#at(name);
       if (this.#partial !== null) {
-        this.#linkPartial(path, force, exists);
+        this.#linkPartial(target, shown, force, exists);
         return;
       }
       try {
-        libc.linkFd(this.fd, path);
+        libc.linkFd(this.fd, target);
         return;
       } catch (error) {
         if (!(error instanceof LibcError && error.code === "EEXIST")) throw error;
         if (!force) throw exists();
       }
-      // Whatever is there now must still be a regular file (checkOutput said so earlier).
-      checkOutput(path, { force: true });
-      const temporary = join(dirname(resolve(path)), `.${basename(path)}.${Deno.pid}.new`);
+      assertReplaceable(target, shown);
+      const temporary = this.#at(`.${name}.${Deno.pid}.new`);
       libc.linkFd(this.fd, temporary);
       try {
-        Deno.renameSync(temporary, path);
+        Deno.renameSync(temporary, target);
       } catch (error) {
         removeQuietly(temporary);
         throw error;
@@ -486,14 +555,40 @@ export class UnnamedFile implements Disposable {
     }
   }
 
-  #linkPartial(path: string, force: boolean, exists: () => FileError): void {
-    const partial = this.#partial!;
+  /**
+   * Refuses to name the file when `path`'s directory, looked up by name now, is not the one the
+   * file was made in (a symbolic link on the way now points elsewhere, a directory was moved):
+   * "linked into place as PATH" would be false. The name is made through the descriptor all
+   * the same, so a swap just after this check cannot redirect it either.
+   */
+  #assertSameDirectory(shown: string): void {
+    const held = Deno.statSync(this.#at("."));
+    let now: Deno.FileInfo | null = null;
+    try {
+      now = Deno.statSync(this.#dirPath);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory)) {
+        throw error;
+      }
+    }
+    if (now !== null && now.dev === held.dev && now.ino === held.ino) return;
+    throw new FileError(
+      `cannot create output ${shown}: directory ${
+        quote(this.#dirPath)
+      } is not the one the copy was made in any more (a symbolic link or directory on the way ` +
+        "changed during the copy), so the copy was not named",
+    );
+  }
+
+  /** {@linkcode UnnamedFile.link} for the stand-in: rename it, or link it and remove it. */
+  #linkPartial(target: string, shown: string, force: boolean, exists: () => FileError): void {
+    const partial = this.#at(this.#partial!);
     if (force) {
-      checkOutput(path, { force: true });
-      Deno.renameSync(partial, path);
+      assertReplaceable(target, shown);
+      Deno.renameSync(partial, target);
     } else {
       try {
-        Deno.linkSync(partial, path); // like linkat: never replaces
+        Deno.linkSync(partial, target); // like linkat: never replaces
       } catch (error) {
         if (error instanceof Deno.errors.AlreadyExists) throw exists();
         throw error;
@@ -503,21 +598,42 @@ export class UnnamedFile implements Disposable {
     this.#partial = null;
   }
 
-  /** Closes the file: an unnamed one is gone; a stand-in not yet named is removed. */
+  /**
+   * Closes the file and the directory held with it: an unnamed file is gone; a stand-in not
+   * yet named is removed.
+   */
   close(): void {
-    if (this.#partial !== null) removeQuietly(this.#partial);
+    if (this.#partial !== null) removeQuietly(this.#at(this.#partial));
     this.#partial = null;
-    if (this.#fd === null) return;
-    try {
-      libc.close(this.#fd);
-    } catch { /* already closed */ }
-    this.#fd = null;
+    for (const fd of [this.#fd, this.#dir]) {
+      if (fd === null) continue;
+      try {
+        libc.close(fd);
+      } catch { /* already closed */ }
+    }
+    this.#fd = this.#dir = null;
   }
 
   /** Closes the file (for `using`). */
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/**
+ * Before a name is replaced (`--force`): whatever is at `target` now must still be a regular
+ * file, as {@linkcode checkOutput} found at the start. lstat, so that a symbolic link put there
+ * meanwhile is looked at, not followed. Nothing there is fine: the rename makes the name.
+ */
+function assertReplaceable(target: string, shown: string): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(target);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  refuseUnlessFile(shown, info);
 }
 
 /**
