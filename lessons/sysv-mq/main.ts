@@ -102,7 +102,9 @@ export const lesson: Lesson<SysvMqOptions> = defineLesson({
       if (qbytes > msgmnb && !mayRaiseQbytes()) {
         throw new UsageError(
           `--qbytes ${qbytes} is above the system's limit of ${msgmnb} bytes per queue ` +
-            `(${SYSV_MQ_LIMIT_FILES.msgmnb}); only a process with CAP_SYS_RESOURCE may go higher`,
+            `(${SYSV_MQ_LIMIT_FILES.msgmnb}); only a process with CAP_SYS_RESOURCE may go higher, ` +
+            // Root has it on most machines, but not in every container.
+            (Deno.uid() === 0 ? "and here not even root has it" : "and this one has not got it"),
         );
       }
     }
