@@ -25,8 +25,10 @@
 
 import { dirname, join, resolve } from "node:path";
 import * as libc from "./libc.ts";
+import { ChannelError } from "./errors.ts";
 import { otherHolders } from "./holders.ts";
-import { PipeEnd, pipeSink, pipeSource, pipeUsers } from "./pipe.ts";
+import { NAME_MAX } from "./_names.ts";
+import { PipeEnd, pipeSink, pipeSource, type PipeUser, pipeUsers } from "./pipe.ts";
 import type { NamedChannel, NamedEndOptions } from "./channel.ts";
 import { PARK_SLICE_MS, seconds, sleep } from "./wait.ts";
 import {
@@ -103,6 +105,27 @@ export class Fifo implements Disposable {
    */
   otherHolders(): number[] {
     return this.#pathFd === null ? [] : otherHolders(this.#pathFd);
+  }
+
+  /**
+   * The other processes on this FIFO, and which end each has open (`/proc/PID/fdinfo` holds
+   * the flags of every descriptor): `reads` for a reader, `writes` for a writer, neither for a
+   * process that holds only an `O_PATH` descriptor: a side waiting for its peer. (A reader of
+   * this lesson opens its end at once, non-blocking; a writer cannot open its end before a
+   * reader has: so one holding neither is, most likely, a writer waiting for a reader.)
+   */
+  otherUsers(): PipeUser[] {
+    if (this.#pathFd === null) return [];
+    const ends = new Map(pipeUsers(this.#pathFd).map((user) => [user.pid, user]));
+    return otherHolders(this.#pathFd).map((pid) =>
+      ends.get(pid) ?? { pid, reads: false, writes: false }
+    );
+  }
+
+  /** Whether the name still leads to this very FIFO (its maker may have removed it). */
+  stillNamed(): boolean {
+    const info = lstatOrNull(this.path);
+    return info !== null && `${info.dev}:${info.ino}` === this.#identity;
   }
 
   /**
@@ -184,7 +207,9 @@ export class Fifo implements Disposable {
  * Makes a FIFO at `path` with `mkfifo(3)`, mode 0600 (only this user may open it), unless a
  * FIFO is already there (made by the peer, or left behind: see {@linkcode Fifo.otherHolders}).
  * Anything else at `path` is an error: `Deno.errors.AlreadyExists`; a FIFO of another user's,
- * `Deno.errors.PermissionDenied`.
+ * `Deno.errors.PermissionDenied`; a path where mkfifo fails, a `ChannelError` whose one line
+ * says why (a name over NAME_MAX, a file where a folder should be, a folder missing, or on a
+ * file system that holds no FIFOs, such as /proc).
  *
  * Then it holds the FIFO with `open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)`. `O_PATH` opens
  * neither end: the descriptor only names the file, so the open returns at once, and no peer
@@ -213,15 +238,7 @@ export function makeFifo(path: string, options: { mode?: number } = {}): Fifo {
     created = true;
   } catch (error) {
     if (!(error instanceof libc.LibcError)) throw error;
-    if (error.code === "ENOENT") throw noDirectory(path);
-    if (error.code === "EACCES") {
-      throw new Deno.errors.PermissionDenied(
-        `cannot create the FIFO ${path}: ${error.message}: you may not write in its directory`,
-      );
-    }
-    if (error.code !== "EEXIST") {
-      throw new Error(`cannot create the FIFO ${path}: ${error.message}`);
-    }
+    if (error.code !== "EEXIST") throw whyNotMkfifo(path, error);
   }
   let pathFd: number;
   try {
@@ -255,22 +272,164 @@ export function makeFifo(path: string, options: { mode?: number } = {}): Fifo {
  * ```
  */
 export function checkFifoPath(path: string): void {
+  const tooLong = nameTooLong(path);
+  if (tooLong !== null) throw cannotCreate(path, tooLong);
   let info: Deno.FileInfo;
   try {
     info = Deno.lstatSync(path);
   } catch {
-    let directory = false;
-    try {
-      directory = Deno.statSync(dirname(path)).isDirectory;
-    } catch { /* missing */ }
-    if (!directory) throw noDirectory(path);
+    // Nothing there (or no way there): mkfifo needs a folder that can hold a FIFO.
+    const why = directoryProblem(path);
+    if (why !== null) throw cannotCreate(path, why);
     return;
   }
   if (!info.isFifo) throw notAFifo(path, info);
 }
 
-function noDirectory(path: string): Error {
-  return new Deno.errors.NotFound(`cannot create the FIFO ${path}: its directory does not exist`);
+/**
+ * Why `mkfifo(path)` failed with `error`, in one line: the errno, and what it means here. An
+ * ENOENT is looked into: the folder may be missing, or be there on a file system that holds
+ * no FIFOs (procfs, sysfs), where mkfifo says ENOENT too.
+ */
+function whyNotMkfifo(path: string, error: libc.LibcError): Error {
+  const errno = `mkfifo failed with ${error.code} (${error.description})`;
+  switch (error.code) {
+    case "EACCES":
+    case "EPERM": {
+      // EPERM is also what sysfs says to mknod: the folder may be the trouble, not the rights.
+      const why = error.code === "EPERM" ? directoryProblem(path) : null;
+      return new Deno.errors.PermissionDenied(
+        `cannot create the FIFO ${path}: ${errno}: ${why ?? "you may not write in its directory"}`,
+      );
+    }
+    case "ENOENT":
+      return cannotCreate(path, `${errno}: ${directoryProblem(path) ?? NO_FIFOS_THERE}`, error);
+    case "ENOTDIR":
+      return cannotCreate(
+        path,
+        `${errno}: ${directoryProblem(path) ?? "a part of the path is not a directory"}`,
+        error,
+      );
+    case "ENAMETOOLONG":
+      return cannotCreate(path, `${errno}: ${nameTooLong(path) ?? "the path is too long"}`, error);
+    case "EROFS":
+      return cannotCreate(path, `${errno}: its directory is on a read-only file system`, error);
+    case "ELOOP":
+      return cannotCreate(path, `${errno}: the path has too many symbolic links`, error);
+    case "ENOSPC":
+    case "EDQUOT":
+      return cannotCreate(path, `${errno}: its file system has no room for a new file`, error);
+    default:
+      return cannotCreate(path, errno, error);
+  }
+}
+
+/** What ENOENT means when the folder is there: its file system cannot hold a FIFO. */
+const NO_FIFOS_THERE = "its directory is on a file system that cannot hold a FIFO (such as /proc)";
+
+/** The one line for a FIFO that cannot be made at `path`, with the reason. */
+function cannotCreate(path: string, why: string, cause?: unknown): ChannelError {
+  return new ChannelError(`cannot create the FIFO ${path}: ${why}; choose another --path`, {
+    cause,
+  });
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Which part of `path` is too long for Linux, if any: a file name (one component) holds at
+ * most NAME_MAX = 255 bytes, a whole path at most PATH_MAX = 4096 with its NUL.
+ */
+function nameTooLong(path: string): string | null {
+  const long = path.split("/").find((part) => encoder.encode(part).length > NAME_MAX);
+  if (long !== undefined) {
+    return `a part of the path is ${
+      encoder.encode(long).length
+    } bytes long, and a file name may hold at most ${NAME_MAX} (NAME_MAX)`;
+  }
+  if (encoder.encode(path).length >= PATH_MAX) {
+    return `the path is longer than ${PATH_MAX - 1} bytes (PATH_MAX)`;
+  }
+  return null;
+}
+
+/** `PATH_MAX` in `<limits.h>`: the longest path, with its NUL byte. */
+const PATH_MAX = 4096;
+
+/**
+ * Why the folder of `path` cannot receive a new FIFO: it is missing, a part of the way is not
+ * a folder, or its file system holds no FIFOs; null if nothing is wrong with it.
+ */
+function directoryProblem(path: string): string | null {
+  const parent = dirname(resolve(path));
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(parent);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotADirectory) {
+      return `a part of the path to ${parent} is not a directory (a file stands in its way)`;
+    }
+    if (error instanceof Deno.errors.PermissionDenied) return null; // mkfifo will say
+    return `its directory ${parent} does not exist`;
+  }
+  if (!info.isDirectory) return `${parent} is ${kindOf(info)}, not a directory`;
+  const type = fileSystemType(info);
+  if (type !== null && NO_FIFO_FILE_SYSTEMS.has(type)) {
+    return `its directory ${parent} is on ${type}, a file system that cannot hold a FIFO`;
+  }
+  return null;
+}
+
+/**
+ * File systems the kernel makes up for itself: they show its state as files, and `mknod`
+ * (which `mkfifo` is) fails there with ENOENT or EPERM.
+ */
+const NO_FIFO_FILE_SYSTEMS = new Set([
+  "proc",
+  "sysfs",
+  "cgroup",
+  "cgroup2",
+  "debugfs",
+  "tracefs",
+  "securityfs",
+  "configfs",
+  "pstore",
+  "efivarfs",
+  "bpf",
+  "fusectl",
+  "binfmt_misc",
+  "mqueue",
+  "devpts",
+  "nsfs",
+]);
+
+/**
+ * The type of the file system that holds the file `info` describes ("ext4", "tmpfs", "proc"),
+ * from `/proc/self/mountinfo`: the mount whose device (`MAJOR:MINOR`, the third field) is
+ * `info.dev`; null if none is found.
+ */
+function fileSystemType(info: Deno.FileInfo): string | null {
+  let mounts = "";
+  try {
+    mounts = Deno.readTextFileSync("/proc/self/mountinfo");
+  } catch {
+    return null;
+  }
+  // "22 28 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:13 - proc proc rw"
+  for (const line of mounts.split("\n")) {
+    const [, , device = ""] = line.split(" ");
+    const [major, minor] = device.split(":").map(Number);
+    if (major === undefined || minor === undefined) continue;
+    if (makedev(major, minor) !== info.dev) continue;
+    return line.split(" - ")[1]?.split(" ")[0] ?? null;
+  }
+  return null;
+}
+
+/** `st_dev` from a device's major and minor numbers, as glibc's `makedev()` packs them. */
+function makedev(major: number, minor: number): number {
+  return (minor & 0xff) + (major & 0xfff) * 2 ** 8 + Math.floor(minor / 0x100) * 2 ** 20 +
+    Math.floor(major / 0x1000) * 2 ** 44;
 }
 
 function notAFifo(path: string, info: Deno.FileInfo): Error {
@@ -307,7 +466,10 @@ function describeOpenError(path: string, error: unknown): unknown {
       `cannot open the FIFO ${path}: ${error.code} (${error.description})`,
     );
   }
-  return new Error(`cannot open the FIFO ${path}: ${error.code} (${error.description})`);
+  return new ChannelError(
+    `cannot open the FIFO ${path}: ${error.call} failed with ${error.code} (${error.description})`,
+    { cause: error },
+  );
 }
 
 /** Refuses anything but a FIFO owned by this user: someone may have swapped the name. */

@@ -11,7 +11,12 @@ import { makeFifo } from "../../transports/fifo.ts";
 import type { PipeEnd } from "../../transports/pipe.ts";
 import { formatBytes } from "../../transports/units.ts";
 import { LessonError, type Side } from "../_lesson.ts";
-import { aboutFoundFifo, type FifoOptions, LOOK_EVERY_MS } from "./common.ts";
+import {
+  aboutFoundFifo,
+  type FifoOptions,
+  LOOK_EVERY_MS,
+  refuseOtherReadersFound,
+} from "./common.ts";
 
 /** Copies what comes through the FIFO at `side.options.path` into the output file. */
 export async function client(side: Side<FifoOptions>): Promise<void> {
@@ -24,12 +29,16 @@ export async function client(side: Side<FifoOptions>): Promise<void> {
   log.say(`I am the client, the reader: I write ${JSON.stringify(output.path)}`);
 
   // 2. Make the FIFO with mkfifo(3), unless it is already there. Until a writer comes, we
-  //    hold it by an O_PATH descriptor, which opens neither end but shows in /proc.
+  //    hold it by an O_PATH descriptor, which opens neither end but shows in /proc. One found
+  //    already open for reading has another client on it: we leave before opening our end,
+  //    so that its copy stays whole (see step 4).
   using fifo = makeFifo(path);
   if (fifo.created) {
     log.say(`created the FIFO ${path} with mkfifo(), mode 0600: ls -l shows it as prw-------`);
   } else {
-    log.say(aboutFoundFifo(fifo, "server"));
+    const users = fifo.otherUsers();
+    refuseOtherReadersFound(path, users);
+    log.say(aboutFoundFifo(fifo, "client", users));
   }
   if (side.byHand && side.options.pathIsDefault) {
     log.say(`in another terminal, run: deno task lesson:fifo server --path ${path} --input FILE`);

@@ -7,6 +7,7 @@
  */
 
 import type { Fifo } from "../../transports/fifo.ts";
+import type { PipeUser } from "../../transports/pipe.ts";
 import { holdersOfPath } from "../../transports/holders.ts";
 import { unlink } from "../../transports/libc.ts";
 import { cleanCommand, type KernelObject, LessonError } from "../_lesson.ts";
@@ -28,21 +29,68 @@ export interface FifoOptions {
 export const LOOK_EVERY_MS = 250;
 
 /**
- * What a side says about a FIFO it did not create: who else has it open (the peer, waiting),
- * or, when nobody does, that a killed run left it behind, and how to remove it. Such a FIFO
- * is harmless to use (a pipe keeps no data once its last end is closed), but it is not this
- * side's to remove.
+ * What a side says about a FIFO it did not create: who else is on it, and as what, or, when
+ * nobody is, that a killed run left it behind, and how to remove it. `/proc/PID/fdinfo` tells
+ * a reader (its end open for reading: a client waiting) from a side that holds only an
+ * `O_PATH` descriptor (a server waiting for a reader: it cannot open its end before one comes).
+ * A FIFO nobody is on is harmless to use (a pipe keeps no data once its last end is closed),
+ * but it is not this side's to remove.
  */
-export function aboutFoundFifo(fifo: Fifo, peer: "server" | "client"): string {
-  const holders = fifo.otherHolders();
-  if (holders.length > 0) {
-    return `the FIFO ${fifo.path} is already there, and process ${
-      holders.join(", ")
-    } has it open (the ${peer}, waiting for me): the side that made it removes it`;
+export function aboutFoundFifo(
+  fifo: Fifo,
+  me: "server" | "client",
+  users: PipeUser[] = fifo.otherUsers(),
+): string {
+  if (users.length > 0) {
+    const who = users.map((user) => `process ${user.pid} has it open ${roleOf(user, me)}`);
+    return `the FIFO ${fifo.path} is already there, and ${
+      who.join("; ")
+    }: the side that made it removes it`;
   }
   return `the FIFO ${fifo.path} is already there, and no process has it open: a killed run ` +
     "left it behind, or it was made by hand with mkfifo. I use it, but it is not mine to " +
     `remove: ${cleanCommand(fifo.path)} removes it`;
+}
+
+/** What another process on the FIFO is to `me`, by the end it has open. */
+function roleOf(user: PipeUser, me: "server" | "client"): string {
+  if (user.reads) {
+    return me === "server" ? "for reading (the client, waiting for me)" : "for reading";
+  }
+  if (user.writes) return me === "client" ? "for writing (the server)" : "for writing";
+  return me === "client"
+    ? "but no end yet (the server, waiting for me)"
+    : "but no end yet (another server, waiting for a reader like me)";
+}
+
+/**
+ * A second server refuses a FIFO that another process is already writing into: both writers'
+ * bytes would mix in the one reader's copy, with nothing in the stream to tell. Sharing one
+ * FIFO among several writers is exercise 3, asked for with --keep-name.
+ */
+export function refuseOtherWriters(path: string, users: PipeUser[]): void {
+  const writers = users.filter((user) => user.writes).map((user) => user.pid);
+  if (writers.length === 0) return;
+  throw new LessonError(
+    `process ${writers.join(", ")} already has the FIFO ${path} open for writing: another ` +
+      "writer, and our bytes would mix in the reader's copy; start every server with " +
+      "--keep-name to share it on purpose (exercise 3), or choose another --path",
+  );
+}
+
+/**
+ * A second client refuses a FIFO that another process already has open for reading: each byte
+ * goes to only one reader, so neither copy would be whole. Checked before this side opens its
+ * end, so the first reader is left alone.
+ */
+export function refuseOtherReadersFound(path: string, users: PipeUser[]): void {
+  const readers = users.filter((user) => user.reads).map((user) => user.pid);
+  if (readers.length === 0) return;
+  throw new LessonError(
+    `process ${readers.join(", ")} also has the FIFO ${path} open for reading: each byte goes ` +
+      "to only one reader, so neither of us would get the whole file; I leave before opening " +
+      "my end, so its copy stays whole; choose another --path",
+  );
 }
 
 /**

@@ -50,7 +50,8 @@ export const lesson: Lesson<FifoOptions> = defineLesson({
     "keep-name": {
       type: "boolean",
       help: "the side that made the FIFO removes its name only when it exits, not once " +
-        "connected, so that more processes can open it (several servers, one reader)",
+        "connected, so that more processes can open it (several servers, one reader); a " +
+        "server that finds another one already writing joins it only with --keep-name",
     },
   },
   parse(values): FifoOptions {
