@@ -85,7 +85,11 @@ export async function server(side: Side<FifoOptions>): Promise<void> {
   const before = writeEnd.capacity;
   const after = writeEnd.resize(pipeMaxSize());
   log.say(
-    `pipe buffer: ${formatBytes(before)}, raised to ${formatBytes(after)} with fcntl(F_SETPIPE_SZ)`,
+    after === before // (another writer of the same FIFO may have raised it already)
+      ? `pipe buffer: ${formatBytes(before)} already, as large as fcntl(F_SETPIPE_SZ) would make it`
+      : `pipe buffer: ${formatBytes(before)}, raised to ${
+        formatBytes(after)
+      } with fcntl(F_SETPIPE_SZ)`,
   );
 
   // 6. The copy loop: read a chunk from the file, write it into the FIFO. Now and then, look
