@@ -47,8 +47,12 @@ export interface Output extends Disposable {
   readonly path: string;
   /** Appends all of `data`. */
   write(data: Uint8Array): void;
-  /** The copy is complete: names it (or hands it back to the demo); says so in a sentence. */
-  commit(): string;
+  /**
+   * The copy is complete: names it (or hands it back to the demo); resolves to a sentence that
+   * says so. It first gives a Ctrl-C that came with the end of the stream its moment (see
+   * `_side.ts`): then it rejects, and the copy, perhaps short, is never named.
+   */
+  commit(): Promise<string>;
 }
 
 /** The context a lesson's `server` or `client` function runs in. */

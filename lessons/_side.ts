@@ -156,7 +156,12 @@ class SideRuntime<O> implements Side<O>, Log {
     return {
       path: file.path,
       write: (data) => file.write(data),
-      commit: () => {
+      commit: async () => {
+        // A Ctrl-C in a terminal reaches every process of the job at once (`server | client`):
+        // the end of the stream just seen may be the server, interrupted, closing its end. Our
+        // own listener runs some event-loop turns later: give it that moment before naming a
+        // copy that may be short (the wait rejects at once if it runs).
+        await sleep(20, this.signal);
         file.commit();
         this.#committed = true;
         return file.handedOver

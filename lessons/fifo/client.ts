@@ -87,7 +87,7 @@ export async function client(side: Side<FifoOptions>): Promise<void> {
   }
 
   // 6. The copy is complete: move it into place.
-  log.say(output.commit());
+  log.say(await output.commit());
 }
 
 /**

@@ -80,7 +80,7 @@ export async function client(side: Side<MqOptions>): Promise<void> {
   );
 
   // 6. The copy is complete: give the output its name.
-  log.say(output.commit());
+  log.say(await output.commit());
 }
 
 /** Opens the queue, waiting for the server to create it. */

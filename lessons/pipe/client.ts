@@ -39,5 +39,5 @@ export async function client(side: Side<PipeOptions>): Promise<void> {
   log.say(`end-of-file after ${formatBytes(side.bytes)}: every write end of the pipe is closed`);
 
   // 4. The copy is complete: move it into place.
-  log.say(output.commit());
+  log.say(await output.commit());
 }

@@ -98,7 +98,7 @@ export async function client(side: Side<ShmOptions>): Promise<void> {
   );
 
   // 8. The copy is complete: give it its name.
-  log.say(output.commit());
+  log.say(await output.commit());
 }
 
 /** A client given --slots or --slot-size expects that ring: a different one is a mistake. */

@@ -97,7 +97,7 @@ export async function client(side: Side<SysvMqOptions>): Promise<void> {
   checkEnd(side, queue, count);
 
   // 6. The copy is complete: give the output its name. The server removes the queue.
-  log.say(output.commit());
+  log.say(await output.commit());
 }
 
 /**

@@ -117,7 +117,7 @@ export async function client(side: Side<SysvShmOptions>): Promise<void> {
   );
 
   // 9. The copy is complete: give it its name.
-  log.say(output.commit());
+  log.say(await output.commit());
 }
 
 /**

@@ -94,5 +94,5 @@ export async function client(side: Side<TcpOptions>): Promise<void> {
 
   // 6. Close our end (our FIN), and move the copy into place.
   connection.close();
-  log.say(output.commit());
+  log.say(await output.commit());
 }

@@ -72,5 +72,5 @@ export async function client(side: Side<ThreadsOptions>): Promise<void> {
   }
 
   // 3. The copy is complete: move it into place.
-  log.say(output.commit());
+  log.say(await output.commit());
 }

@@ -103,7 +103,7 @@ export async function client(side: Side<UnixOptions>): Promise<void> {
   );
 
   // 6. The copy is complete: move it into place. Closing our end tells the server we are done.
-  log.say(output.commit());
+  log.say(await output.commit());
 }
 
 /**
