@@ -193,7 +193,7 @@ export { isRunning } from "./transports/holders.ts";
 /**
  * Threads (lesson:threads): the same copy between two threads of one process, in both models.
  * Shared memory: a ring in a `SharedArrayBuffer` with two counters that `Atomics.wait` and
- * `Atomics.notify` sleep and wake on (a futex), `SharedRing`. Message passing: `postMessage` with
+ * `Atomics.notify` sleep and wake on (futex semantics), `SharedRing`. Message passing: `postMessage` with
  * the buffer transferred (or cloned) and a back-pressure window, `PortSink` and `PortSource`.
  * `gettid` and `threadsOf` tell the threads of a process apart.
  *

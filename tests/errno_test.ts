@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as libc from "../transports/libc.ts";
+import { Semaphore } from "../transports/semaphore.ts";
 
 const { O, WOULD_BLOCK } = libc;
 
@@ -361,4 +362,23 @@ Deno.test("errno: counts declared as i32 are exact", () => {
   } finally {
     libc.close(zero);
   }
+});
+
+Deno.test("errno: Semaphore.tryWait throws a real error, and takes only a lost errno as 'not now'", () => {
+  // sem_trywait on a count of 0 fails; the stand-in cell says why.
+  using sem = Semaphore.create(`/ipc-lesson-errno-${Deno.pid}-sem`, 0);
+  const einval = withErrno(fakeErrno(libc.Errno.EINVAL).cell, () => {
+    try {
+      sem.tryWait();
+      return null;
+    } catch (error) {
+      return error;
+    }
+  });
+  assert.ok(einval instanceof libc.LibcError && einval.code === "EINVAL", String(einval));
+  assert.match(einval.message, new RegExp(`sem_trywait ${sem.name} failed: EINVAL`));
+  // Lost twice (ENOENT: sem_trywait cannot fail with it): the try did nothing, so "not now".
+  const lost = withErrno(fakeErrno(libc.Errno.ENOENT, libc.Errno.ENOENT).cell, () => sem.tryWait());
+  assert.equal(lost, false);
+  sem.unlink();
 });

@@ -27,8 +27,10 @@
  *     producer: wait(free);   fill slot w, length[w] = n;   post(filled);   w = (w + 1) mod N
  *     consumer: wait(filled); use slot r (length[r] bytes); post(free);     r = (r + 1) mod N
  *
- * `sem_post` and `sem_wait` are full memory barriers: what the producer stored before its
- * post is visible to the consumer after its wait. Nothing else in the hot path synchronises.
+ * `sem_post` and `sem_wait` synchronise memory (POSIX says so); glibc makes a post a release
+ * and a successful wait an acquire, less than a full barrier but all the ring needs: what the
+ * producer stored before its post is visible to the consumer after the wait that took that post.
+ * Nothing else in the hot path synchronises.
  *
  * The counts are only right if nobody else posts. A stray `sem_post(filled)` (a bug, or a
  * curious user with the semaphore's name) lets the consumer take a slot the producer has not
@@ -509,8 +511,9 @@ export interface RingMemory {
 
 /**
  * One of the ring's two counters: a POSIX named {@linkcode Semaphore}, or one semaphore of a
- * System V set (`sysv_shm.ts`). Taking one and adding one must be full memory barriers, as
- * `sem_wait`/`sem_post` and `semop` are.
+ * System V set (`sysv_shm.ts`). Adding one must be at least a release and taking one at least
+ * an acquire: glibc's `sem_post` and `sem_wait` are just that, and `semop`, a system call that
+ * takes the set's lock, is more.
  */
 export interface RingCounter {
   /** How messages name it: `/NAME-free`, `semaphore 0 (free) of set 5`. */

@@ -109,6 +109,19 @@ function naming(error: unknown, name: string): unknown {
   return error;
 }
 
+/**
+ * What a wait makes of the failure `error` of `sem_trywait` or `sem_timedwait` on the semaphore
+ * `name`. EAGAIN, EINTR and ETIMEDOUT never get here: the wrappers return WOULD_BLOCK for them.
+ * A lost errno (`ERRNO_LOST`: -1 twice, and errno unreadable, see _libc/errno.ts) is "not now"
+ * too: the call did nothing, on an open semaphore it fails only while the count is 0 (or when
+ * its time runs out), and the wait calls it again, so a real error shows itself then. Anything
+ * else (EINVAL: not a valid semaphore, or a bad deadline) is thrown, with the name in its message.
+ */
+function notNow(error: unknown, name: string): false {
+  if (error instanceof libc.LibcError && error.code === "ERRNO_LOST") return false;
+  throw naming(error, name);
+}
+
 function checkName(name: string): void {
   const problem = semaphoreNameProblem(name);
   if (problem) throw new TypeError(`Invalid semaphore name ${JSON.stringify(name)}: ${problem}`);
@@ -254,18 +267,14 @@ export class Semaphore implements Disposable {
 
   /**
    * Takes one from the count if it is above zero (`sem_trywait(3)`) and returns true; returns
-   * false at once if it is zero.
+   * false at once if it is zero. Any other failure (EINVAL) is thrown.
    */
   tryWait(): boolean {
     const sem = this.#handle();
     try {
       return libc.sem_trywait(sem) !== libc.WOULD_BLOCK;
     } catch (error) {
-      // For an open semaphore sem_trywait fails only with EAGAIN (the count is zero). Any
-      // other errno was overwritten before it could be read (it happened once, as ENOENT):
-      // it means "not now" all the same.
-      if (error instanceof libc.LibcError) return false;
-      throw error;
+      return notNow(error, this.name);
     }
   }
 
@@ -336,9 +345,7 @@ export class Semaphore implements Disposable {
     try {
       return libc.sem_timedwait(sem, ms) === 0;
     } catch (error) {
-      // Only ETIMEDOUT and EINTR can happen here; see tryWait() for any other errno.
-      if (error instanceof libc.LibcError) return false;
-      throw error;
+      return notNow(error, this.name);
     }
   }
 

@@ -5,11 +5,14 @@
  *
  * It is the shared-memory lesson's ring (`ring_buffer.ts`) without the kernel objects: the
  * memory needs no name and no `mmap`, because threads share their address space already; the
- * two semaphores become two 32-bit counters in that memory. A POSIX semaphore is built the same
- * way: a counter that is changed with atomic instructions, and a *futex* (fast user-space
- * mutex) to sleep on when it is 0. `Atomics.wait` sleeps on one (strace shows `futex(…,
- * FUTEX_WAIT_PRIVATE, …)`); `Atomics.notify` wakes the sleeper, and costs no system call when
- * nobody sleeps. So while the ring has room and data, the copy makes no system call at all.
+ * two semaphores become two 32-bit counters in that memory. A POSIX semaphore is built much the
+ * same way: a counter that is changed with atomic instructions, and a *futex* (fast user-space
+ * mutex) to sleep on when it is 0. `Atomics.wait` and `Atomics.notify` have the semantics of
+ * futex(2)'s FUTEX_WAIT and FUTEX_WAKE, but V8 does not build them on a futex on the counter:
+ * it keeps the waiters in a list under a lock of its own, and each waiter sleeps on a condition
+ * variable of its own. So the `futex(…, FUTEX_WAIT_PRIVATE, …)` that strace shows is on that
+ * condition variable's word, not on the counter. `Atomics.notify` costs no system call when
+ * nobody sleeps, so while the ring has room and data, the copy makes no system call at all.
  *
  * The buffer (every field a 32-bit integer, `Int32Array` index in brackets):
  *
@@ -30,8 +33,9 @@
  *     consumer: take(filled); use slot r (length[r] bytes); give(free);     r = (r + 1) mod N
  *
  * `take` decrements a counter that is above 0 (`Atomics.compareExchange`), and sleeps while it
- * is 0 (`Atomics.wait(counter, 0)`, which sleeps only if the counter is still 0 when the kernel
- * looks: no wake-up can be lost between the look and the sleep); `give` is `Atomics.add`, then
+ * is 0 (`Atomics.wait(counter, 0)`: as with FUTEX_WAIT, the look at the counter and the sleep
+ * are atomic with respect to `Atomics.notify`, which V8 makes under the same lock, so no
+ * wake-up can be lost between the look and the sleep); `give` is `Atomics.add`, then
  * `Atomics.notify`. Atomic operations are sequentially consistent: what the producer stored in
  * a slot before its `give` is visible to the consumer after its `take`.
  *
@@ -213,8 +217,9 @@ export class SharedRing {
   }
 
   /**
-   * Sleeps while `counter` is 0, at most `ms`: `Atomics.wait`, a futex wait. Returns how it
-   * ended: "ok" (woken by a notify), "not-equal" (it was not 0 any more), "timed-out".
+   * Sleeps while `counter` is 0, at most `ms`: `Atomics.wait` (a futex wait, on V8's condition
+   * variable rather than on the counter). Returns how it ended: "ok" (woken by a notify),
+   * "not-equal" (it was not 0 any more), "timed-out".
    */
   sleepOn(counter: "free" | "filled", ms: number): "ok" | "not-equal" | "timed-out" {
     return Atomics.wait(this.#header, counter === "free" ? FREE : FILLED, 0, ms);

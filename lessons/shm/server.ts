@@ -94,8 +94,9 @@ export async function server(side: Side<ShmOptions>): Promise<void> {
   //    (the slot is shared memory: no buffer in between), record its length, hand it over.
   //    At the end of the file read() returns 0, and the slot holding 0 bytes is the end marker.
   log.say(
-    "copying: read() puts each chunk of the file straight into a slot of shared memory, with " +
-      "no copy into the kernel and back out, which a pipe needs",
+    "copying: read() copies each chunk of the file straight into a slot of shared memory, and " +
+      "the client's write() copies it out: two copies in all, where a pipe needs two more " +
+      "(into the kernel's buffer and back out)",
   );
   try {
     // One view of --chunk bytes per slot, made once: the loop allocates nothing.

@@ -142,7 +142,8 @@ export function onPeerGone(peerGone: AbortSignal, fail: (reason: Error) => void)
 /**
  * What an end of the ring did when it found its counter at 0 (`full`: no free slot; `empty`:
  * no filled one): it spun, giving the CPU away between tries (`sched_yield`), or it slept
- * (`Atomics.wait`: a futex wait, unless the counter changed first). Every other hand-off made
+ * (`Atomics.wait`: FUTEX_WAIT's semantics, so no sleep if the counter changed first; the sleep
+ * is a futex wait on V8's condition variable, not on the counter). Every other hand-off made
  * no system call at all.
  */
 export function describeWaits(end: { spins: number; sleeps: number }, ring: "full" | "empty") {

@@ -46,7 +46,7 @@ export const lesson: Lesson<ThreadsOptions> = defineLesson({
   description: [
     "One process, two threads: its main thread starts the server and the client as Workers.",
     "--model shared: the server reads the input into the slots of a ring in a SharedArrayBuffer,",
-    "counted by two counters that Atomics.wait and Atomics.notify sleep and wake on (a futex).",
+    "counted by two counters that Atomics.wait and Atomics.notify sleep and wake on (futex semantics).",
     "--model message: it posts each chunk to the client, transferring the buffer (or, with",
     "--copy, cloning it), at most --slots chunks unacknowledged. Each thread says its kernel",
     "thread id (gettid); /proc/PID/task/ lists them all.",
