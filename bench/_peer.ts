@@ -6,8 +6,10 @@
  *     deno run -A bench/_peer.ts lat  METHOD ping|pong --size N --iterations I --capacity B
  *                                     [--name WORD --dir DIR] [--fds 0,N]
  *
- * `xfer` moves `--size` bytes of in-memory data one way in `--chunk` pieces, and the receiver
- * checks a fast checksum: no files, so this is the cost of the channel alone. `lat` bounces a
+ * `xfer` moves `--size` bytes of in-memory data one way in `--chunk` pieces (a buffer of that
+ * size, `sourceBlock(size)`, read once), and the receiver checks a fast checksum: no files, so
+ * this is the cost of the channel alone. An inherited channel's receiver tells its sender (its
+ * parent) that it is ready with SIGUSR1, and the sender's clock starts then. `lat` bounces a
  * message of `--size` bytes back and forth, over two channels, and times every round trip.
  *
  * METHOD is a lesson of the registry; its channel is the `channel` its transport exports (see
@@ -37,8 +39,6 @@ import { lessonNamed, loadChannel } from "./_channels.ts";
 import { sourceBlock, StreamChecksum } from "./_checksum.ts";
 
 const TIMEOUT_MS = 30_000;
-/** The sender's data: a 4 MiB block of pseudo-random bytes, sent over and over. */
-const BLOCK_SIZE = 4 << 20;
 
 /** What a measuring process reports at the end. */
 export interface PeerReport {
@@ -123,24 +123,38 @@ async function send(peer: Peer): Promise<void> {
   const { channel, chunk, size } = peer;
   const options = { ...peer.options, piece: chunk, stack };
   let sink: Sink;
+  let receiverReady: Promise<unknown> | null = null;
   if (channel.kind === "inherited") {
+    // The receiver says it is ready with SIGUSR1 (the channel goes one way only): the clock
+    // starts then, as C's does, and not while the sender fills the pipe for a receiver that is
+    // still starting (up to a pipe's capacity of free data otherwise).
+    const ready = Promise.withResolvers<void>();
+    const onReady = () => ready.resolve();
+    Deno.addSignalListener("SIGUSR1", onReady);
+    stack.defer(() => Deno.removeSignalListener("SIGUSR1", onReady));
     // As in the lesson: the sender makes the channel and starts the receiver as its child.
     const { mine, theirs } = channel.createSink(options);
     const child = startPeer(peer, "recv", [theirs]);
     stack.defer(() => void child.status);
     sink = mine;
+    receiverReady = Promise.race([
+      ready.promise,
+      child.status.then((status) => {
+        throw new Error(`the receiver ended (status ${status.code}) before it was ready`);
+      }),
+    ]);
   } else {
     sink = await channel.openSink(peer.name, options);
   }
-  const block = sourceBlock(BLOCK_SIZE);
+  // The data: as many pseudo-random bytes as the transfer, made (and so in memory) before the
+  // clock starts, and read once, as the C reference's sender does: a block sent over and over
+  // would stay in the CPU's cache, and C's is read from memory.
+  const source = sourceBlock(size);
+  await receiverReady;
   const cpu = process.cpuUsage();
   const startedAt = monotonicMs();
   for (let sent = 0; sent < size;) {
-    const offset = sent % BLOCK_SIZE;
-    const piece = block.subarray(
-      offset,
-      offset + Math.min(chunk, size - sent, BLOCK_SIZE - offset),
-    );
+    const piece = source.subarray(sent, sent + Math.min(chunk, size - sent));
     await sink.send(piece);
     sent += piece.length;
   }
@@ -158,6 +172,8 @@ async function receive(peer: Peer): Promise<void> {
   const checksum = new StreamChecksum();
   const cpu = process.cpuUsage();
   const startedAt = monotonicMs();
+  // An inherited channel's sender is this process's parent, and waits for this to start.
+  if (channel.kind === "inherited") Deno.kill(Deno.ppid, "SIGUSR1");
   let bytes = 0;
   for (let piece = await source.receive(); piece.length > 0; piece = await source.receive()) {
     checksum.update(piece);

@@ -13,7 +13,6 @@ import { PortSink, PortSource } from "../transports/worker_channel.ts";
 import { sourceBlock, StreamChecksum } from "./_checksum.ts";
 
 const TIMEOUT_MS = 30_000;
-const BLOCK_SIZE = 4 << 20;
 
 /** One end of a channel between two threads: a shared ring, or a port. */
 export type ThreadEnd =
@@ -59,14 +58,11 @@ const scope = globalThis as unknown as {
 scope.onmessage = async ({ data: task }) => {
   if (task.role === "send") {
     const sink = sinkOf(task.end, task.chunk);
-    const block = sourceBlock(BLOCK_SIZE);
+    // As bench/_peer.ts: a source as large as the transfer, read once.
+    const source = sourceBlock(task.size);
     const startedAt = monotonicMs();
     for (let sent = 0; sent < task.size;) {
-      const offset = sent % BLOCK_SIZE;
-      const piece = block.subarray(
-        offset,
-        offset + Math.min(task.chunk, task.size - sent, BLOCK_SIZE - offset),
-      );
+      const piece = source.subarray(sent, sent + Math.min(task.chunk, task.size - sent));
       await sink.send(piece);
       sent += piece.length;
     }

@@ -66,8 +66,8 @@ function parseOptions(args: string[]): { size: number; runs: number; dir: string
   return { size, runs, dir: values.dir };
 }
 
-/** The baseline's name in the table (the pipe sign escaped for Markdown). */
-const CAT = "cat in \\| cat > out";
+/** The baseline's name (its pipe sign is escaped in the Markdown table only). */
+const CAT = "cat in | cat > out";
 const lesson = (method: string) => fileURLToPath(new URL(lessonNamed(method)!.main, ROOT));
 
 interface Sample {
@@ -196,7 +196,9 @@ async function main(args: string[]): Promise<number> {
     const mib = size / 1048576;
     const catWall = median(samples[CAT]!.map((s) => s.wall));
     console.log(
-      `\n${mib} MiB through each, ${runs} interleaved runs, medians; ratio = speed / cat's speed\n`,
+      `\n${mib} MiB through each, ${
+        runs === 1 ? "1 run" : `${runs} interleaved runs, medians`
+      }; ratio = speed / cat's speed\n`,
     );
     console.log(
       "| command | wall s | MiB/s (wall) | ratio (wall) | transfer s | MiB/s (transfer) | ratio (transfer) |",
@@ -207,7 +209,7 @@ async function main(args: string[]): Promise<number> {
       const transfers = list.map((s) => s.transfer).filter((t): t is number => t !== null);
       const transfer = transfers.length ? median(transfers) : null;
       const cells = [
-        name,
+        name.replaceAll("|", "\\|"),
         wall.toFixed(3),
         (mib / wall).toFixed(0),
         (catWall / wall).toFixed(2),

@@ -6,9 +6,10 @@
  *
  * Each case runs a lesson's demo with `--kill-after ROLE:BYTES:SIGNAL`: the victim sends
  * itself the signal after moving a quarter of the data. The time to detect runs from the
- * moment the victim says so to the first error line of another process (the survivor, or the
- * runner); the outcome is that line and the demo's exit status. A Markdown table goes to
- * stdout.
+ * moment the victim says so to the first line of the other side (another process) after it; when
+ * that side takes the fault for the end of the data, or there is no other side (the threads
+ * lesson is one process), to the runner's verdict (its check of the copy). The outcome is who
+ * noticed, that line, and the demo's exit status. A Markdown table goes to stdout.
  *
  * @module
  */
@@ -42,8 +43,92 @@ async function* linesOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<stri
 
 interface Outcome {
   status: number;
+  /** Who noticed the fault, and how: a side's first line after it, or the runner's verdict. */
   line: string;
   millis: number | null;
+}
+
+/** A line of a demo: `server 4711 │ text` (who speaks, their pid, what they say). */
+const SPEAKER = /^(\S+)\s+(\d+) │ (.*)$/;
+
+/**
+ * A line of the other side about the fault: an error, or a step that says the peer went away, or
+ * that a wait ran out. (Its other steps, such as "sent 4.00 MiB", are not about the fault.)
+ */
+const ABOUT_THE_FAULT =
+  /error: |went away|has gone|is gone|exited|was killed|did not finish|incomplete|\bE[A-Z]{3,}\b|no data came|no message came|no slot|stayed full|stopped|stuck|interrupted|for \d+(\.\d+)? s\b/;
+
+/** A line that takes the fault for the normal end of the data: the reader of a byte stream. */
+const TAKES_IT_FOR_THE_END = /^end-of-file (after|at once)/;
+
+/** The text of a line without its speaker, and without the "error: " in front. */
+const said = (text: string) => text.replace(/^.*?error: /, "");
+
+/** A line of the demo's stderr, and when it arrived (ms). */
+export interface TimedLine {
+  at: number;
+  line: string;
+}
+
+/**
+ * Who noticed the fault, and how, from the demo's lines in the order they came: the other side's
+ * first line about it (a process other than the victim's: the signal reaches all of the victim's
+ * process, both threads of the threads lesson); or, when that side took the fault for the end
+ * of the data or said nothing, the runner's verdict. The time runs from the victim's
+ * "--kill-after: sending myself" line. Null when nobody noticed.
+ */
+export function whoNoticed(lines: TimedLine[]): { line: string; millis: number } | null {
+  let killedAt: number | null = null;
+  let victimPid: string | null = null;
+  /** The first line of the other side about the fault. */
+  let survivor = null as { at: number; who: string; text: string } | null;
+  /** Its line that took the fault for the end of the data. */
+  let tookItForTheEnd = null as { at: number; who: string; text: string } | null;
+  /** The runner's verdict: its first error line, or its check of the copy. */
+  let runner = null as { at: number; text: string } | null;
+  for (const { at, line } of lines) {
+    const [, who = "", pid = "", text = line] = line.match(SPEAKER) ?? [];
+    if (killedAt === null) {
+      if (text.includes("--kill-after: sending myself")) {
+        killedAt = at;
+        victimPid = pid;
+      }
+      continue;
+    }
+    if (who === "runner") {
+      if (runner === null && text.includes("byte-exact copy: NO")) {
+        runner = { at, text: "byte-exact copy: NO" };
+      } else if (/error: /.test(text) && (runner === null || !runner.text.includes("error"))) {
+        // Its error line says more than the check does, and comes a line after it.
+        runner = { at: runner?.at ?? at, text: `error: ${said(text)}` };
+      }
+    } else if (who !== "" && pid !== victimPid && survivor === null) {
+      if (ABOUT_THE_FAULT.test(text)) survivor = { at, who, text };
+      else if (TAKES_IT_FOR_THE_END.test(text)) tookItForTheEnd ??= { at, who, text };
+    } else if (who === "" && survivor === null && /error: /.test(line)) {
+      // A line without a speaker (a crash's own message): whoever printed it noticed.
+      survivor = { at, who: "(a side)", text: line };
+    }
+  }
+  if (killedAt === null) return null;
+  const verdict = runner === null ? "" : `the runner: ${said(runner.text)}`;
+  let noticed: { at: number; line: string } | null = null;
+  if (survivor !== null) {
+    noticed = { at: survivor.at, line: `the ${survivor.who}: ${said(survivor.text)}` };
+  } else if (tookItForTheEnd !== null && runner !== null) {
+    // A byte stream's reader takes the crash for the end of the file: only the runner's check
+    // (exit status and SHA-256) catches it.
+    noticed = {
+      at: runner.at,
+      line:
+        `the ${tookItForTheEnd.who} took it for the end ("${tookItForTheEnd.text}"); ${verdict}`,
+    };
+  } else if (runner !== null) {
+    // No other side said anything about it: the signal took the whole process (the threads
+    // lesson), or the other side ended without a word.
+    noticed = { at: runner.at, line: verdict };
+  }
+  return noticed && { line: noticed.line, millis: noticed.at - killedAt };
 }
 
 async function run(
@@ -68,27 +153,15 @@ async function run(
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  let killedAt: number | null = null;
-  let detected: { at: number; line: string } | null = null;
-  for await (const line of linesOf(child.stderr)) {
-    const now = performance.now();
-    if (line.includes("--kill-after: sending myself")) killedAt = now;
-    // The victim's own "interrupted" line is not the survivor noticing.
-    const fromVictim = line.startsWith(fault.victim);
-    if (killedAt !== null && detected === null && /error: /.test(line) && !fromVictim) {
-      detected = { at: now, line: line.replace(/^.*error: /, "") };
-    }
-    // A byte stream's reader takes the crash for the end of the file: only the runner's
-    // check (exit status and SHA-256) catches it.
-    if (killedAt !== null && detected === null && line.includes("byte-exact copy: NO")) {
-      detected = { at: now, line: "(the client saw end-of-file) runner: byte-exact copy: NO" };
-    }
-  }
+  // Each line with the time it arrived: the time to detect is the gap between two of them.
+  const lines: TimedLine[] = [];
+  for await (const line of linesOf(child.stderr)) lines.push({ at: performance.now(), line });
   const status = (await child.status).code;
+  const noticed = whoNoticed(lines);
   return {
     status,
-    line: detected?.line ?? "(no error line)",
-    millis: killedAt !== null && detected !== null ? detected.at - killedAt : null,
+    line: noticed?.line ?? "(nobody noticed)",
+    millis: noticed?.millis ?? null,
   };
 }
 
@@ -134,7 +207,9 @@ async function main(args: string[]): Promise<number> {
     );
     return 2;
   }
-  console.log(`| fault | method | exit | the first error line after the fault | time to detect |`);
+  console.log(
+    `| fault | method | exit | who noticed, and how: their first line after the fault | time to detect |`,
+  );
   console.log(`|---|---|---:|---|---:|`);
   for (const fault of FAULTS) {
     for (const lesson of LESSONS) {

@@ -177,3 +177,126 @@ Deno.test("bench:by-hand: SIGTERM mid-run ends the running command and removes i
   assert.deepEqual(sides.map((entry) => entry.name), [], "processes of the run still there");
   Deno.removeSync(dir, { recursive: true });
 });
+
+Deno.test("bench report: the targets mark what a difference from C decides, and one run is '1 run'", async () => {
+  const { markdownReport } = await import("../bench/_report.ts");
+  const MiB = 1024 * 1024;
+  const row = (method: string, chunk: number, deno: number, c: number) => ({
+    method,
+    mode: "channel" as const,
+    chunk,
+    bytes: 16 * MiB,
+    runs: 1,
+    mibPerSecond: { median: deno, min: deno, max: deno },
+    cpuSecondsPerGiB: { server: 1, client: 1 },
+    peakRssBytes: { server: 64 * MiB, client: 64 * MiB },
+    c: { mibPerSecond: { median: c, min: c, max: c }, chunkUsed: chunk },
+  });
+  const report = (pin: string) => ({
+    date: "2026-12-02T00:00:00Z",
+    machine: { cpu: "cpu", cpus: 2, kernel: "6", deno: "2", pin, cReference: "C" },
+    settings: { size: 16 * MiB, runs: 1, latencyRuns: 1, iterations: 1000, pin },
+    throughput: [
+      // C at 8,000 MiB/s with a checksum of 10,000 alone: checked at our cost (30,000), it would
+      // have run at about 17,100, and 13,000 is 0.76 of that.
+      row("shm", MiB, 13_000, 8_000),
+      // Not decided by the checksum: at our cost C would run at about 4,230; 4,250 is 1.00 of that.
+      row("tcp", MiB, 4_250, 3_300),
+      row("sysv-mq", 8192, 1_300, 800),
+      row("unix", MiB, 4_000, 2_000),
+      row("pipe", 4096, 1_000, 3_000),
+    ],
+    latency: [{
+      method: "shm",
+      messageSize: 64,
+      iterations: 1000,
+      roundTripMicros: { median: 5, p99: 40 },
+      c: { roundTripMicros: { median: 50, p99: 80 } },
+    }],
+    baseline: {
+      memcpyMiBPerSecond: 15_000,
+      checksumMiBPerSecond: 30_000,
+      c: { memcpy: 15_000, checksum: 10_000 },
+    },
+  });
+  const unpinned = markdownReport(report("none"));
+  const cell = (text: string, measure: string) =>
+    text.split("\n").find((line) => line.startsWith(`| ${measure} |`))?.split(" | ").at(-1);
+  assert.equal(cell(unpinned, "shm channel, 1 MiB"), "not comparable ¹ |");
+  assert.equal(cell(unpinned, "tcp channel, 1 MiB"), "met |");
+  assert.equal(cell(unpinned, "sysv-mq channel, 8 KiB"), "not comparable ² |");
+  assert.equal(cell(unpinned, "unix channel, 1 MiB"), "met ³ |");
+  assert.equal(cell(unpinned, "pipe channel, 4 KiB"), "missed |", "a miss stands");
+  assert.equal(cell(unpinned, "shm round trip, 64 B"), "not comparable ² |");
+  assert.match(unpinned, /^## The lessons and C: alike, and different$/m);
+  assert.match(unpinned, /^¹ The receivers check different checksums/m);
+  assert.match(unpinned, /1 run of\n1,000 round trips/);
+  assert.doesNotMatch(unpinned, /\b1 runs\b/);
+  const pinned = markdownReport(report("same"));
+  assert.equal(cell(pinned, "sysv-mq channel, 8 KiB"), "met |", "pinned: the waits decide nothing");
+  assert.equal(cell(pinned, "shm round trip, 64 B"), "met |");
+  assert.equal(cell(pinned, "shm channel, 1 MiB"), "not comparable ¹ |");
+});
+
+Deno.test("bench:faults: the table says who noticed: the other side, or the runner, never the victim", async () => {
+  const { whoNoticed } = await import("../bench/faults.ts");
+  const lines = (...texts: string[]) => texts.map((line, i) => ({ at: i * 10, line }));
+  // The client is killed: the unix server notices at once, with EPIPE, before its error line.
+  assert.deepEqual(
+    whoNoticed(lines(
+      "client   16406 │ --kill-after: sending myself SIGKILL after 1.00 MiB",
+      "server   16405 │ client #1: it went away before the end: write failed with EPIPE (Broken pipe)",
+      "server   16405 │ error: served 1 client: 0 complete; client #1 did not finish",
+      "runner   16397 │ byte-exact copy: NO",
+    )),
+    {
+      line:
+        "the server: client #1: it went away before the end: write failed with EPIPE (Broken pipe)",
+      millis: 10,
+    },
+  );
+  // A step of the other side that is not about the fault does not count.
+  assert.equal(
+    whoNoticed(lines(
+      "client   16456 │ --kill-after: sending myself SIGKILL after 1.00 MiB",
+      "server   16455 │ sent 4.00 MiB to the client; shut down my write side (FIN)",
+      "server   16455 │ client #1: it went away before the end: read failed with ECONNRESET",
+    ))?.millis,
+    20,
+  );
+  // The FIFO's writer is killed: its reader takes it for the end; the runner's check catches it.
+  assert.deepEqual(
+    whoNoticed(lines(
+      "server   16534 │ --kill-after: sending myself SIGKILL after 1.00 MiB",
+      "client   16535 │ end-of-file after 1.00 MiB: the writer has closed its end",
+      "runner   16526 │ byte-exact copy: NO",
+      "runner   16526 │ error: the server was killed by SIGKILL after the copy had reached 1.00 MiB: transfer incomplete",
+    )),
+    {
+      line:
+        'the client took it for the end ("end-of-file after 1.00 MiB: the writer has closed its end"); the runner: the server was killed by SIGKILL after the copy had reached 1.00 MiB: transfer incomplete',
+      millis: 20,
+    },
+  );
+  // Threads: the client thread is killed, and so is the server thread (one process): the runner.
+  const threads = whoNoticed(lines(
+    "client   16498 │ --kill-after: sending myself SIGKILL after 1.00 MiB",
+    "server   16498 │ I am the server thread",
+    "runner   16490 │ byte-exact copy: NO",
+    "runner   16490 │ error: the process (both threads) was killed by SIGKILL after 1.00 MiB: transfer incomplete",
+  ));
+  assert.equal(
+    threads?.line,
+    "the runner: the process (both threads) was killed by SIGKILL after 1.00 MiB: transfer incomplete",
+  );
+  assert.doesNotMatch(threads!.line, /client saw|the client:/);
+  // An interrupted victim's own line is not the other side noticing.
+  assert.equal(
+    whoNoticed(lines(
+      "server   9416 │ --kill-after: sending myself SIGINT after 1.00 MiB",
+      "server   9416 │ interrupted by SIGINT after 1.00 MiB",
+      "client   9417 │ error: the server exited after 1.00 MiB without saying that was all",
+    ))?.line,
+    "the client: the server exited after 1.00 MiB without saying that was all",
+  );
+});
