@@ -17,6 +17,8 @@
  * A copy counts only if it came through the channel: for a student's client, the server must
  * have seen the transfer through ({@linkcode serverProblem}). And a side is idle *waiting on
  * the channel* only if it is there: its FIFO, queue or port file made, and the data taken.
+ * `ctrl-c`, `nothing-left` and `no-busy-wait` also need a copy of the sample that works: a
+ * program that does no IPC, only sleeps and catches the signals, earns none of them.
  *
  * @module
  */
@@ -95,9 +97,16 @@ export function transferProblem(grading: Grading, run: Run): string | null {
       (grading.assignment.role === "client" ? " (did you commit() the OutputFile?)" : "");
   }
   if (!run.outputExact) {
+    const at = run.notes["firstDifference"];
+    if (run.notes["outputSize"] === run.notes["inputSize"] && typeof at === "number") {
+      return `with ${size}: the output is not byte-for-byte the input: same length, ` +
+        `different content: first difference at byte ${at} (counting from 0)`;
+    }
     return `with ${size}: the output is not byte-for-byte the input (${
       run.notes["outputSize"] ?? "?"
-    } bytes instead of ${run.plan.input === "sample" ? "the sample's" : run.plan.input})`;
+    } bytes instead of ${
+      run.notes["inputSize"] ?? (run.plan.input === "sample" ? "the sample's" : run.plan.input)
+    })`;
   }
   const server = serverProblem(grading, run);
   if (server !== null) {
@@ -146,6 +155,26 @@ function movedNoData(grading: Grading, run: Run): string | null {
 /** A plain transfer. */
 function transfer(input: number | "sample", first: "student" | "peer", gapMs: number): RunPlan {
   return { input, first, gapMs };
+}
+
+/**
+ * Why the submission has not shown a transfer that works (the sample text, the student's side
+ * first), or null if it has: the checks that judge how a side waits or ends (`ctrl-c`,
+ * `no-busy-wait`, `nothing-left`) give their points only to a program that moves data. Where
+ * the grader cannot see the side wait on the channel (a consumer opens the server's segment, a
+ * client the server's queue), a program that does no IPC at all, only sleeps and catches the
+ * signals, is idle and exits 130 as it should. The run is made once per grading and shared.
+ */
+async function noWorkingTransfer(grading: Grading): Promise<string | null> {
+  const done = await grading.run(transfer("sample", "student", 0));
+  if (done.student.status?.code !== 0) {
+    return `this check needs a transfer that works: ${
+      you(grading)
+    } ${done.student.describeExit()} (${done.student.said()})`;
+  }
+  // A program that exits 0 at once moved nothing: what the peer left is not its doing either.
+  const none = movedNoData(grading, done);
+  return none === null ? null : `this check needs a transfer that works: ${none}`;
 }
 
 /** `bytes`: byte-exact at every edge size. */
@@ -359,7 +388,9 @@ export function ctrlCCheck(settings: CheckSettings, points: number): Check {
         const problems = failureProblems(grading, run);
         if (problems.length > 0) return `after ${name}, ${problems.join("; ")}`;
       }
-      return null;
+      // Only now: a side that ends badly is told so first. (Graded in full, the run is made
+      // here and shared with nothing-left.)
+      return await noWorkingTransfer(grading);
     },
   };
 }
@@ -371,16 +402,11 @@ export function nothingLeftCheck(settings: CheckSettings, points: number): Check
     title: "nothing left behind: after a transfer, and when no peer ever comes (--timeout 2)",
     points,
     async run(grading) {
-      const done = await grading.run(transfer("sample", "student", 0));
-      if (done.student.status?.code !== 0) {
-        return `this check needs a transfer that works: ${
-          you(grading)
-        } ${done.student.describeExit()} (${done.student.said()})`;
-      }
       // What is left "after a transfer" is the student's only if there was one: a program that
       // exits 0 at once did not make the FIFO or the segment the peer then left.
-      const none = movedNoData(grading, done);
-      if (none !== null) return `this check needs a transfer that works: ${none}`;
+      const none = await noWorkingTransfer(grading);
+      if (none !== null) return none;
+      const done = await grading.run(transfer("sample", "student", 0));
       if (done.leftovers.length > 0) {
         return `after a transfer, ${done.leftovers.join(", ")} was left behind`;
       }
@@ -456,7 +482,8 @@ function stopAfter(settings: CheckSettings): string {
  * (so was never stopped), was not on the channel: it was still there, idle, taking no data
  * (`stillRunning`: a program that only sleeps), or it was a client that exited 0 with no copy
  * at all. Null otherwise: a side that took some data and then failed, or stopped short, could
- * not be measured, and has lost the check that judges that (`bytes`), not this one.
+ * not be measured, and has lost the check that judges that (`bytes`), not this one. (One that
+ * took none and failed loses this one still, at its end: it needs a transfer that works.)
  */
 function tookNoData(
   grading: Grading,
@@ -562,7 +589,9 @@ export function busyWaitCheck(settings: CheckSettings, points: number): Check {
           Math.round(stopped * 100)
         }% of a CPU: it is polling without sleeping; let a wait block (or park) instead`;
       }
-      return null;
+      // Idle is no credit to a program that moves no data (one that failed before the peer
+      // was stopped could not be measured either).
+      return await noWorkingTransfer(grading);
     },
   };
 }

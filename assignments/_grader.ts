@@ -658,6 +658,11 @@ export class Grading {
         run.notes["outputSize"] = Deno.lstatSync(outputPath).size;
         run.outputExact = Deno.lstatSync(outputPath).isFile &&
           await sha256File(outputPath) === input.sha;
+        // Same length, other bytes: where they first differ says more than the lengths.
+        if (!run.outputExact && Deno.lstatSync(outputPath).isFile) {
+          run.notes["inputSize"] = Deno.statSync(input.path).size;
+          run.notes["firstDifference"] = firstDifference(input.path, outputPath);
+        }
       } catch {
         run.outputExact = false;
       }
@@ -700,6 +705,38 @@ function removeFolder(dir: string): void {
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
+}
+
+/**
+ * The offset of the first byte at which the files `a` and `b` differ, read side by side in
+ * pieces of 64 KiB (never whole): null if one is the start of the other (or both are the same).
+ */
+export function firstDifference(a: string, b: string): number | null {
+  using left = Deno.openSync(a);
+  using right = Deno.openSync(b);
+  const one = new Uint8Array(64 * 1024);
+  const two = new Uint8Array(64 * 1024);
+  for (let offset = 0;;) {
+    const n = readFull(left, one);
+    const m = readFull(right, two);
+    const common = Math.min(n, m);
+    for (let i = 0; i < common; i++) {
+      if (one[i] !== two[i]) return offset + i;
+    }
+    if (n < one.length || m < two.length) return null;
+    offset += common;
+  }
+}
+
+/** Reads into `buf` until it is full or the file ends; how many bytes it holds. */
+function readFull(file: Deno.FsFile, buf: Uint8Array): number {
+  let filled = 0;
+  while (filled < buf.length) {
+    const n = file.readSync(buf.subarray(filled));
+    if (n === null || n === 0) break;
+    filled += n;
+  }
+  return filled;
 }
 
 /** Whether `path` is a regular file whose SHA-256 is `sha`. */

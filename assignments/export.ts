@@ -248,7 +248,8 @@ export function linkedInCopy(target: string, from: string, copy: Copy): boolean 
  * `markdown` (the file `from`) without the passages that name a task the copy lacks or link a
  * file it lacks: such a paragraph, list item or table row goes whole (half a sentence would
  * mislead more than none), such a line of a code block goes alone, and so does a heading left
- * with nothing under it. The rest is untouched, byte for byte.
+ * with nothing under it. A code block left with one command of several: "the first command"
+ * after it reads "the command". The rest is untouched, byte for byte.
  */
 export function forTheCopy(markdown: string, from: string, copy: Copy): string {
   const taskMissing = (text: string) => tasksNamed(text).some((task) => !copy.tasks.has(task));
@@ -276,15 +277,27 @@ export function forTheCopy(markdown: string, from: string, copy: Copy): string {
   }
 
   const kept: Block[] = [];
-  for (const block of blocks) {
+  // Whether the last code block was cut down to one command: the text after it (up to the next
+  // code block or heading) then says "the command", not "the first command".
+  let oneLeft = false;
+  for (let block of blocks) {
     if (block.kind === "code") {
       const body = block.lines.slice(1, -1);
       const left = body.filter((line) => !taskMissing(line));
+      const commands = left.filter((line) => line.trim() !== "" && !/^\s*#/.test(line));
+      oneLeft = left.length < body.length && commands.length === 1;
       if (left.length === body.length) kept.push(block);
       else if (left.length > 0) {
         kept.push({ kind: "code", lines: [block.lines[0]!, ...left, ...block.lines.slice(-1)] });
       }
-    } else if (block.kind === "text") {
+    } else if (block.kind === "heading") oneLeft = false;
+    if (block.kind === "text" && oneLeft) {
+      const lines = block.lines.map((line) =>
+        line.replace(/\b([Tt])he first command\b/g, "$1he command")
+      );
+      if (lines.some((line, i) => line !== block.lines[i])) block = { kind: "text", lines };
+    }
+    if (block.kind === "text") {
       const table = block.lines.every((line) => line.startsWith("|"));
       const units: string[][] = [];
       for (const line of block.lines) {
@@ -296,7 +309,7 @@ export function forTheCopy(markdown: string, from: string, copy: Copy): string {
       const left = units.filter((unit, n) => (table && n < 2) || !missing(unit.join("\n")));
       if (left.length === units.length) kept.push(block);
       else if (left.length > (table ? 2 : 0)) kept.push({ kind: "text", lines: left.flat() });
-    } else kept.push(block);
+    } else if (block.kind !== "code") kept.push(block);
   }
 
   // A heading with nothing under it before the next heading of its level or above goes too.

@@ -95,6 +95,12 @@ for (const assignment of ASSIGNMENTS) {
       }
       // The reason names the TODO the student has to write.
       assert.match(starter.checks[0]!.why!, /TODO/);
+      // It moves no data: how it waits or ends earns it nothing (the shm and System V starters
+      // once got ctrl-c and no-busy-wait, which cannot see them wait on the channel).
+      for (const id of ["ctrl-c", "no-busy-wait", "nothing-left"]) {
+        const check = starter.checks.find((check) => check.id === id)!;
+        assert.equal(check.passed, false, `${id} passed (${check.details.join(", ")})`);
+      }
     });
 
     for (const mutant of await mutantsOf(assignment)) {
@@ -144,6 +150,23 @@ Deno.test("each assignment's README states its rubric: every check with its poin
     }
     assert.match(readme, /^\|\s+\|\s+100 \|/m, `${assignment.name}/README.md: the total`);
     assert.match(readme, new RegExp(`deno task grade ${assignment.name}`));
+  }
+});
+
+Deno.test("each assignment's grading time is the same in its README, assignments/README.md and README.md", () => {
+  const tables = [join(ROOT, "README.md"), join(ASSIGNMENTS_DIR, "README.md")].map((path) => ({
+    path: relative(ROOT, path),
+    text: Deno.readTextFileSync(path),
+  }));
+  for (const assignment of ASSIGNMENTS) {
+    const readme = Deno.readTextFileSync(join(ASSIGNMENTS_DIR, assignment.name, "README.md"));
+    const own = readme.match(/^# the grader \(about (\d+) s\)/m);
+    assert.ok(own, `${assignment.name}/README.md: "# the grader (about N s)"`);
+    for (const { path, text } of tables) {
+      const row = text.split("\n").find((line) => line.startsWith(`| [\`${assignment.name}\`]`));
+      assert.ok(row, `${path}: the row of ${assignment.name}`);
+      assert.match(row, new RegExp(`\\|\\s+~${own[1]} s \\|$`), `${path}: ${assignment.name}`);
+    }
   }
 });
 
@@ -398,6 +421,25 @@ Deno.test("the export's README filter drops whole passages that name what the co
   const outside = "# A\n\nkept\n\n[up](../../outside.md) is outside the copy\n";
   assert.equal(forTheCopy(outside, "README.md", copy), "# A\n\nkept\n");
   assert.equal(forTheCopy("# A\n\n\nkept\n", "README.md", copy), "# A\n\n\nkept\n");
+  // A block left with one command: "the first command" after it reads "the command".
+  const quickStart = [
+    "```sh",
+    "deno task go",
+    "deno task test",
+    "```",
+    "",
+    "The first command goes.",
+    "",
+    "The second runs `deno task test`.",
+    "",
+  ].join("\n");
+  assert.equal(
+    forTheCopy(quickStart, "README.md", copy),
+    ["```sh", "deno task go", "```", "", "The command goes.", ""].join("\n"),
+  );
+  // Where both stay, the words stay.
+  const both = quickStart.replaceAll("deno task test", "deno task go");
+  assert.equal(forTheCopy(both, "README.md", copy), both);
 });
 
 /**

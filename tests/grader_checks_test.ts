@@ -14,6 +14,7 @@ import { serverProblem } from "../assignments/_checks.ts";
 import {
   type Assignment,
   ASSIGNMENTS_DIR,
+  firstDifference,
   type Grade,
   grade,
   type Grading,
@@ -25,6 +26,7 @@ import { isRunning } from "../transports/holders.ts";
 
 const fifo = ASSIGNMENTS.find((assignment) => assignment.name === "fifo-client")!;
 const shm = ASSIGNMENTS.find((assignment) => assignment.name === "shm-consumer")!;
+const sysvMq = ASSIGNMENTS.find((assignment) => assignment.name === "sysv-mq-client")!;
 
 /** mod.ts by its absolute address: a hand-in in a temporary folder imports it so. */
 const MOD = pathToFileURL(join(ROOT, "mod.ts")).href;
@@ -320,4 +322,54 @@ Deno.test("no-busy-wait: a program that only sleeps is not waiting on the channe
       /^your client was not waiting on the channel: it exited 0 before the server got 4 MiB into the transfer, and made no copy/,
     );
   });
+});
+
+Deno.test("ctrl-c and no-busy-wait: a program that does no IPC, only catches the signals, earns neither", async () => {
+  // Where the grader cannot see the client wait on its channel (it opens the server's segment
+  // or queue), this one is idle, and exits 130 / 143 as it should: it once scored 20/100 so.
+  const idle =
+    `Deno.addSignalListener("SIGINT", () => { console.error("error: interrupted"); Deno.exit(130); });
+Deno.addSignalListener("SIGTERM", () => { console.error("error: terminated"); Deno.exit(143); });
+setTimeout(() => { console.error("error: timed out"); Deno.exit(1); }, 2500);
+`;
+  const results = await Promise.all(
+    [shm, sysvMq].map((assignment) => graded(assignment, idle, ["ctrl-c", "no-busy-wait"])),
+  );
+  for (const result of results) {
+    assert.equal(result.total, 0, `${result.assignment}: ${result.total}/${result.max}`);
+    for (const check of result.checks) {
+      assert.match(
+        check.why ?? "passed",
+        /^this check needs a transfer that works: your client exited with status 1 \(stderr: "error: timed out"\)$/,
+        `${result.assignment} ${check.id}`,
+      );
+    }
+  }
+});
+
+Deno.test("bytes: a copy of the same length says where it first differs, not the two lengths", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "ipc-lesson-diff-" });
+  try {
+    const input = crypto.getRandomValues(new Uint8Array(65536)); // (the most it gives at once)
+    const whole = new Uint8Array(3 * 65536 + 7);
+    for (let i = 0; i < whole.length; i += input.length) {
+      whole.set(input.subarray(0, whole.length - i), i);
+    }
+    const a = join(dir, "a.bin");
+    const b = join(dir, "b.bin");
+    Deno.writeFileSync(a, whole);
+    // Past the first piece read (64 KiB), and at the very first byte.
+    for (const at of [2 * 65536 + 3, 0, whole.length - 1]) {
+      const other = whole.slice();
+      other[at] = other[at]! ^ 0xff;
+      Deno.writeFileSync(b, other);
+      assert.equal(firstDifference(a, b), at);
+    }
+    // One the start of the other: no byte differs.
+    Deno.writeFileSync(b, whole.subarray(0, 65536 + 1));
+    assert.equal(firstDifference(a, b), null);
+    assert.equal(firstDifference(a, a), null);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

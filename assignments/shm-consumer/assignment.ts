@@ -77,6 +77,8 @@ export const assignment: Assignment = {
     }
   },
   // The consumer makes nothing of its own to wait on: the grader gives it a moment to start.
+  // (Nor can it see the consumer wait on the channel: ctrl-c and no-busy-wait give their points
+  // only once a copy through the channel works, see noWorkingTransfer in ../_checks.ts.)
   studentWaiting: () => null,
   checks: [
     bytesCheck(settings, 25, "0, 1, one slot ±1, a full ring ±1"),

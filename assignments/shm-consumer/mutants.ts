@@ -27,7 +27,21 @@ export const MUTANTS: Mutant[] = [
     ],
   },
   {
-    name: "posts-free-early",
+    name: "frees-before-writing",
+    check: "bytes",
+    mistake: "hands the slot back (post(free)) before its bytes are written out: the producer " +
+      "refills it meanwhile",
+    says: /same length, different content: first difference at byte \d+/,
+    edits: [[
+      `    if (n > 0) output.write(memory.subarray(start, start + n));
+    free.post();`,
+      `    const view = memory.subarray(start, start + n);
+    free.post();
+    if (n > 0) output.write(view);`,
+    ]],
+  },
+  {
+    name: "keeps-end-slot",
     check: "protocol",
     mistake: "does not hand back the end marker's slot (breaks before post(free))",
     says: /the server \(the producer\) failed/,

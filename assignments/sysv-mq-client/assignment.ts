@@ -123,6 +123,8 @@ export const assignment: Assignment = {
     } catch { /* gone meanwhile */ }
   },
   // The client makes nothing of its own to wait on: the grader gives it a moment to start.
+  // (Nor can it see the client wait on the channel: ctrl-c and no-busy-wait give their points
+  // only once a copy through the channel works, see noWorkingTransfer in ../_checks.ts.)
   studentWaiting: () => null,
   checks: [
     bytesCheck(settings, 25, "0, 1, one message ±1, a full queue (16 KiB) ±1"),
