@@ -480,11 +480,8 @@ export class Demo<O> {
     const hung = [...this.#pids].filter(([label, pid]) => label !== finished && isRunning(pid));
     const stopped = hung.length > 0 && hung.every(([, pid]) => isStopped(pid));
     const timedOut = quiet >= this.common.timeoutMs + GRACE_MS;
-    if (
-      hung.length === 0 || (finished === null ? !(stopped && timedOut) : !(stopped || timedOut))
-    ) {
-      return;
-    }
+    const due = finished === null ? stopped && timedOut : stopped || timedOut;
+    if (hung.length === 0 || !due) return;
     this.#activeAt = monotonicMs();
     const timeout = formatSeconds(this.common.timeoutMs / 1000);
     if (finished === null) {

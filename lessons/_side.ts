@@ -20,7 +20,7 @@
 import process from "node:process";
 import { ChannelError, Interrupted } from "../transports/errors.ts";
 import { InputFile, OutputExists, OutputFile, OutputRefused } from "../transports/files.ts";
-import { peakResidentBytes } from "../transports/holders.ts";
+import { peakResidentBytes, softLimit } from "../transports/holders.ts";
 import * as libc from "../transports/libc.ts";
 import { formatBytes } from "../transports/units.ts";
 import { abortOnStopSignals, sleep } from "../transports/wait.ts";
@@ -62,20 +62,12 @@ export function describeError(error: unknown): { message: string; status: number
   return { message: `unexpected error: ${message}`, status: 1 };
 }
 
-/**
- * This process's soft limit `name` in /proc/self/limits (`Max open files`), after `prefix`: a
- * size in bytes as such; "" if it cannot be read (at EMFILE, opening the file fails too).
- */
+/** The soft limit `name` after `prefix` (a size in bytes as such); "" if it cannot be read. */
 function resourceLimit(name: string, prefix: string): string {
-  try {
-    const soft = Deno.readTextFileSync("/proc/self/limits")
-      .match(new RegExp(`^${name} +(\\S+)`, "m"))?.[1];
-    if (soft === undefined) return "";
-    const sized = name.includes("size") && soft !== "unlimited";
-    return prefix + (sized ? formatBytes(Number(soft)) : soft);
-  } catch {
-    return "";
-  }
+  const soft = softLimit(name);
+  if (soft === null) return "";
+  return prefix +
+    (soft === Infinity ? "unlimited" : name.includes("size") ? formatBytes(soft) : String(soft));
 }
 
 class SideRuntime<O> implements Side<O>, Log {

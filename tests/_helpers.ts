@@ -72,6 +72,19 @@ export function entry(method: string): string {
   return join(ROOT, "lessons", method, "main.ts");
 }
 
+/**
+ * `deno run -A assignments/grade.ts ...args` in the project, started: the grader as the tests
+ * watch it run (its stderr piped; its stdout piped only when asked).
+ */
+export function startGrader(args: string[], stdout: "piped" | "null" = "null"): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "assignments/grade.ts", ...args],
+    cwd: ROOT,
+    stdout,
+    stderr: "piped",
+  }).spawn();
+}
+
 /** `deno run -A lessons/<method>/main.ts ...args`, as a command. */
 export function lessonCommand(
   method: string,
@@ -115,7 +128,8 @@ export async function runWrapped(wrapper: string[], method: string, args: string
   return collect(output);
 }
 
-function collect(output: Deno.CommandOutput): Run {
+/** What a finished command printed, and how it ended, as a {@linkcode Run}. */
+export function collect(output: Deno.CommandOutput): Run {
   return {
     code: output.code,
     signal: output.signal,

@@ -25,6 +25,7 @@ import {
 import { type Mutant, writeMutant } from "../assignments/_mutants.ts";
 import { forTheCopy } from "../assignments/export.ts";
 import { ASSIGNMENTS } from "../assignments/registry.ts";
+import { startGrader } from "./_helpers.ts";
 
 const FULL = Deno.env.get("GRADE_MUTANTS_FULL") === "1";
 
@@ -564,21 +565,7 @@ Deno.test("the grader survives hostile hand-ins, and cleans up after them", asyn
     await t.step("Ctrl-C on the grader ends its runs and removes what they made", async () => {
       const path = join(dir, "hang.ts");
       Deno.writeTextFileSync(path, hangAfterCopy);
-      const grader = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          "assignments/grade.ts",
-          fifo.name,
-          "--submission",
-          path,
-          "--only",
-          "nothing-left",
-        ],
-        cwd: ROOT,
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
+      const grader = startGrader([fifo.name, "--submission", path, "--only", "nothing-left"]);
       const tag = `.hand-in-${grader.pid}-`;
       let student: string[] = [];
       for (let i = 0; i < 150 && student.length === 0; i++) {

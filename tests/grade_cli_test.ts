@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ASSIGNMENTS_DIR, ROOT } from "../assignments/_grader.ts";
 import { ASSIGNMENTS } from "../assignments/registry.ts";
+import { startGrader } from "./_helpers.ts";
 
 const fifo = ASSIGNMENTS.find((assignment) => assignment.name === "fifo-client")!;
 const IDS = fifo.checks.map((check) => check.id);
@@ -207,21 +208,7 @@ Deno.test("grade --submissions: each row is out as soon as it is graded", async 
   try {
     Deno.writeTextFileSync(join(dir, "alice.ts"), SOLUTION);
     Deno.writeTextFileSync(join(dir, "bob.ts"), "setInterval(() => {}, 1000);\n");
-    const grader = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "assignments/grade.ts",
-        fifo.name,
-        "--submissions",
-        dir,
-        "--only",
-        "protocol",
-      ],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const grader = startGrader([fifo.name, "--submissions", dir, "--only", "protocol"], "piped");
     const stdout = new Response(grader.stdout).text();
     // Interrupted while it grades bob, which waits for ever:
     let said = "";

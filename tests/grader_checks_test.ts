@@ -23,6 +23,7 @@ import {
 } from "../assignments/_grader.ts";
 import { ASSIGNMENTS } from "../assignments/registry.ts";
 import { isRunning } from "../transports/holders.ts";
+import { startGrader } from "./_helpers.ts";
 
 const fifo = ASSIGNMENTS.find((assignment) => assignment.name === "fifo-client")!;
 const shm = ASSIGNMENTS.find((assignment) => assignment.name === "shm-consumer")!;
@@ -204,21 +205,7 @@ Deno.test("Ctrl-C on the grader: a child in a session of its own goes too", asyn
         "  output.commit();\n  await new Promise(() => setInterval(() => {}, 1000));",
       ),
     );
-    const grader = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "assignments/grade.ts",
-        fifo.name,
-        "--submission",
-        path,
-        "--only",
-        "nothing-left",
-      ],
-      cwd: ROOT,
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
+    const grader = startGrader([fifo.name, "--submission", path, "--only", "nothing-left"]);
     let escaped: number[] = [];
     for (let i = 0; i < 150 && escaped.length === 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));

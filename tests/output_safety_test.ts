@@ -13,6 +13,7 @@ import {
   assertNothingLeftBehind,
   assertOneError,
   assertSameFile,
+  collect,
   entry,
   filesIn,
   lessonCommand,
@@ -359,12 +360,7 @@ Deno.test("output: a path that can never work fails before the transfer, creatin
           stdout: "piped",
           stderr: "piped",
         }).output();
-        const run: Run = {
-          code: output.code,
-          signal: output.signal,
-          stdout: new TextDecoder().decode(output.stdout),
-          stderr: new TextDecoder().decode(output.stderr),
-        };
+        const run = collect(output);
         assert.equal(run.code, 1, run.stderr);
         assertOneError(
           run,
@@ -546,12 +542,7 @@ Deno.test("output: a symbolic link on the way, swapped during the transfer, cann
     swap.pointAt(swap.rootOnly);
     Deno.kill(child.pid, "SIGCONT");
     const output = await child.output();
-    const run: Run = {
-      code: output.code,
-      signal: output.signal,
-      stdout: new TextDecoder().decode(output.stdout),
-      stderr: new TextDecoder().decode(output.stderr),
-    };
+    const run = collect(output);
     assert.equal(run.code, 1, run.stderr);
     assertOneError(run, SWAPPED);
     assert.equal((await server).code, 0);

@@ -154,6 +154,30 @@ export function peakResidentBytes(): number {
   return Number(kib ?? 0) * 1024;
 }
 
+/**
+ * This process's soft limit `name` as `/proc/self/limits` lists it ("Max open files", "Max file
+ * size", "Max msgqueue size"): a number (bytes for a size), Infinity for "unlimited", or null
+ * if it cannot be read (out of descriptors, the file cannot be opened either).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { softLimit } from "./holders.ts";
+ * assert.ok(softLimit("Max open files")! > 0); // ulimit -n
+ * assert.equal(softLimit("No such limit"), null);
+ * ```
+ */
+export function softLimit(name: string): number | null {
+  let limits: string;
+  try {
+    limits = Deno.readTextFileSync("/proc/self/limits");
+  } catch {
+    return null;
+  }
+  const soft = limits.match(new RegExp(`^${name}\\s+(\\S+)`, "m"))?.[1];
+  return soft === undefined ? null : soft === "unlimited" ? Infinity : Number(soft);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Every process at once: the table `deno task clean` decides with
 // ---------------------------------------------------------------------------------------------

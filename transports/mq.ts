@@ -23,7 +23,7 @@
 import { basename, dirname, resolve } from "node:path";
 import * as libc from "./libc.ts";
 import type { NamedChannel, NamedEndOptions } from "./channel.ts";
-import { type Identity, identityOf, otherHolders, queueIdentity } from "./holders.ts";
+import { type Identity, identityOf, otherHolders, queueIdentity, softLimit } from "./holders.ts";
 import {
   Leftover,
   LeftoverFinder,
@@ -241,9 +241,8 @@ export function queueMemory(maxmsg: number, msgsize: number): number {
  * ```
  */
 export function queueMemoryLimit(): number | null {
-  const limits = Deno.readTextFileSync("/proc/self/limits");
-  const soft = limits.match(/^Max msgqueue size\s+(\S+)/m)?.[1];
-  return soft === undefined || soft === "unlimited" ? null : Number(soft);
+  const soft = softLimit("Max msgqueue size");
+  return soft === Infinity ? null : soft;
 }
 
 /** What a process means to do with a queue: the access mode it opens it with. */

@@ -8,15 +8,10 @@
  */
 
 import { makeFifo } from "../../transports/fifo.ts";
-import type { PipeEnd } from "../../transports/pipe.ts";
+import type { PipeUser } from "../../transports/pipe.ts";
 import { formatBytes } from "../../transports/units.ts";
 import { LessonError, type Side } from "../_lesson.ts";
-import {
-  aboutFoundFifo,
-  type FifoOptions,
-  LOOK_EVERY_MS,
-  refuseOtherReadersFound,
-} from "./common.ts";
+import { aboutFoundFifo, type FifoOptions, LOOK_EVERY_MS } from "./common.ts";
 
 /** Copies what comes through the FIFO at `side.options.path` into the output file. */
 export async function client(side: Side<FifoOptions>): Promise<void> {
@@ -37,7 +32,7 @@ export async function client(side: Side<FifoOptions>): Promise<void> {
     log.say(`created the FIFO ${path} with mkfifo(), mode 0600: ls -l shows it as prw-------`);
   } else {
     const users = fifo.otherUsers();
-    refuseOtherReadersFound(path, users);
+    refuseOtherReaders(users, path, null);
     log.say(aboutFoundFifo(fifo, "client", users));
   }
   if (side.byHand && side.options.pathIsDefault) {
@@ -52,7 +47,7 @@ export async function client(side: Side<FifoOptions>): Promise<void> {
   // 4. Every byte in a pipe goes to exactly one reader. A second reader on the FIFO would take
   //    some of the bytes, and nothing in the stream would tell: look in /proc, before the
   //    first read, now and then while copying, and at the end.
-  refuseOtherReaders(readEnd, path, side.bytes);
+  refuseOtherReaders(readEnd.otherUsers(), path, side.bytes);
   if (fifo.created && side.options.keepName) {
     log.say(
       `--keep-name: I keep the name ${path} until I exit, so that more processes can open ` +
@@ -74,12 +69,12 @@ export async function client(side: Side<FifoOptions>): Promise<void> {
     output.write(buf.subarray(0, n));
     side.count(n);
     if (performance.now() >= lookAt) {
-      refuseOtherReaders(readEnd, path, side.bytes);
+      refuseOtherReaders(readEnd.otherUsers(), path, side.bytes);
       lookAt = performance.now() + LOOK_EVERY_MS;
     }
   }
   side.stopClock();
-  refuseOtherReaders(readEnd, path, side.bytes);
+  refuseOtherReaders(readEnd.otherUsers(), path, side.bytes);
   if (side.bytes === 0) {
     log.say("end-of-file at once: the writer closed its end without writing (an empty input)");
   } else {
@@ -92,17 +87,22 @@ export async function client(side: Side<FifoOptions>): Promise<void> {
 
 /**
  * Fails if another process has the FIFO open for reading: it may take (or have taken) some of
- * the bytes, and this copy would be incomplete with nothing to show it. One reader that comes
- * and goes between two looks cannot be seen; the demo's SHA-256 check still would.
+ * the bytes, and this copy would be incomplete with nothing to show it. `bytes` is null before
+ * this side has opened its end (it leaves, and the other's copy stays whole). One reader that
+ * comes and goes between two looks cannot be seen; the demo's SHA-256 check still would.
  */
-function refuseOtherReaders(readEnd: PipeEnd, path: string, bytes: number): void {
-  const readers = readEnd.otherUsers().filter((user) => user.reads).map((user) => user.pid);
+function refuseOtherReaders(users: PipeUser[], path: string, bytes: number | null): void {
+  const readers = users.filter((user) => user.reads).map((user) => user.pid);
   if (readers.length === 0) return;
-  const who = `process ${readers.join(", ")} also has the FIFO ${path} open for reading`;
+  const who = `process ${readers.join(", ")} also has the FIFO ${path} open for reading: each ` +
+    "byte goes to only one reader, so";
   throw new LessonError(
-    bytes === 0
-      ? `${who}: each byte goes to only one reader, so neither would get the whole file; stop it, or use another --path`
-      : `${who}: each byte goes to only one reader, so some of the data may have gone to it; this copy (${
+    bytes === null
+      ? `${who} neither of us would get the whole file; I leave before opening my end, so its ` +
+        "copy stays whole; choose another --path"
+      : bytes === 0
+      ? `${who} neither would get the whole file; stop it, or use another --path`
+      : `${who} some of the data may have gone to it; this copy (${
         formatBytes(bytes)
       }) cannot be trusted`,
   );

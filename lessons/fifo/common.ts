@@ -79,21 +79,6 @@ export function refuseOtherWriters(path: string, users: PipeUser[]): void {
 }
 
 /**
- * A second client refuses a FIFO that another process already has open for reading: each byte
- * goes to only one reader, so neither copy would be whole. Checked before this side opens its
- * end, so the first reader is left alone.
- */
-export function refuseOtherReadersFound(path: string, users: PipeUser[]): void {
-  const readers = users.filter((user) => user.reads).map((user) => user.pid);
-  if (readers.length === 0) return;
-  throw new LessonError(
-    `process ${readers.join(", ")} also has the FIFO ${path} open for reading: each byte goes ` +
-      "to only one reader, so neither of us would get the whole file; I leave before opening " +
-      "my end, so its copy stays whole; choose another --path",
-  );
-}
-
-/**
  * The FIFO at `path`, as a kernel object the demo can check for and remove. In the demo both
  * sides are ours and make the FIFO themselves: one that is already there belongs to another
  * run (a process has it open), or was left by a killed one (nobody has): refused, at once.

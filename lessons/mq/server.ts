@@ -8,6 +8,7 @@
  * @module
  */
 
+import { softLimit } from "../../transports/holders.ts";
 import { LibcError } from "../../transports/libc.ts";
 import {
   MessageQueue,
@@ -133,7 +134,7 @@ function createQueue(side: Side<MqOptions>): MessageQueue {
  * there are any, and nothing helps while other runs hold their queues.
  */
 function tooMuchQueueMemory(maxmsg: number, msgsize: number): string {
-  if (openDescriptors() >= maxOpenFiles()) {
+  if (openDescriptors() >= (softLimit("Max open files") ?? Infinity)) {
     return "this process has as many open descriptors as RLIMIT_NOFILE allows (ulimit -n)";
   }
   const limit = queueMemoryLimit();
@@ -168,12 +169,6 @@ const QUEUES_MAX = "/proc/sys/fs/mqueue/queues_max";
 /** How many descriptors this process has open now. */
 function openDescriptors(): number {
   return [...Deno.readDirSync("/proc/self/fd")].length;
-}
-
-/** RLIMIT_NOFILE: how many descriptors this process may have ("Max open files"). */
-function maxOpenFiles(): number {
-  const soft = Deno.readTextFileSync("/proc/self/limits").match(/^Max open files\s+(\S+)/m)?.[1];
-  return soft === undefined || soft === "unlimited" ? Infinity : Number(soft);
 }
 
 /** Sends one message; a client that has gone or stays away becomes one clear line. */
