@@ -325,7 +325,11 @@ export class Demo<O> {
     objects: lessons.KernelObject[],
     target: files.OutputTarget | null,
   ): void {
-    const option = Object.keys(this.lesson.options)[0] ?? "name"; // the one that names them
+    // The options that name them (System V: --key, or --path for ftok), as the lesson lists them.
+    const naming = Object.keys(this.lesson.options).filter((name) =>
+      ["path", "name", "key"].includes(name)
+    );
+    const option = naming.length > 0 ? naming.join(" or --") : "name";
     const wanted = objects.map((object) => [
       object.description,
       `${object.description} is in use by another demo that is running now: wait for it to ` +

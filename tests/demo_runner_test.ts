@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LESSONS, METHODS } from "../lessons/registry.ts";
 import { isRunning } from "../transports/holders.ts";
+import { bindAbstractLock, close } from "../transports/libc.ts";
 import {
   assertNoStackTrace,
   assertNothingLeftBehind,
@@ -380,7 +381,16 @@ Deno.test("demo: two demos on the same names: the second is refused, the first s
     mq: ["--name", `/ipc-lesson-mq-${Deno.pid}-shared`, "--chunk", "16"],
     shm: ["--name", `/ipc-lesson-shm-${Deno.pid}-shared`, "--chunk", "16"],
     "pipe (the same output)": ["--chunk", "16"],
+    // System V names its objects by a key, given or made by ftok from a path: the line names both.
+    "sysv-mq (by --key)": [
+      "--key",
+      `0x4c${(Deno.pid % 0xffffff).toString(16).padStart(6, "0")}`,
+      "--chunk",
+      "16",
+    ],
+    "sysv-shm (by --path)": ["--path", input, "--proj", "77", "--chunk", "16"],
   };
+
   for (const [name, args] of Object.entries(cases)) {
     await t.step(name, async () => {
       const method = name.split(" ")[0]!;
@@ -406,6 +416,39 @@ Deno.test("demo: two demos on the same names: the second is refused, the first s
     });
   }
   Deno.removeSync(dir, { recursive: true });
+  assertNothingLeftBehind();
+});
+
+Deno.test("demo: a name another demo has locked is refused, naming the options that name it", async () => {
+  // Another demo's lock, taken just before this one's objects appear: held here instead.
+  const key = `0x4c${(Deno.pid % 0xffffff).toString(16).padStart(6, "0")}`;
+  const cases: [string, string[], string, RegExp][] = [
+    [
+      "fifo",
+      ["--path", "/tmp/ipc-lesson-locked.fifo"],
+      "the FIFO /tmp/ipc-lesson-locked.fifo",
+      /choose another --path$/,
+    ],
+    [
+      "sysv-mq",
+      ["--key", key],
+      `the System V message queue with key ${key}`,
+      /choose another --path or --key$/,
+    ],
+    ["sysv-shm", ["--key", key], `the System V segment ${key}`, /choose another --key or --path$/],
+  ];
+  for (const [method, args, description, choose] of cases) {
+    const lock = bindAbstractLock(`ipc-lesson-demo ${description}`);
+    assert.notEqual(lock, null);
+    try {
+      const run = await runLesson(method, args);
+      assert.equal(run.code, 1, run.stderr);
+      assertOneError(run, /is in use by another demo that is running now: wait for it to finish/);
+      assert.match(run.stderr.trim(), choose);
+    } finally {
+      close(lock!);
+    }
+  }
   assertNothingLeftBehind();
 });
 
