@@ -36,7 +36,7 @@ import { type CommonOptions, sideArgs, UsageError } from "./_cli.ts";
 import * as lessons from "./_lesson.ts";
 import { formatLine, type Kind, linesOf, parseStamped, ProgressBar } from "./_log.ts";
 import { type SideStats, stderrHasColor, writeStderr } from "./_log.ts";
-import { describeError } from "./_side.ts";
+import { describeError, limitHint } from "./_side.ts";
 import { LESSONS } from "./registry.ts";
 
 type Role = lessons.Role;
@@ -84,17 +84,20 @@ export interface ProcessReport {
   systemSeconds: number | null;
 }
 
+/** A side's process, as the runner started it, and how it ended. */
+interface StartedSide {
+  role: Role;
+  label: string;
+  child: Deno.ChildProcess;
+  status?: Deno.CommandStatus;
+}
+
 /** The demo of `lesson`: `run()` resolves to the exit status. */
 export class Demo<O> {
   #controller = new AbortController();
   #color = stderrHasColor();
   #bar: ProgressBar | null;
-  #started: {
-    role: Role;
-    label: string;
-    child: Deno.ChildProcess;
-    status?: Deno.CommandStatus;
-  }[] = [];
+  #started: StartedSide[] = [];
   #readers: Promise<void>[] = [];
   /**
    * Pids of the sides, by label (`server`, `client`; `client 1` … `client N` with `--clients`):
@@ -123,6 +126,8 @@ export class Demo<O> {
   #finished: string | null = null;
   #timers: ReturnType<typeof setTimeout>[] = [];
   #stoppedByRunner = new Set<number>();
+  /** The sides whose Deno crashed (a panic), with the cause it gave ("" until it is read). */
+  #panicked = new Map<string, string>();
 
   constructor(
     readonly lesson: lessons.Lesson<O>,
@@ -394,7 +399,10 @@ export class Demo<O> {
     this.#activeAt = monotonicMs();
     const line = parseStamped(text);
     if (line === null) {
-      // Not the lesson's (an uncaught error, a stray print): shown as it is.
+      // Not the lesson's (an uncaught error, a stray print): shown as it is. Deno's own crash
+      // (a panic) gives its cause on the line after "panicked at": kept, to say why the side died.
+      if (this.#panicked.get(label) === "") this.#panicked.set(label, text.trim());
+      if (/^thread '.*\bpanicked at /.test(text)) this.#panicked.set(label, "");
       const formatted = formatLine(role, "?", text, { color: this.#color });
       if (text.trim() !== "") this.#held.push({ at: monotonicMs(), line: formatted });
       return;
@@ -621,9 +629,7 @@ export class Demo<O> {
     // The runner's own error only if no side has already said what went wrong.
     // A side killed by a signal could say nothing: the runner's line is the cause, whatever its
     // peer said of the consequences.
-    const killed = this.#started.some((s) =>
-      s.status?.signal && !this.#stoppedByRunner.has(s.child.pid)
-    );
+    const killed = this.#started.some((s) => s.status !== undefined && this.#crashed(s));
     if (failure !== null && (!printed || killed)) this.#say(failure, "error");
     if (failure === null) return 0;
     // A side that was interrupted (Ctrl-C, SIGTERM, SIGHUP) passes its status on.
@@ -635,10 +641,10 @@ export class Demo<O> {
 
   /** Why the run failed, or null when it succeeded. */
   #failure(byteExact: boolean[], produced: boolean[]): string | null {
-    // A side killed by a signal first: it is the cause, whatever its peers said of it after.
-    const started = [...this.#started].sort((a, b) =>
-      Number(b.status!.signal !== null) - Number(a.status!.signal !== null)
-    );
+    // A side killed by a signal (not by the runner, for the failure of another), or whose Deno
+    // crashed, first: it is the cause, whatever its peers said of it after.
+    const crashed = (s: StartedSide) => this.#crashed(s);
+    const started = [...this.#started].sort((a, b) => Number(crashed(b)) - Number(crashed(a)));
     for (const { label, status } of started) {
       if (status!.signal) {
         const bytes = formatBytes(this.#copied);
@@ -656,6 +662,14 @@ export class Demo<O> {
             "before it exited";
         }
         return `the ${who} was killed by ${status!.signal} ${when}: transfer incomplete`;
+      }
+      const panic = this.#panicked.get(label);
+      if (!status!.success && panic !== undefined) {
+        // Not the lesson's error: Deno itself gave up, and said why.
+        const who = this.#threads ? "process" : label;
+        return `the ${who} crashed inside Deno itself (a panic, not an error of the lesson): ${
+          panic || "see above"
+        }${limitHint(panic)}`;
       }
       if (!status!.success) {
         return this.#sideErrors[0] ?? `the ${label} exited with status ${status!.code}`;
@@ -686,6 +700,16 @@ export class Demo<O> {
       }
     }
     return null;
+  }
+
+  /**
+   * Whether a side died without a word of its own: killed by a signal (not by the runner), or
+   * by a crash of Deno itself (a panic, exit status 1 after Deno's own report).
+   */
+  #crashed(side: StartedSide): boolean {
+    const { signal, success } = side.status!;
+    if (signal !== null) return !this.#stoppedByRunner.has(side.child.pid);
+    return !success && this.#panicked.has(side.label);
   }
 
   /** Whether the input file was written to (or truncated) since the run opened it. */

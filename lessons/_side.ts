@@ -44,22 +44,34 @@ export function describeError(error: unknown): { message: string; status: number
   }
   if (error instanceof OutputRefused) return { message: error.message, status: 2 };
   const message = error instanceof Error ? error.message : String(error);
-  // A limit of this process, not a bug: which one, and how to raise it.
-  const limit = /\bEMFILE\b|\(os error 24\)|too many open files/i.test(message)
-    ? `: raise the limit of open files (ulimit -n${resourceLimit("Max open files", ", now ")})`
-    : /\bEFBIG\b|\(os error 27\)|file too large/i.test(message)
-    ? `: past the file-size limit (ulimit -f${resourceLimit("Max file size", ", now ")})`
-    : "";
+  const limit = limitHint(message);
   if (
     error instanceof ChannelError || error instanceof libc.LibcError ||
     error instanceof Deno.errors.TimedOut || error instanceof Deno.errors.NotFound ||
     error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.PermissionDenied ||
     limit !== ""
   ) {
-    return { message: message.includes("ulimit -") ? message : message + limit, status: 1 };
+    return { message: message + limit, status: 1 };
   }
   if (Deno.env.get("IPC_LESSON_DEBUG") && error instanceof Error) console.error(error.stack);
   return { message: `unexpected error: ${message}`, status: 1 };
+}
+
+/**
+ * When `message` is a limit of this process (too many open files, a file too large), not a
+ * bug: which limit, and how to raise it, as `: raise …`; else "" (or if it says so already).
+ */
+export function limitHint(message: string): string {
+  if (message.includes("ulimit -")) return "";
+  if (/\bEMFILE\b|\(os error 24\)|too many open files/i.test(message)) {
+    return `: raise the limit of open files (ulimit -n${
+      resourceLimit("Max open files", ", now ")
+    })`;
+  }
+  if (/\bEFBIG\b|\(os error 27\)|file too large/i.test(message)) {
+    return `: past the file-size limit (ulimit -f${resourceLimit("Max file size", ", now ")})`;
+  }
+  return "";
 }
 
 /** The soft limit `name` after `prefix` (a size in bytes as such); "" if it cannot be read. */

@@ -16,6 +16,7 @@ import {
   assertNothingLeftBehind,
   assertOneError,
   assertSameFile,
+  collect,
   filesIn,
   lessonCommand,
   makeInput,
@@ -335,6 +336,26 @@ Deno.test("a TMPDIR that is no folder is one line naming it, for the demo, a sid
     }
   }
   Deno.removeSync(join(file, ".."), { recursive: true });
+});
+
+Deno.test("demo: a side whose Deno panics is said to have crashed in Deno, with the cause", async () => {
+  // The threads lesson under ulimit -n 32: Deno panics in a Worker, and the side says nothing.
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "-A", join(ROOT, "tests/_panicking_lesson.ts")],
+    env: { TMPDIR: TMP, NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const run = collect(output);
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stderr, /^server +\? │ thread 'worker-2' \(6353\) panicked at /m);
+  // The runner stops the client, which says so; the runner's line says why the run failed.
+  assert.doesNotMatch(run.stderr, /unexpected error|^\s+at /m);
+  assert.match(
+    run.stderr,
+    /^runner +\d+ │ error: the server crashed inside Deno itself \(a panic, not an error of the lesson\): called `Result::unwrap\(\)` on an `Err` value: Os \{ code: 24, .*"Too many open files" \}: raise the limit of open files \(ulimit -n, now \d+\)$/m,
+  );
+  assert.match(run.stderr, /^runner +\d+ │ stopping the client: the server has failed$/m);
+  assertNothingLeftBehind();
 });
 
 Deno.test("demo: too few open files to start a side is said with the limit to raise", async () => {
