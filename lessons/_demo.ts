@@ -419,9 +419,10 @@ export class Demo<O> {
       return;
     }
     let kind: Kind = line.kind;
-    if (kind === "error" && this.#interrupted) {
-      // The runner is stopping the run on purpose (Ctrl-C, SIGTERM, SIGHUP): what a side says
-      // as it goes follows from that. The runner's own line says what happened, as the error.
+    if (kind === "error" && (this.#interrupted || this.#stoppedByRunner.has(line.pid))) {
+      // The runner is stopping the run, or this side, on purpose (Ctrl-C; a peer failed; it
+      // hung): what a side says as it goes follows from that. The runner's own line, or the
+      // failed peer's, says what happened, as the one error.
       if (this.common.quiet || this.common.json) return;
       kind = "say";
     } else if (kind === "error") {

@@ -348,8 +348,10 @@ Deno.test("demo: a side whose Deno panics is said to have crashed in Deno, with 
   const run = collect(output);
   assert.equal(run.code, 1, run.stderr);
   assert.match(run.stderr, /^server +\? │ thread 'worker-2' \(6353\) panicked at /m);
-  // The runner stops the client, which says so; the runner's line says why the run failed.
+  // The runner stops the client, which says so; the runner's one error line says why.
   assert.doesNotMatch(run.stderr, /unexpected error|^\s+at /m);
+  assert.equal(run.stderr.match(/ error: /g)?.length, 1, run.stderr);
+  assert.match(run.stderr, /^client +\d+ │ interrupted by SIGTERM after 0 bytes; removed what/m);
   assert.match(
     run.stderr,
     /^runner +\d+ │ error: the server crashed inside Deno itself \(a panic, not an error of the lesson\): called `Result::unwrap\(\)` on an `Err` value: Os \{ code: 24, .*"Too many open files" \}: raise the limit of open files \(ulimit -n, now \d+\)$/m,
