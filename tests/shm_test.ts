@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { LibcError } from "../transports/libc.ts";
+import { LibcError, traceCalls } from "../transports/libc.ts";
 import { Semaphore, semaphorePath } from "../transports/semaphore.ts";
 import { SharedMemory, shmPath } from "../transports/shm.ts";
 import { ringNames } from "../transports/ring_buffer.ts";
@@ -142,6 +142,29 @@ Deno.test("Semaphore: post, tryWait, wait, value, and the name's life", async ()
     assert.throws(() => other.post(), Deno.errors.BadResource);
   }
   assert.equal(pathExists(semaphorePath(name)), false, "the creator removed the name");
+});
+
+Deno.test("Semaphore: its waits' deadlines are on CLOCK_MONOTONIC, never on the wall clock", async () => {
+  // sem_timedwait's deadline is wall-clock time: set back during a wait on the main thread, it
+  // would freeze the event loop. Both the short wait here and the parks use sem_clockwait.
+  const name = testName("sem-clock");
+  using sem = Semaphore.create(name, 0);
+  const lines: string[] = [];
+  traceCalls((line) => lines.push(line));
+  try {
+    await assert.rejects(sem.wait({ timeout: 300 }), Deno.errors.TimedOut);
+  } finally {
+    traceCalls(null);
+  }
+  const waits = lines.filter((line) => /^sem_\w*wait\(/.test(line)).map((line) =>
+    line.replace(/\(.*/, "")
+  );
+  assert.ok(waits.includes("sem_clockwait"), lines.join("\n"));
+  assert.deepEqual([...new Set(waits)].sort(), ["sem_clockwait", "sem_trywait"]);
+  assert.ok(
+    lines.some((line) => /^sem_clockwait\(.*, CLOCK_MONOTONIC, <now\+\d+ ms>\) = /.test(line)),
+    lines.join("\n"),
+  );
 });
 
 Deno.test("Semaphore: whileParked gives up a wait, after one last try", async () => {

@@ -93,12 +93,12 @@ export {
 } from "./_libc/queues.ts";
 export { ftruncate, mmap, munmap, posix_fallocate, shm_open, shm_unlink } from "./_libc/memory.ts";
 export {
+  sem_clockwait,
+  sem_clockwaitPark,
   sem_close,
   sem_getvalue,
   sem_open,
   sem_post,
-  sem_timedwait,
-  sem_timedwaitPark,
   sem_trywait,
   sem_trywaitSpin,
   sem_unlink,

@@ -9,8 +9,9 @@
  *
  * A wait never freezes the event loop, and can time out. It first tries `sem_trywait`; then
  * polls for a few microseconds, giving the CPU away between tries; then sleeps up to a
- * few milliseconds on this thread in `sem_timedwait`; and only then parks in short `sem_timedwait`
- * calls on a worker thread while the event loop runs (see `wait.ts`).
+ * few milliseconds on this thread in `sem_clockwait`; and only then parks in short `sem_clockwait`
+ * calls on a worker thread while the event loop runs (see `wait.ts`). Their deadlines are on
+ * CLOCK_MONOTONIC: `sem_timedwait`'s, on the wall clock, would stretch if the clock were set back.
  *
  * @module
  */
@@ -110,7 +111,7 @@ function naming(error: unknown, name: string): unknown {
 }
 
 /**
- * What a wait makes of the failure `error` of `sem_trywait` or `sem_timedwait` on the semaphore
+ * What a wait makes of the failure `error` of `sem_trywait` or `sem_clockwait` on the semaphore
  * `name`. EAGAIN, EINTR and ETIMEDOUT never get here: the wrappers return WOULD_BLOCK for them.
  * A lost errno (`ERRNO_LOST`: -1 twice, and errno unreadable, see _libc/errno.ts) is "not now"
  * too: the call did nothing, on an open semaphore it fails only while the count is 0 (or when
@@ -337,24 +338,24 @@ export class Semaphore implements Disposable {
   /**
    * The short wait on this thread: first poll for SPIN_US (the peer of a busy
    * transfer posts within microseconds, and a futex sleep and wake-up cost far more), then
-   * sleep in `sem_timedwait` for the rest of `ms`.
+   * sleep in `sem_clockwait` for the rest of `ms`.
    */
   #waitHere(ms: number): boolean {
     const sem = this.#handle();
     if (libc.sem_trywaitSpin(sem, SPIN_US)) return true;
     try {
-      return libc.sem_timedwait(sem, ms) === 0;
+      return libc.sem_clockwait(sem, ms) === 0;
     } catch (error) {
       return notNow(error, this.name);
     }
   }
 
-  /** One sem_timedwait of at most `ms` on a worker thread. */
+  /** One sem_clockwait of at most `ms` on a worker thread. */
   async #park(ms: number): Promise<boolean> {
     const sem = this.#handle();
     this.#parked++;
     try {
-      return await libc.sem_timedwaitPark(sem, ms);
+      return await libc.sem_clockwaitPark(sem, ms);
     } finally {
       this.#parked--;
       if (this.#closeWhenUnparked && this.#parked === 0) libc.sem_close(sem);

@@ -4,7 +4,7 @@
  * 1. Try the operation synchronously on a non-blocking descriptor. Most of the time it just
  *    works, at the cost of one fast FFI call.
  * 2. If it would block, *park*: wait on a worker thread in a short, timed call (`poll`,
- *    `mq_timedreceive`, `sem_timedwait`). Meanwhile the event loop runs, so Ctrl-C handlers
+ *    `mq_timedreceive`, `sem_clockwait`). Meanwhile the event loop runs, so Ctrl-C handlers
  *    and timers still work. A pending worker call cannot be cancelled, so parks are short
  *    (at most {@linkcode PARK_SLICE_MS}) and repeated.
  * 3. Try again synchronously, where errno can be read, until it works or the deadline passes.

@@ -92,7 +92,8 @@ export function failure(call: Call, errnum: number, tries: number, args: () => s
 
 /**
  * Like {@linkcode check}, but a call that would block (EAGAIN, or EINTR for an interrupted
- * one, or ETIMEDOUT for a timed call given a deadline in the past) returns WOULD_BLOCK.
+ * one, or ETIMEDOUT for a timed call given a deadline in the past) returns WOULD_BLOCK. (On a
+ * socket, ETIMEDOUT is the connection's end, not a deadline: an error, as the call says.)
  */
 export function tryCheck(
   call: Call,
@@ -104,7 +105,8 @@ export function tryCheck(
 ): number | typeof WOULD_BLOCK {
   if (
     value === -1 && call.errors.has(errnum) &&
-    (errnum === Errno.EAGAIN || errnum === Errno.EINTR || errnum === Errno.ETIMEDOUT)
+    (errnum === Errno.EAGAIN || errnum === Errno.EINTR ||
+      (errnum === Errno.ETIMEDOUT && !call.anyErrno))
   ) {
     tracer?.(`${call.name}(${args()}) = -1 ${errnoName(errnum)} (${strerror(errnum)})`);
     return WOULD_BLOCK;

@@ -27,8 +27,12 @@
  *   other value, or with errno still 0, means errno was lost after all. A call that returned -1
  *   did nothing, so the wrapper makes it once more; if errno is lost again, it fails with a
  *   {@linkcode LibcError} that says so (code `ERRNO_LOST`), rather than act on a value that
- *   is not the call's. (close(2) is the exception: Linux frees the descriptor even when close
- *   fails, and another thread may get that number at once, so close is never made twice.)
+ *   is not the call's. Two exceptions: close(2) is never made twice (Linux frees the
+ *   descriptor even when close fails, and another thread may get that number at once); and
+ *   read, write, sendmsg and recvmsg, whose pages allow "other errors, depending on the object
+ *   connected to fd", take any errno but 0 as their own and are never made twice either (on a
+ *   socket a failed call takes the pending error: a second try would read end-of-file where
+ *   the connection broke, and a copy would end short without a word).
  *
  * A lost errno that happens to hold a value the call *can* fail with is not caught by the last
  * rule: only reading it soundly prevents that, which is why the first two rules come first.
@@ -142,7 +146,7 @@ export let errnoCell: Int32Array = THREAD_ERRNO;
 
 /**
  * A C function as this module calls it: its name, and the errno values its manual page lists
- * under ERRORS. Any other value after a failure means errno was lost.
+ * under ERRORS. Any other value after a failure means errno was lost (but see `anyErrno`).
  */
 export interface Call {
   /** The function's name, as trace lines and messages show it. */
@@ -151,20 +155,39 @@ export interface Call {
   readonly errors: ReadonlySet<number>;
   /** Whether a failure whose errno was lost may be retried (never for close). */
   readonly retry: boolean;
+  /**
+   * The manual page allows other errors, "depending on the object connected to fd" (read,
+   * write, sendmsg, recvmsg: a socket reports its network's errors, EHOSTUNREACH, ENETDOWN…).
+   * Any errno but 0 is then the call's own, and the call is never made twice: a failed call
+   * on a socket is not a no-op, it takes the socket's pending error, and a second try would
+   * see what follows it (end-of-file, where the connection broke).
+   */
+  readonly anyErrno: boolean;
 }
 
 /**
  * Describes a call from its manual page: `errors` is the list of errno names under ERRORS,
- * separated by spaces.
+ * separated by spaces. `retry: false` for a call that must never be made twice (close);
+ * `anyErrno: true` for one whose page allows other errors (see {@linkcode Call}).
  */
-export function documented(name: string, errors: string, retry = true): Call {
+export function documented(
+  name: string,
+  errors: string,
+  options: { retry?: boolean; anyErrno?: boolean } = {},
+): Call {
   const numbers = new Set<number>();
   for (const code of errors.trim().split(/\s+/)) {
     const number = (Errno as Record<string, number>)[code];
     if (number === undefined) throw new Error(`libc.ts: unknown errno ${code} for ${name}`);
     numbers.add(number);
   }
-  return { name, errors: numbers, retry };
+  const anyErrno = options.anyErrno ?? false;
+  return { name, errors: numbers, retry: (options.retry ?? true) && !anyErrno, anyErrno };
+}
+
+/** Whether `errnum` is what `call` failed with: documented, or any but 0 where others may come. */
+function isOwn(call: Call, errnum: number): boolean {
+  return call.errors.has(errnum) || (call.anyErrno && errnum !== 0);
 }
 
 /** How many failures had lost their errno (see {@linkcode _errnoLostCount}). */
@@ -177,7 +200,7 @@ let lostCount = 0;
  * (see `call.ts`).
  */
 export function retry(call: Call, failed: boolean, errnum: number, tries: number): boolean {
-  if (!failed || tries > 1 || !call.retry || call.errors.has(errnum)) return false;
+  if (!failed || tries > 1 || !call.retry || isOwn(call, errnum)) return false;
   lostCount++;
   return true;
 }
@@ -299,7 +322,7 @@ export function _useErrnoCellForTests(cell: Int32Array | null): void {
  * value the call is not documented to fail with, one that says errno was lost.
  */
 export function errorFor(call: Call, errnum: number, tries: number): LibcError {
-  if (call.errors.has(errnum)) return new LibcError(call.name, errnum);
+  if (isOwn(call, errnum)) return new LibcError(call.name, errnum);
   lostCount++;
   return new LibcError(call.name, errnum, tries);
 }

@@ -686,18 +686,21 @@ const SYMBOLS = {
     ],
     result: "i32",
   },
-  // int sem_timedwait(sem_t *sem, const struct timespec *abs_timeout);
-  sem_timedwait: {
+  // int sem_clockwait(sem_t *sem, clockid_t clockid, const struct timespec *abstime);
+  // (POSIX.1-2024, glibc 2.30): sem_timedwait with a deadline on the clock given, here
+  // CLOCK_MONOTONIC, which nobody sets back: a wait of 10 ms never becomes one of an hour.
+  sem_clockwait: {
     parameters: [
       "pointer", // sem_t *sem
-      "buffer", // const struct timespec *abs_timeout
+      "i32", // clockid_t clockid
+      "buffer", // const struct timespec *abstime
     ],
     result: "i32",
   },
-  // The same sem_timedwait(3), run on a worker thread (to park while the count is zero).
-  sem_timedwait_park: {
-    name: "sem_timedwait",
-    parameters: ["pointer", "buffer"],
+  // The same sem_clockwait(3), run on a worker thread (to park while the count is zero).
+  sem_clockwait_park: {
+    name: "sem_clockwait",
+    parameters: ["pointer", "i32", "buffer"],
     result: "i32",
     nonblocking: true,
   },

@@ -57,7 +57,7 @@ export function open(path: string, flags: number, mode = 0): number {
 }
 
 // Never retried: Linux frees the descriptor even when close fails.
-const CLOSE = documented("close", "EBADF EINTR EIO ENOSPC EDQUOT", false);
+const CLOSE = documented("close", "EBADF EINTR EIO ENOSPC EDQUOT", { retry: false });
 
 /** `close(2)`: releases a file descriptor. */
 export function close(fd: number): void {
@@ -67,12 +67,9 @@ export function close(fd: number): void {
   check(CLOSE, r, errnum, 1, () => `${fd}`);
 }
 
-// read(2), with the errors of a socket, which it allows ("other errors may occur, depending on
-// the object connected to fd"): a lesson's standard input may be one.
-const READ = documented(
-  "read",
-  "EAGAIN EBADF EFAULT EINTR EINVAL EIO EISDIR   ECONNRESET ENOTCONN ETIMEDOUT",
-);
+// read(2): "other errors may occur, depending on the object connected to fd" (a socket's:
+// ECONNRESET, ETIMEDOUT, EHOSTUNREACH…): any errno is its own, and it is never made twice.
+const READ = documented("read", "EAGAIN EBADF EFAULT EINTR EINVAL EIO EISDIR", { anyErrno: true });
 const readSize = new SizeArgument();
 
 /**
@@ -92,11 +89,11 @@ export function read(fd: number, buf: Uint8Array): number | typeof WOULD_BLOCK {
   return tryCheck(READ, n, errnum, tries, () => `${fd}, <buffer>, ${buf.length}`);
 }
 
-// write(2), with the errors of a socket, as for read.
+// write(2): other errors may occur, as for read.
 const WRITE = documented(
   "write",
-  "EAGAIN EBADF EDESTADDRREQ EDQUOT EFAULT EFBIG EINTR EINVAL EIO ENOSPC EPERM EPIPE " +
-    "  ECONNRESET ENOTCONN",
+  "EAGAIN EBADF EDESTADDRREQ EDQUOT EFAULT EFBIG EINTR EINVAL EIO ENOSPC EPERM EPIPE",
+  { anyErrno: true },
 );
 const writeSize = new SizeArgument();
 

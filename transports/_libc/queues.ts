@@ -102,7 +102,7 @@ export function mq_open(
 }
 
 // Never retried, like close(2), which it is on Linux.
-const MQ_CLOSE = documented("mq_close", "EBADF", false);
+const MQ_CLOSE = documented("mq_close", "EBADF", { retry: false });
 
 /** `mq_close(3)`: closes a message-queue descriptor (the queue itself lives on). */
 export function mq_close(mqdes: number): void {

@@ -1,6 +1,6 @@
 /**
  * POSIX named semaphores: sem_open(3) makes or opens one, sem_post(3) adds one to its count,
- * sem_trywait(3) and sem_timedwait(3) take one, and sem_unlink(3) removes the name.
+ * sem_trywait(3) and sem_clockwait(3) take one, and sem_unlink(3) removes the name.
  *
  * sem_post and sem_trywait are the hot paths of the shared-memory lesson: when they succeed
  * and tracing is off, they return at once, with nothing allocated.
@@ -23,11 +23,12 @@
  * @module
  */
 
-import { ALREADY_EXPIRED, bytesOf, check, cstring, deadlineIn, tryCheck } from "./call.ts";
+import { ALREADY_EXPIRED, bytesOf, check, cstring, tryCheck } from "./call.ts";
 import { O, WOULD_BLOCK } from "./constants.ts";
 import { documented, errnoCell, errorFor, retry } from "./errno.ts";
 import { c } from "./ffi.ts";
 import { OPEN_ERRORS, UNLINK_ERRORS } from "./files.ts";
+import { monotonicMs } from "./system.ts";
 import { creationFlags, failed, octal, quote, tracer } from "./trace.ts";
 
 // sem_open(3), and the errors of the calls glibc makes for it in /dev/shm: open(2), write(2)
@@ -122,28 +123,45 @@ export function sem_trywait(sem: Deno.PointerObject): 0 | typeof WOULD_BLOCK {
     : 0;
 }
 
-const SEM_TIMEDWAIT = documented("sem_timedwait", "EAGAIN EINTR EINVAL ETIMEDOUT");
+// sem_clockwait is documented with sem_wait (glibc adds it to the same page).
+const SEM_CLOCKWAIT = documented("sem_clockwait", "EAGAIN EINTR EINVAL ETIMEDOUT");
+
+/** CLOCK_MONOTONIC's number (Linux): the clock the waits' deadlines are on. */
+const CLOCK_MONOTONIC = 1;
 
 /**
- * `sem_timedwait(3)` on this thread: takes one from the count, waiting at most `ms` milliseconds
- * (0: not at all) for it to rise above zero; WOULD_BLOCK when it did not in time. The event loop
- * stands still meanwhile, so `ms` must be short; use {@linkcode sem_timedwaitPark} for longer
- * waits.
+ * A `struct timespec` `ms` milliseconds from now on CLOCK_MONOTONIC. (sem_timedwait's
+ * deadline is on CLOCK_REALTIME, the wall clock: set back by an hour during a wait of 10 ms on
+ * the main thread, it would freeze the event loop for that hour.)
  */
-export function sem_timedwait(sem: Deno.PointerObject, ms: number): 0 | typeof WOULD_BLOCK {
-  const at = bytesOf(ms <= 0 ? ALREADY_EXPIRED : deadlineIn(ms));
+function monotonicDeadlineIn(ms: number): Uint8Array<ArrayBuffer> {
+  const at = monotonicMs() + Math.max(0, ms);
+  const seconds = Math.floor(at / 1000);
+  return bytesOf(
+    new BigInt64Array([BigInt(seconds), BigInt(Math.round((at - seconds * 1000) * 1e6))]),
+  );
+}
+
+/**
+ * `sem_clockwait(3)` on CLOCK_MONOTONIC, on this thread: takes one from the count, waiting at
+ * most `ms` milliseconds (0: not at all) for it to rise above zero; WOULD_BLOCK when it did not
+ * in time. The event loop stands still meanwhile, so `ms` must be short; use
+ * {@linkcode sem_clockwaitPark} for longer waits.
+ */
+export function sem_clockwait(sem: Deno.PointerObject, ms: number): 0 | typeof WOULD_BLOCK {
+  const at = ms <= 0 ? bytesOf(ALREADY_EXPIRED) : monotonicDeadlineIn(ms);
   let r: number, errnum: number, tries = 0;
   do {
     errnoCell[0] = 0;
-    r = c.sem_timedwait(sem, at);
+    r = c.sem_clockwait(sem, CLOCK_MONOTONIC, at);
     errnum = errnoCell[0]!;
-  } while (retry(SEM_TIMEDWAIT, r === -1, errnum, ++tries));
+  } while (retry(SEM_CLOCKWAIT, r === -1, errnum, ++tries));
   return tryCheck(
-      SEM_TIMEDWAIT,
+      SEM_CLOCKWAIT,
       r,
       errnum,
       tries,
-      () => `${semArg(sem)}, <now+${ms} ms>`,
+      () => `${semArg(sem)}, CLOCK_MONOTONIC, <now+${ms} ms>`,
     ) === WOULD_BLOCK
     ? WOULD_BLOCK
     : 0;
@@ -178,14 +196,13 @@ export function sem_trywaitSpin(sem: Deno.PointerObject, us: number): boolean {
 }
 
 /**
- * Parks in `sem_timedwait(3)` on a worker thread for at most `ms`. Resolves to true when it took
- * one from the count, false otherwise (time ran out, or an error whose errno is lost on the
- * worker thread: the caller retries synchronously to see it).
+ * Parks in `sem_clockwait(3)` (CLOCK_MONOTONIC) on a worker thread for at most `ms`. Resolves
+ * to true when it took one from the count, false otherwise (time ran out, or an error whose
+ * errno is lost on the worker thread: the caller retries synchronously to see it).
  */
-export async function sem_timedwaitPark(sem: Deno.PointerObject, ms: number): Promise<boolean> {
-  const at = deadlineIn(ms);
-  const r = await c.sem_timedwait_park(sem, bytesOf(at));
-  tracer?.(`sem_timedwait(${semArg(sem)}, <now+${ms} ms>) = ${r}`);
+export async function sem_clockwaitPark(sem: Deno.PointerObject, ms: number): Promise<boolean> {
+  const r = await c.sem_clockwait_park(sem, CLOCK_MONOTONIC, monotonicDeadlineIn(ms));
+  tracer?.(`sem_clockwait(${semArg(sem)}, CLOCK_MONOTONIC, <now+${ms} ms>) = ${r}`);
   return r === 0;
 }
 
