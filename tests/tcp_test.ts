@@ -147,7 +147,8 @@ testBadInputs("tcp", [
     name: "port file that another server wrote",
     args: ["server", "--port-file", "{dir}/port"],
     status: 1,
-    message: /cannot write the port file .*port: it exists and holds "4711" already/,
+    message:
+      /cannot write the port file .*port: it exists; remove it, or choose another --port-file \(a server killed with SIGKILL leaves its port file behind\)$/,
     setup: (dir: string) => Deno.writeTextFileSync(join(dir, "port"), "4711\n"),
   },
   {
@@ -184,6 +185,11 @@ Deno.test("tcp: the demo runs on two network hosts, and removes them", async () 
     /listening on 10\.200\.0\.1:\d+: I asked for port 0, and the kernel picked/,
   );
   assert.match(run.stderr, /accepted a connection from the client at 10\.200\.0\.2:\d+/);
+  // The client's own host cannot see who listens on the other: it says so, and trusts the file.
+  assert.match(
+    run.stderr,
+    /10\.200\.0\.1 is another host's address: this host cannot see who listens there/,
+  );
   assert.match(run.stderr, /byte-exact copy: yes/);
   assert.ok(!namespaces().includes(made[1]!) && !namespaces().includes(made[2]!));
   assert.deepEqual(hostLinks(), links, "a link was left among the host's");
@@ -220,6 +226,7 @@ Deno.test("tcp: --loopback runs both sides on this host", async () => {
   assert.match(said.stderr, /--loopback: both sides run on this host and talk over loopback/);
   assert.doesNotMatch(said.stderr, /network namespaces/);
   assert.match(said.stderr, /accepted a connection from the client at 127\.0\.0\.1:\d+/);
+  assert.match(said.stderr, /127\.0\.0\.1:\d+ is a listening socket of mine \(uid \d+/);
   assert.deepEqual(namespacesOfRunner(said.stderr), []);
 });
 
@@ -280,7 +287,14 @@ Deno.test("tcp by hand: port 0, the server says its port, and a port file", asyn
   assert.equal(client.code, 0, client.stderr);
   assert.match(
     client.stderr,
-    new RegExp(`the server listens on port ${port}: it wrote it into the port file`),
+    new RegExp(`the port file names port ${port}: a server writes it there once it listens`),
+  );
+  assert.match(
+    client.stderr,
+    new RegExp(
+      `127\\.0\\.0\\.1:${port} is a listening socket of mine \\(uid ${Deno.uid()}, inode \\d+, in ` +
+        "/proc/net/tcp; ss -tlne shows it\\): the port file's port is a live server's",
+    ),
   );
   const s = await finishSide(server);
   assert.equal(s.status.code, 0, s.stderr);
@@ -753,4 +767,162 @@ Deno.test({
     assert.deepEqual(filesIn(dir), ["server.port"]);
     Deno.removeSync(dir, { recursive: true });
   },
+});
+
+/** Runs `argv` as user nobody (65534), with no supplementary groups. */
+function asNobody(argv: string[], options: Omit<Deno.CommandOptions, "args"> = {}): Deno.Command {
+  return new Deno.Command("setpriv", {
+    args: ["--reuid=65534", "--regid=65534", "--clear-groups", ...argv],
+    ...options,
+  });
+}
+
+Deno.test({
+  name: "tcp client: a port file left by a killed server, its port now another user's: refused",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const dir = testDir("tcp-stale-port-file");
+    const portFile = join(dir, "server.port");
+    const output = join(dir, "copy.bin");
+    // A server killed with SIGKILL: nothing can remove its port file.
+    const server = await startSide(
+      "tcp",
+      "server",
+      ["--port-file", portFile, "--timeout", "30"],
+      /waiting for a client/,
+    );
+    server.child.kill("SIGKILL");
+    const s = await finishSide(server);
+    assert.equal(s.status.signal, "SIGKILL");
+    const port = Number(Deno.readTextFileSync(portFile));
+    assert.ok(port > 0);
+    // Another user takes the port, free again, and waits for whoever trusts the file.
+    const socat = asNobody([
+      "socat",
+      `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`,
+      "SYSTEM:echo DATA FROM USER NOBODY; sleep 0.5",
+    ], { stdout: "null", stderr: "null" }).spawn();
+    try {
+      for (let waited = 0; !listening(port, 65534); waited += 50) {
+        assert.ok(waited < 10_000, `socat does not listen on port ${port}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const run = await runLesson("tcp", [
+        "client",
+        "--port-file",
+        portFile,
+        "--output",
+        output,
+        "--timeout",
+        "5",
+      ]);
+      assert.equal(run.code, 1, run.stderr);
+      assertOneError(
+        run,
+        new RegExp(
+          `error: nothing of yours listens on port ${port} \\(the port file ${portFile} may have ` +
+            "been left behind by a server that is gone, and another user's program may listen " +
+            "there\\)$",
+        ),
+      );
+      assertNoStackTrace(run);
+      assert.doesNotMatch(run.stderr, /connecting to/);
+      assert.deepEqual(filesIn(dir), ["server.port"], "no copy, not even an empty one");
+      // And the user's own new server, told the same path, refuses the stale file in one line.
+      const again = await runLesson("tcp", ["server", "--port-file", portFile, "--timeout", "1"]);
+      assert.equal(again.code, 1, again.stderr);
+      assertOneError(
+        again,
+        /cannot write the port file .*server\.port: it exists; remove it, or choose another --port-file \(a server killed with SIGKILL leaves its port file behind\)$/,
+      );
+      assert.equal(Deno.readTextFileSync(portFile), `${port}\n`, "the stale file, untouched");
+    } finally {
+      socat.kill("SIGKILL");
+      await socat.status;
+    }
+    Deno.removeSync(dir, { recursive: true });
+  },
+});
+
+/** Whether user `uid` has a socket listening on 127.0.0.1:`port` (as ss -tlne shows). */
+function listening(port: number, uid: number): boolean {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  return Deno.readTextFileSync("/proc/net/tcp").split("\n").some((line) => {
+    const f = line.trim().split(/\s+/);
+    return f[1] === `0100007F:${hex}` && f[3] === "0A" && f[7] === String(uid);
+  });
+}
+
+Deno.test("tcp server: a --port-file that exists, even empty, is refused and left untouched", async () => {
+  const dir = testDir("tcp-port-file-exists");
+  // What mktemp gives: an empty file of ours; and a hard link to another file of ours.
+  const empty = join(dir, "empty.port");
+  Deno.writeTextFileSync(empty, "");
+  const important = join(dir, "important");
+  Deno.writeTextFileSync(important, "");
+  const link = join(dir, "link.port");
+  Deno.linkSync(important, link);
+  const before = filesIn(dir);
+  for (const path of [empty, link]) {
+    const { ino } = Deno.statSync(path);
+    const run = await runLesson("tcp", ["server", "--port-file", path, "--timeout", "5"]);
+    assert.equal(run.code, 1, run.stderr);
+    assertOneError(
+      run,
+      new RegExp(
+        `error: cannot write the port file ${path}: it exists; remove it, or choose another ` +
+          "--port-file \\(a server killed with SIGKILL leaves its port file behind\\)$",
+      ),
+    );
+    assertNoStackTrace(run);
+    assert.doesNotMatch(run.stderr, /waiting for a client/, "it refused at once");
+    const after = Deno.statSync(path);
+    assert.equal(after.size, 0, `${path} was written into`);
+    assert.equal(after.ino, ino, `${path} was replaced`);
+  }
+  assert.equal(Deno.statSync(important).size, 0, "written into through the hard link");
+  assert.deepEqual(filesIn(dir), before, "nothing else was created");
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("tcp server: its port file is removed after a copy, an error and Ctrl-C", async () => {
+  const dir = testDir("tcp-port-file-removed");
+  const portFile = join(dir, "server.port");
+  // A copy, by hand: the server writes the file, the client reads it; then it is gone.
+  const server = await startSide(
+    "tcp",
+    "server",
+    ["--port-file", portFile],
+    /waiting for a client/,
+  );
+  assert.equal(Deno.statSync(portFile).mode! & 0o777, 0o600);
+  const client = await runLesson("tcp", [
+    "client",
+    "--port-file",
+    portFile,
+    "--output",
+    join(dir, "copy.txt"),
+  ]);
+  assert.equal(client.code, 0, client.stderr);
+  assert.equal((await finishSide(server)).status.code, 0);
+  assertSameFile(join(dir, "copy.txt"), join(ROOT, "lessons/sample.txt"));
+  assert.deepEqual(filesIn(dir), ["copy.txt"], "the port file is gone after a copy");
+  // An error: no client comes within --timeout.
+  const timedOut = await runLesson("tcp", ["server", "--port-file", portFile, "--timeout", "1"]);
+  assert.equal(timedOut.code, 1, timedOut.stderr);
+  assertOneError(timedOut, /no client connected to 127\.0\.0\.1:\d+ within 1 s/);
+  assert.match(timedOut.stderr, /waiting for a client/, "it did write its port file");
+  assert.deepEqual(filesIn(dir), ["copy.txt"], "the port file is gone after an error");
+  // Ctrl-C while it waits for a client.
+  const waiting = await startSide(
+    "tcp",
+    "server",
+    ["--port-file", portFile],
+    /waiting for a client/,
+  );
+  assert.ok(filesIn(dir).includes("server.port"));
+  waiting.child.kill("SIGINT");
+  assert.equal((await finishSide(waiting)).status.code, 130);
+  assert.deepEqual(filesIn(dir), ["copy.txt"], "the port file is gone after Ctrl-C");
+  Deno.removeSync(dir, { recursive: true });
 });

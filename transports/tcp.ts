@@ -6,7 +6,10 @@
  * - a **port file** ({@linkcode PortFile}, {@linkcode readPort}): a server that asks for port 0
  *   gets whichever free port the kernel picks, and must tell its clients which. It writes the
  *   number into a file; a client waits for the file and reads it. (Test harnesses and daemons do
- *   the same with `--port-file` or a pid file.)
+ *   the same with `--port-file` or a pid file.) The file is created exclusively, and a file that
+ *   exists is refused; but a server killed with SIGKILL leaves its file behind, and the port in it
+ *   may be anyone's since. So on this host a client first asks the kernel who listens on that
+ *   port ({@linkcode listenersFor}, from /proc/net/tcp; {@linkcode isThisHost});
  * - the **two network hosts** of the lesson's demo (`netns.ts`), and their leftover finder, which
  *   `deno task clean` finds here, in the TCP lesson's transport;
  * - the TCP connection as a **channel** for the benchmark (`refbench` "tcp"), over loopback, and
@@ -46,7 +49,14 @@ import { identityOf } from "./holders.ts";
 import * as libc from "./libc.ts";
 import { lstatOrNull } from "./leftovers.ts";
 import { NoNamespaces, TwoHosts } from "./netns.ts";
-import { connect, type Connection, listen, type SocketAddress } from "./socket.ts";
+import {
+  connect,
+  type Connection,
+  decodeAddress,
+  encodeAddress,
+  listen,
+  type SocketAddress,
+} from "./socket.ts";
 import { seconds, sleep } from "./wait.ts";
 
 export { namespaceLeftovers, NoNamespaces, TwoHosts } from "./netns.ts";
@@ -59,10 +69,13 @@ const PORT_FILE_LOOK_MS = 20;
  * A port file a server wrote: `PORT` and a newline, in one write(2). A reader takes the number
  * only once the newline is there, so it never reads half of one.
  *
- * The path may name a new file (created mode 0600, exclusively: removed by {@linkcode remove}),
- * or an empty file that exists already (the demo's unnamed file, `/proc/RUNNER/fd/N`: written
- * into, never removed). A file that already holds something is refused: another server's port,
- * or a killed one's.
+ * The path must name no file yet: the file is created exclusively (`O_CREAT|O_EXCL`, which
+ * follows no symbolic link), mode 0600, and removed by {@linkcode remove}. A file that exists
+ * is refused, even an empty one: it is someone's (a server killed with SIGKILL leaves its port
+ * file behind, with a dead port in it), and through a hard link, writing into it would change
+ * another of the user's files. The one exception is the demo's port file, a file with no name
+ * at all (`O_TMPFILE`), reached through `/proc/RUNNER/fd/N`: empty, the user's, and unnamed; it
+ * is written into, and disappears with the runner.
  */
 export class PortFile implements Disposable {
   /** The path as given. */
@@ -82,50 +95,31 @@ export class PortFile implements Disposable {
   static announce(path: string, address: SocketAddress): PortFile {
     if (address.family === "unix") throw new TypeError("a Unix-domain socket has no port");
     const fail = (why: string) => new ChannelError(`cannot write the port file ${path}: ${why}`);
+    const unnamed = /^\/proc\/(self|\d+)\/fd\/\d+$/.test(path);
     let fd: number;
     let made: string | null = null;
-    try {
-      fd = libc.open(path, libc.O.WRONLY | libc.O.CREAT | libc.O.EXCL | libc.O.CLOEXEC, 0o600);
-      made = identityOf(Deno.statSync(`/proc/self/fd/${fd}`));
-    } catch (error) {
-      if (!(error instanceof libc.LibcError) || error.code !== "EEXIST") {
-        throw fail(error instanceof libc.LibcError ? error.description : String(error));
-      }
-      // It exists: only an empty regular file of ours may be written into, opened without
-      // following a symbolic link (another user could point one at any file of ours) and
-      // without waiting (a FIFO would). The one link followed is the demo's: /proc/RUNNER/fd/N,
-      // which the kernel makes, to a file with no name at all (O_TMPFILE).
-      const unnamed = /^\/proc\/(self|\d+)\/fd\/\d+$/.test(path);
-      const flags = libc.O.WRONLY | libc.O.CLOEXEC | libc.O.NONBLOCK;
+    if (unnamed) {
+      fd = openUnnamed(path, fail);
+    } else {
+      const flags = libc.O.WRONLY | libc.O.CREAT | libc.O.EXCL | libc.O.NOFOLLOW | libc.O.CLOEXEC;
       try {
-        fd = libc.open(path, flags | (unnamed ? 0 : libc.O.NOFOLLOW));
+        fd = libc.open(path, flags, 0o600);
       } catch (error) {
         if (!(error instanceof libc.LibcError)) throw fail(String(error));
+        if (error.code !== "EEXIST") throw fail(error.description);
+        // It exists (O_EXCL): whatever it is, it is not ours to write into. Say what it is.
+        const info = lstatOrNull(path);
+        const what = info?.isSymlink
+          ? "it is a symbolic link: refused (it could point at any file)"
+          : info !== null && !info.isFile
+          ? "it exists and is not a regular file: refused"
+          : "it exists";
         throw fail(
-          error.code === "ELOOP"
-            ? "it is a symbolic link: refused (it could point at any file)"
-            : error.code === "ENXIO"
-            ? "it exists and is not a regular file"
-            : error.description,
+          `${what}; remove it, or choose another --port-file (a server killed with SIGKILL ` +
+            "leaves its port file behind)",
         );
       }
-      // What was opened, not what the path names now (fstat, through /proc/self/fd).
-      const info = Deno.statSync(`/proc/self/fd/${fd}`);
-      const why = !info.isFile
-        ? "it exists and is not a regular file"
-        : info.size > 0
-        ? `it exists and holds ${
-          JSON.stringify(Deno.readTextFileSync(`/proc/self/fd/${fd}`).trim().slice(0, 20))
-        } already (another server's port, or a killed one's): remove it, or choose another path`
-        : info.uid !== Deno.uid()
-        ? "it belongs to another user: refused"
-        : unnamed && info.nlink !== 0
-        ? "it is not an unnamed file (O_TMPFILE), the only kind taken through /proc"
-        : "";
-      if (why !== "") {
-        libc.close(fd);
-        throw fail(why);
-      }
+      made = identityOf(Deno.statSync(`/proc/self/fd/${fd}`));
     }
     try {
       const text = new TextEncoder().encode(`${address.port}\n`);
@@ -153,6 +147,38 @@ export class PortFile implements Disposable {
   [Symbol.dispose](): void {
     this.remove();
   }
+}
+
+/**
+ * Opens the demo's port file, `/proc/RUNNER/fd/N`, to write: the kernel's link to a file with
+ * no name (O_TMPFILE), the one link followed. It must be a regular file of this user, empty, and
+ * have no name (no link count): then writing into it touches no other file. Opened without
+ * waiting (a FIFO would wait).
+ */
+function openUnnamed(path: string, fail: (why: string) => ChannelError): number {
+  let fd: number;
+  try {
+    fd = libc.open(path, libc.O.WRONLY | libc.O.CLOEXEC | libc.O.NONBLOCK);
+  } catch (error) {
+    if (!(error instanceof libc.LibcError)) throw fail(String(error));
+    throw fail(error.code === "ENXIO" ? "it is not a regular file" : error.description);
+  }
+  // What was opened, not what the path names now (fstat, through /proc/self/fd).
+  const info = Deno.statSync(`/proc/self/fd/${fd}`);
+  const why = !info.isFile
+    ? "it is not a regular file"
+    : info.uid !== Deno.uid()
+    ? "it belongs to another user: refused"
+    : info.nlink !== 0
+    ? "it is not an unnamed file (O_TMPFILE), the only kind taken through /proc"
+    : info.size > 0
+    ? "it is not empty: refused"
+    : "";
+  if (why !== "") {
+    libc.close(fd);
+    throw fail(why);
+  }
+  return fd;
 }
 
 /**
@@ -218,6 +244,156 @@ export async function readPort(
     }
     await sleep(PORT_FILE_LOOK_MS, options.signal);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Who listens on a port of this host: what a client checks before it trusts a port file
+// ---------------------------------------------------------------------------------------------
+
+/** An IP address and a port (not a Unix-domain socket's path). */
+type InetAddress = Extract<SocketAddress, { family: "inet" | "inet6" }>;
+
+/** A listening TCP socket of this network namespace, and the user who made it. */
+export interface ListeningSocket {
+  /** The address and port it is bound to: 0.0.0.0 or :: for every address of the host. */
+  readonly address: InetAddress;
+  /** The user who made the socket (its effective uid). */
+  readonly uid: number;
+  /** The socket's inode, as `ss -tlne` and `/proc/PID/fd` (`socket:[INODE]`) show it. */
+  readonly inode: number;
+}
+
+/** The bytes of a machine word in memory: /proc/net/tcp prints addresses word by word. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The state TCP_LISTEN, as /proc/net/tcp writes it (`st`). */
+const TCP_LISTEN = "0A";
+
+/**
+ * The bytes of an address as /proc/net/tcp{,6} write it: 8 (IPv4) or 32 (IPv6) hex digits, each
+ * 32-bit word as the machine holds it (in its byte order, not the network's).
+ */
+function procAddressBytes(hex: string): Uint8Array | null {
+  if (!/^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32})$/.test(hex)) return null;
+  const bytes = new Uint8Array(hex.length / 2);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < hex.length; i += 8) {
+    view.setUint32(i / 2, parseInt(hex.slice(i, i + 8), 16), LITTLE_ENDIAN);
+  }
+  return bytes;
+}
+
+/** The IP address of `address`, as bytes in network order: 4 (IPv4) or 16 (IPv6). */
+function addressBytes(address: InetAddress): Uint8Array {
+  const addr = encodeAddress({ ...address, port: 0 });
+  return address.family === "inet" ? addr.subarray(4, 8) : addr.subarray(8, 24);
+}
+
+/** The address that the bytes `bytes` (4: IPv4, 16: IPv6) and `port` are. */
+function inetAddress(bytes: Uint8Array, port: number): InetAddress {
+  const family = bytes.length === 4 ? "inet" : "inet6";
+  const addr = encodeAddress({ family, host: family === "inet" ? "0.0.0.0" : "::", port });
+  addr.set(bytes, family === "inet" ? 4 : 8);
+  return decodeAddress(addr) as InetAddress;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+/** The IPv4 address an IPv6 address ::ffff:a.b.c.d maps, or null. */
+function mappedIPv4(bytes: Uint8Array): Uint8Array | null {
+  const prefix = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+  return bytes.length === 16 && prefix.every((byte, i) => bytes[i] === byte)
+    ? bytes.subarray(12)
+    : null;
+}
+
+/**
+ * Whether `address` is one of this host's, in this process's network namespace (loopback too):
+ * a connection to it reaches a socket of this namespace, one `/proc/net/tcp` lists. The kernel
+ * decides: bind(2) to it succeeds, or fails with EADDRNOTAVAIL (no interface has it). 0.0.0.0
+ * and :: count as this host's: a connection to them goes to loopback.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isThisHost } from "./tcp.ts";
+ * assert.equal(isThisHost({ family: "inet", host: "127.0.0.1", port: 80 }), true);
+ * assert.equal(isThisHost({ family: "inet", host: "192.0.2.1", port: 80 }), false); // TEST-NET-1
+ * ```
+ */
+export function isThisHost(address: InetAddress): boolean {
+  let fd: number;
+  try {
+    fd = libc.socket(
+      address.family === "inet" ? libc.SOCK.AF_INET : libc.SOCK.AF_INET6,
+      libc.SOCK.STREAM | libc.SOCK.CLOEXEC,
+    );
+  } catch {
+    return true; // (no IPv6 here: whoever asks finds nobody listening, the cautious answer)
+  }
+  try {
+    libc.bind(fd, encodeAddress({ ...address, port: 0 })); // bound, never listening: no server
+    return true;
+  } catch (error) {
+    if (error instanceof libc.LibcError && error.code === "EADDRNOTAVAIL") return false;
+    return true; // another failure says nothing: the cautious answer, then
+  } finally {
+    libc.close(fd);
+  }
+}
+
+/**
+ * The listening TCP sockets of this network namespace that a connection to `address` could
+ * reach: bound to its port, and to its IP address or to every address (0.0.0.0; ::, which takes
+ * IPv4 too unless IPV6_V6ONLY), with the user who made each. They come from /proc/net/tcp and
+ * /proc/net/tcp6 (where `ss -tlne` reads them too), which list the sockets of the reader's own
+ * network namespace only: for an address of another host (see {@linkcode isThisHost}) this says
+ * nothing.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listen } from "./socket.ts";
+ * import { listenersFor } from "./tcp.ts";
+ * using listener = listen({ family: "inet", host: "127.0.0.1", port: 0 });
+ * const [found] = listenersFor(listener.address as { family: "inet"; host: string; port: number });
+ * assert.equal(found?.uid, Deno.uid());
+ * assert.deepEqual(found?.address, listener.address);
+ * ```
+ */
+export function listenersFor(address: InetAddress): ListeningSocket[] {
+  const wanted = addressBytes(address);
+  const wanted4 = address.family === "inet" ? wanted : mappedIPv4(wanted);
+  const found: ListeningSocket[] = [];
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(file);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) continue; // no IPv6 in this kernel
+      throw error;
+    }
+    // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+    for (const line of text.split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const [local = "", state, uid, inode] = [fields[1], fields[3], fields[7], fields[9]];
+      if (state !== TCP_LISTEN || uid === undefined || inode === undefined) continue;
+      const [hex = "", portHex = ""] = local.split(":");
+      const bytes = procAddressBytes(hex);
+      const port = parseInt(portHex, 16);
+      if (bytes === null || port !== address.port) continue;
+      const any = bytes.every((byte) => byte === 0);
+      const reaches = bytes.length === 4
+        ? wanted4 !== null && (any || sameBytes(bytes, wanted4))
+        : any || sameBytes(bytes, wanted) ||
+          (wanted4 !== null && sameBytes(mappedIPv4(bytes) ?? new Uint8Array(), wanted4));
+      if (!reaches) continue;
+      found.push({ address: inetAddress(bytes, port), uid: Number(uid), inode: Number(inode) });
+    }
+  }
+  return found;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,11 +10,11 @@
 
 import { LibcError } from "../../transports/libc.ts";
 import { connect, formatAddress } from "../../transports/socket.ts";
-import { readPort } from "../../transports/tcp.ts";
+import { isThisHost, listenersFor, readPort } from "../../transports/tcp.ts";
 import { formatBytes } from "../../transports/units.ts";
 import { UsageError } from "../_cli.ts";
 import { LessonError, type Side } from "../_lesson.ts";
-import { addressOf, type TcpOptions } from "./common.ts";
+import { addressOf, type InetAddress, type TcpOptions } from "./common.ts";
 
 /** Copies what the server at `--host`:`--port` sends into the output file. */
 export async function client(side: Side<TcpOptions>): Promise<void> {
@@ -34,7 +34,7 @@ export async function client(side: Side<TcpOptions>): Promise<void> {
   let port = options.port;
   if (port === 0) {
     port = await readPort(options.portFile, side.waits);
-    log.say(`the server listens on port ${port}: it wrote it into the port file`);
+    log.say(`the port file names port ${port}: a server writes it there once it listens`);
   }
 
   // 3. socket(2) and connect(2): our kernel sends SYN, the server's answers SYN-ACK, ours
@@ -43,6 +43,9 @@ export async function client(side: Side<TcpOptions>): Promise<void> {
   const address = await addressOf(options.host, port, side.waits);
   const server = formatAddress(address);
   const named = options.host === address.host ? "" : ` (${options.host})`;
+  // A port from a port file may be a dead server's, taken since by anyone: on this host, the
+  // kernel's table of listening sockets says whose it is.
+  if (options.port === 0) checkListener(side, address);
   log.say(`connecting to ${server}${named}`);
   using connection = await connect(address, {
     ...side.waits,
@@ -95,4 +98,47 @@ export async function client(side: Side<TcpOptions>): Promise<void> {
   // 6. Close our end (our FIN), and move the copy into place.
   connection.close();
   log.say(await output.commit());
+}
+
+/**
+ * Before trusting the port a port file gave: is it a socket of this user (or root) that listens
+ * there? A port file outlives a server killed with SIGKILL, and its port, free again, may be
+ * taken by anyone's program: connecting to it would copy their bytes. TCP does not say who the
+ * peer is (no SO_PEERCRED, as for a Unix-domain socket), but on this host the kernel lists every
+ * listening socket, with its user, in /proc/net/tcp and /proc/net/tcp6 (as `ss -tlne` shows).
+ * For an address of another host (the demo's other network namespace) nothing here can tell.
+ */
+function checkListener(side: Side<TcpOptions>, address: InetAddress): void {
+  const { log, options } = side;
+  if (!isThisHost(address)) {
+    log.say(
+      `${address.host} is another host's address: this host cannot see who listens there (TCP ` +
+        "does not say who the peer is); I trust the port file",
+    );
+    return;
+  }
+  const me = Deno.uid();
+  const listeners = listenersFor(address);
+  const ours = listeners.filter((socket) => socket.uid === me || socket.uid === 0);
+  const theirs = listeners.filter((socket) => socket.uid !== me && socket.uid !== 0);
+  const why = `the port file ${options.portFile} may have been left behind by a server that is ` +
+    "gone, and another user's program may listen there";
+  if (ours.length === 0) {
+    throw new LessonError(`nothing of yours listens on port ${address.port} (${why})`);
+  }
+  if (theirs.length > 0) {
+    throw new LessonError(
+      `user ${theirs[0]!.uid}, not you, listens on ${
+        formatAddress(theirs[0]!.address)
+      } too: refusing port ${address.port} (${why})`,
+    );
+  }
+  const [socket] = ours;
+  const whose = socket!.uid === me ? "mine" : "root's";
+  const table = socket!.address.family === "inet6" ? "/proc/net/tcp6" : "/proc/net/tcp";
+  log.say(
+    `${formatAddress(socket!.address)} is a listening socket of ${whose} (uid ${socket!.uid}, ` +
+      `inode ${socket!.inode}, in ${table}; ss -tlne shows it): the port file's port is a live ` +
+      "server's",
+  );
 }
