@@ -10,6 +10,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createPipe } from "./mod.ts";
  *
  * using pipe = createPipe({ timeout: 5000 });
@@ -17,7 +18,8 @@
  * pipe.writeEnd.close(); // no write end left: the reader will see end-of-file
  * const buf = new Uint8Array(64);
  * const n = await pipe.readEnd.read(buf);
- * console.log(new TextDecoder().decode(buf.subarray(0, n))); // "hello, pipe"
+ * assert.equal(new TextDecoder().decode(buf.subarray(0, n)), "hello, pipe");
+ * assert.equal(await pipe.readEnd.read(buf), 0); // end-of-file
  * ```
  *
  * @module
@@ -132,12 +134,13 @@ export {
  *
  * @example
  * ```ts
- * import { ftok, MTYPE, SysvQueue } from "./mod.ts";
- * const file = Deno.makeTempFileSync(); // both programs agree on a file and a project id
- * using queue = SysvQueue.create(ftok(file, 1), { timeout: 5000 }); // IPC_CREAT | IPC_EXCL
+ * import assert from "node:assert/strict";
+ * import { IPC, MTYPE, SysvQueue } from "./mod.ts";
+ * // Two programs agree on a key: ftok(file, projectId). IPC_PRIVATE makes a queue that no key
+ * // finds, so this example can never collide with another program's queue.
+ * using queue = SysvQueue.create(IPC.PRIVATE, { timeout: 5000 }); // IPC_CREAT | IPC_EXCL
  * await queue.send(new TextEncoder().encode("hello"), MTYPE.DATA);
- * console.log(new TextDecoder().decode(await queue.receive(0))); // "hello"
- * Deno.removeSync(file);
+ * assert.equal(new TextDecoder().decode(await queue.receive(0)), "hello");
  * ```
  */
 export { ftok, IPC, MessageBuffer, type MsqidDs } from "./transports/libc.ts";

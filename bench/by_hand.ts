@@ -23,6 +23,7 @@ import { Interrupted } from "../transports/errors.ts";
 import { writeRandomFile } from "../transports/files.ts";
 import { parseSize } from "../transports/units.ts";
 import { abortOnStopSignals } from "../transports/wait.ts";
+import { whereTyped } from "./_where.ts";
 
 const USAGE = `usage: deno task bench:by-hand [--size N] [--runs N] [--dir DIR]
 
@@ -63,7 +64,7 @@ function parseOptions(args: string[]): { size: number; runs: number; dir: string
       `--runs must be a whole number from 1 to 1000: got ${JSON.stringify(values.runs)}`,
     );
   }
-  return { size, runs, dir: values.dir };
+  return { size, runs, dir: whereTyped(values.dir) };
 }
 
 /** The baseline's name (its pipe sign is escaped in the Markdown table only). */

@@ -34,6 +34,7 @@ import { abortOnStopSignals } from "../transports/wait.ts";
 import { lessonNamed, loadChannel, ROOT } from "./_channels.ts";
 import { sourceBlock, StreamChecksum } from "./_checksum.ts";
 import type { PeerReport } from "./_peer.ts";
+import { whereTyped } from "./_where.ts";
 import {
   type BenchReport,
   chartSvg,
@@ -131,9 +132,10 @@ function parseOptions(args: string[]): Settings | null {
     throw new UsageError("--pin must be none or same");
   }
   // An explicit C reference that is not there is a mistake, not a reason to skip C.
-  if (values.c !== "auto" && values.c !== "off" && !isFile(values.c)) {
+  const c = values.c === "auto" || values.c === "off" ? values.c : whereTyped(values.c);
+  if (c !== "auto" && c !== "off" && !isFile(c)) {
     throw new UsageError(
-      `--c ${JSON.stringify(values.c)} is not a file: give refbench.c or a built binary, or off`,
+      `--c ${JSON.stringify(c)} is not a file: give refbench.c or a built binary, or off`,
     );
   }
   return {
@@ -144,9 +146,9 @@ function parseOptions(args: string[]): Settings | null {
     iterations: count(values.iterations, "--iterations", quick ? 1000 : 10000, [10, 10_000_000]),
     methods,
     pin: values.pin,
-    c: values.c,
+    c,
     json: values.json === true,
-    out: values.out,
+    out: values.out === undefined ? undefined : whereTyped(values.out),
   };
 }
 

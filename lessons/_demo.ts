@@ -399,11 +399,15 @@ export class Demo<O> {
     this.#activeAt = monotonicMs();
     const line = parseStamped(text);
     if (line === null) {
-      // Not the lesson's (an uncaught error, a stray print): shown as it is. Deno's own crash
-      // (a panic) gives its cause on the line after "panicked at": kept, to say why the side died.
-      if (this.#panicked.get(label) === "") this.#panicked.set(label, text.trim());
-      if (/^thread '.*\bpanicked at /.test(text)) this.#panicked.set(label, "");
-      const formatted = formatLine(role, "?", text, { color: this.#color });
+      // Not the lesson's (an uncaught error, a stray print): shown as it is, without colours
+      // (Deno's, meant for a terminal, not for a pipe into a log). Deno's own crash (a panic)
+      // gives its cause on the line after "panicked at": kept, to say why the side died.
+      const plain = text.replace(ANSI_COLOUR, "");
+      if (this.#panicked.get(label) === "") this.#panicked.set(label, plain.trim());
+      if (/^thread '.*\bpanicked at /.test(plain)) this.#panicked.set(label, "");
+      const formatted = formatLine(role, this.#pids.get(label) ?? "?", plain, {
+        color: this.#color,
+      });
       if (text.trim() !== "") this.#held.push({ at: monotonicMs(), line: formatted });
       return;
     }
@@ -844,6 +848,10 @@ export class Demo<O> {
 function oneLine(path: string): string {
   return /[\n\r]/.test(path) ? JSON.stringify(path) : path;
 }
+
+/** A colour or style of a terminal: ESC [ … m. */
+// deno-lint-ignore no-control-regex -- ESC is what the expression looks for
+const ANSI_COLOUR = /\x1b\[[0-9;]*m/g;
 
 /** A process the runner has no figures of (for a client that never started). */
 const nobody: ProcessReport = {

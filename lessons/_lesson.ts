@@ -215,7 +215,7 @@ export const MANY_CLIENTS = {
     type: "string",
     arg: "N",
     help: "the demo starts N clients against one server, each getting its own copy; a server " +
-      "by hand serves N clients, at the same time, then exits (default 1)",
+      "by hand serves N clients, at the same time, then exits (default 1, at most 64)",
   },
   forever: {
     type: "boolean",
@@ -288,10 +288,8 @@ export function command(
 /** The sample text the lessons copy by default. */
 export const SAMPLE_INPUT: string = fileURLToPath(new URL("./sample.txt", import.meta.url));
 
-/** The temporary directory (TMPDIR, or /tmp). */
-export function tempDir(): string {
-  return Deno.env.get("TMPDIR") || "/tmp";
-}
+/** The temporary directory (TMPDIR, or /tmp): one line if TMPDIR is not valid UTF-8. */
+export { tempDir } from "../transports/files.ts";
 
 /** The prefix of every name this project gives a kernel object: `deno task clean` looks for it. */
 export const NAME_PREFIX = "ipc-lesson-";

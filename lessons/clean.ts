@@ -22,7 +22,7 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
@@ -38,6 +38,7 @@ import {
   mine,
   namesIn,
 } from "../transports/leftovers.ts";
+import { FileError, tempDir } from "../transports/files.ts";
 import { isRunning } from "../transports/holders.ts";
 import { SOCKET_KIND } from "../transports/socket.ts";
 import { LESSONS } from "./registry.ts";
@@ -47,11 +48,6 @@ import { LESSONS } from "./registry.ts";
  * Declared here too, so that cleaning up never depends on the lesson runner being importable.
  */
 const NAME_PREFIX = "ipc-lesson-";
-
-/** The temporary folder (TMPDIR, or /tmp), where FIFOs and the runner's folders are. */
-function tempDir(): string {
-  return Deno.env.get("TMPDIR") || "/tmp";
-}
 
 const USAGE = "usage: deno task clean [--dry-run] [NAME...]";
 
@@ -113,19 +109,27 @@ const GRADER_FOLDER: LeftoverKind = {
 /**
  * The runner's folders in TMPDIR: `ipc-lesson-lab-…` (a break-it lab's files) and
  * `ipc-lesson-run-…` (a benchmark's, or an older demo's); and a grader's, `ipc-lesson-grade-…`
- * (tens of MiB of inputs, when a grader was killed). Only listed, never removed by name: a
- * folder is held while anything inside it is open or some process works in it.
+ * (tens of MiB of inputs, when a grader was killed). Found in a listing, or by their path in
+ * TMPDIR; a folder is held while anything inside it is open or some process works in it.
  */
 const runnerFolders = new LeftoverFinder([DEMO_FOLDER, GRADER_FOLDER], (query, report) => {
-  if (!("prefix" in query)) return;
-  for (const file of namesIn(query.dir, query.prefix)) {
+  let dir: string, files: string[];
+  if ("prefix" in query) {
+    [dir, files] = [query.dir, namesIn(query.dir, query.prefix)];
+  } else {
+    // By name: only such a folder, directly in the temporary folder, where runs make theirs.
+    const path = resolve(query.cwd, query.name);
+    if (dirname(path) !== resolve(tempDir())) return;
+    [dir, files] = [dirname(path), [basename(path)]];
+  }
+  for (const file of files) {
     const kind = file.startsWith(`${NAME_PREFIX}grade-`)
       ? GRADER_FOLDER
       : file.startsWith(`${NAME_PREFIX}lab-`) || file.startsWith(`${NAME_PREFIX}run-`)
       ? DEMO_FOLDER
       : null;
     if (kind === null) continue;
-    const path = join(query.dir, file);
+    const path = join(dir, file);
     const info = lstatOrNull(path);
     if (!info?.isDirectory || !mine(info.uid)) continue;
     // Deno.removeSync does not follow symbolic links inside the folder.
@@ -159,7 +163,7 @@ function list(words: string[], last: "or" | "and"): string {
     : `${words.slice(0, -1).join(", ")} ${last} ${words.at(-1)}`;
 }
 
-const KINDS = TRANSPORT_FINDERS.flatMap((finder) => finder.kinds);
+const KINDS = [...TRANSPORT_FINDERS, runnerFolders].flatMap((finder) => finder.kinds);
 
 /** How `ls -l` would call the thing at a path that is not what a name may remove. */
 function typeOf(info: Deno.FileInfo): string {
@@ -206,7 +210,9 @@ export function findNamed(names: string[], options: { cwd?: string } = {}): Left
     const report: LeftoverReport = { found: [], notes, problems: [] };
     let notRemovable: string | null = null;
     try {
-      for (const finder of TRANSPORT_FINDERS) finder.find({ name, cwd }, report);
+      for (const finder of [...TRANSPORT_FINDERS, runnerFolders]) {
+        finder.find({ name, cwd }, report);
+      }
       // Something is at the path, but no transport made it: it is left alone, and said so.
       const path = resolve(cwd, name);
       const info = name === "" ? null : lstatOrNull(path);
@@ -373,14 +379,20 @@ function cleanNamed(names: string[], dryRun: boolean): number {
     Number(a.endsWith(".key")) - Number(b.endsWith(".key"))
   );
   let status = 0;
-  for (const name of keyFilesLast) status = Math.max(status, cleanOne(name, dryRun));
+  const said = new Set<string>(); // a note said for one name is not said again for the next
+  for (const name of keyFilesLast) status = Math.max(status, cleanOne(name, dryRun, said));
   return status;
 }
 
 /** Removes the objects `name` names, or says why not; returns the exit status. */
-function cleanOne(name: string, dryRun: boolean): number {
+function cleanOne(name: string, dryRun: boolean, said: Set<string>): number {
   const { found, problems, notes } = findNamed([name], { cwd: startingDirectory() });
-  for (const note of notes) console.log(`note: ${note}`);
+  for (const note of notes) {
+    const gist = note.replace(/\d+/g, "N"); // its counts may change from one name to the next
+    if (said.has(gist)) continue;
+    said.add(gist);
+    console.log(`note: ${note}`);
+  }
   const errors = [...problems];
   const me = Deno.uid();
   for (const object of found) {
@@ -437,6 +449,13 @@ function main(args: string[]): number {
   if (names.includes("")) {
     console.error(`error: an empty NAME names nothing (${USAGE})`);
     return 2;
+  }
+  try {
+    tempDir(); // where runs keep their files: a TMPDIR Deno cannot read is said at once
+  } catch (error) {
+    if (!(error instanceof FileError)) throw error;
+    console.error(`error: ${error.message}`);
+    return 1;
   }
   return names.length > 0 ? cleanNamed(names, dryRun) : cleanLeftovers(dryRun);
 }

@@ -300,3 +300,38 @@ Deno.test("bench:faults: the table says who noticed: the other side, or the runn
     "the client: the server exited after 1.00 MiB without saying that was all",
   );
 });
+
+Deno.test("bench, bench:by-hand: relative --out, --c and --dir are taken from where the command was typed", async () => {
+  // Found by review: from a sub-folder, the report landed in the project's folder, and an
+  // existing --dir or --c was not found. deno task says in INIT_CWD where the user typed.
+  const typed = testDir("bench-typed");
+  Deno.mkdirSync(join(typed, "work"));
+  const bench = (script: string, args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "-A", join(ROOT, "bench", script), ...args],
+      cwd: ROOT,
+      env: { NO_COLOR: "1", TMPDIR: TMP, INIT_CWD: typed },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+  const missing = await bench("main.ts", ["--quick", "--methods", "pipe", "--c", "ref.c"]);
+  assert.equal(missing.code, 2, decode(missing.stderr));
+  assert.match(
+    decode(missing.stderr),
+    new RegExp(`^error: --c "${typed}/ref\\.c" is not a file`, "m"),
+  );
+
+  const quick = ["--quick", "--methods", "pipe", "--size", "64K", "--iterations", "10"];
+  const report = await bench("main.ts", [...quick, "--c", "off", "--out", "results"]);
+  assert.equal(report.code, 0, decode(report.stderr));
+  assert.ok(Deno.statSync(join(typed, "results", "report.md")).isFile);
+  assert.ok(Deno.statSync(join(typed, "results", "chart.svg")).isFile);
+
+  const byHand = await bench("by_hand.ts", ["--size", "256K", "--runs", "1", "--dir", "work"]);
+  assert.equal(byHand.code, 0, decode(byHand.stderr));
+  assert.deepEqual([...Deno.readDirSync(join(typed, "work"))], [], "its files are gone");
+  Deno.removeSync(typed, { recursive: true });
+  assertNothingLeftBehind();
+});

@@ -429,10 +429,11 @@ Deno.test("clean: what a live process holds open, O_PATH or mapped is in use unt
 
 /** Every kind of object clean removes, in the registry's order of transports, as it names them. */
 const KINDS = "FIFOs, message queues, System V message queues, ftok key files, shared memory, " +
-  "semaphores, System V shared memory, System V semaphore sets, socket files and network namespaces";
+  "semaphores, System V shared memory, System V semaphore sets, socket files, network " +
+  "namespaces, demo folders and graders' work folders";
 const KIND_NAMES = "FIFO, message queue, System V message queue, ftok key file, " +
   "shared-memory segment, semaphore, System V shared-memory segment, System V semaphore set, " +
-  "socket file or network namespace";
+  "socket file, network namespace, demo folder or grader's work folder";
 
 Deno.test("clean NAME: refuses, one line each, what is not a FIFO or not there", async () => {
   const dir = testDir("clean-refuses");
@@ -745,4 +746,45 @@ Deno.test("clean: servers started by hand, waiting for their clients, are in use
     Deno.removeSync(dir, { recursive: true });
   }
   assertNothingLeftBehind();
+});
+
+// Found by review: a grader killed with SIGKILL leaves its work folder (tens of MiB); the listing
+// removed it, but naming it said "is a directory … left alone".
+Deno.test("clean NAME: a killed grader's work folder in TMPDIR is removed by name, unless in use", async () => {
+  const tmp = testDir("clean-grader-folder");
+  const folder = join(tmp, `ipc-lesson-grade-${Deno.pid}feed`);
+  Deno.mkdirSync(join(folder, "run"), { recursive: true });
+  Deno.writeFileSync(join(folder, "run", "input.bin"), new Uint8Array(65536));
+  const notInTmp = join(tmp, "elsewhere", `ipc-lesson-grade-${Deno.pid}beef`);
+  Deno.mkdirSync(notInTmp, { recursive: true });
+  try {
+    const dry = await clean(["--dry-run", folder], tmp);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`^would remove +grader folder +${literal(folder)}$`, "m"));
+    // A process working in it holds it.
+    const holder = new Deno.Command("sleep", { args: ["30"], cwd: folder }).spawn();
+    try {
+      const held = await clean([folder], tmp);
+      assert.equal(held.code, 1);
+      assert.match(
+        errorLines(held)[0]!,
+        /work folder .* is in use, held by process \d+: left alone$/,
+      );
+      assert.ok(exists(folder));
+    } finally {
+      holder.kill();
+      await holder.status;
+    }
+    const run = await clean([folder], tmp);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, new RegExp(`^removed +grader folder +${literal(folder)}$`, "m"));
+    assert.equal(exists(folder), false);
+    // Only where runs make theirs: the same name elsewhere is a directory like any other.
+    const other = await clean([notInTmp], tmp);
+    assert.equal(other.code, 1);
+    assert.match(errorLines(other)[0]!, /is a directory, not a FIFO or socket file: left alone/);
+    assert.ok(exists(notInTmp));
+  } finally {
+    Deno.removeSync(tmp, { recursive: true });
+  }
 });

@@ -17,6 +17,7 @@ import {
   assertOneError,
   assertSameFile,
   collect,
+  entry,
   filesIn,
   lessonCommand,
   makeInput,
@@ -339,7 +340,8 @@ Deno.test("a TMPDIR that is no folder is one line naming it, for the demo, a sid
 });
 
 Deno.test("demo: a side whose Deno panics is said to have crashed in Deno, with the cause", async () => {
-  // The threads lesson under ulimit -n 32: Deno panics in a Worker, and the side says nothing.
+  // As the threads lesson did under ulimit -n 32 (before it checked the limit): Deno panicked in
+  // a Worker, and the side said nothing of its own.
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "-A", join(ROOT, "tests/_panicking_lesson.ts")],
     env: { TMPDIR: TMP, NO_COLOR: "1" },
@@ -347,7 +349,7 @@ Deno.test("demo: a side whose Deno panics is said to have crashed in Deno, with 
   }).output();
   const run = collect(output);
   assert.equal(run.code, 1, run.stderr);
-  assert.match(run.stderr, /^server +\? │ thread 'worker-2' \(6353\) panicked at /m);
+  assert.match(run.stderr, /^server +\d+ │ thread 'worker-2' \(6353\) panicked at /m);
   // The runner stops the client, which says so; the runner's one error line says why.
   assert.doesNotMatch(run.stderr, /unexpected error|^\s+at /m);
   assert.equal(run.stderr.match(/ error: /g)?.length, 1, run.stderr);
@@ -358,6 +360,45 @@ Deno.test("demo: a side whose Deno panics is said to have crashed in Deno, with 
   );
   assert.match(run.stderr, /^runner +\d+ │ stopping the client: the server has failed$/m);
   assertNothingLeftBehind();
+});
+
+Deno.test("a TMPDIR that is not valid UTF-8 is one line naming it: demo, side, lab, clean", async () => {
+  // Deno cannot read such a variable at all: every program says so, and creates nothing.
+  const dir = testDir("tmpdir-bytes");
+  const runs: [string[], string][] = [
+    [[entry("fifo")], "runner +\\d+ │ error: "],
+    [[entry("fifo"), "server"], "server +\\d+ │ error: "],
+    [[entry("fifo"), "--break", "no-reader"], "lab +\\d+ │ error: "],
+    [[join(ROOT, "lessons/clean.ts"), "--dry-run"], "error: "],
+  ];
+  for (const [args, who] of runs) {
+    const output = await new Deno.Command("sh", {
+      args: [
+        "-c",
+        `TMPDIR="$(printf '%s/\\377' "$1")" && export TMPDIR && shift && exec "$@"`,
+        "sh",
+        dir,
+        Deno.execPath(),
+        "run",
+        "--quiet",
+        "-A",
+        ...args,
+      ],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+    }).output();
+    const run = collect(output);
+    assert.equal(run.code, 1, run.stderr);
+    assertOneError(
+      run,
+      new RegExp(
+        `^${who}the temporary folder TMPDIR is not valid UTF-8 \\(Deno cannot pass on its ` +
+          "bytes as they are\\): set TMPDIR to another folder, or unset it$",
+      ),
+    );
+  }
+  assert.deepEqual(filesIn(dir), []);
+  Deno.removeSync(dir, { recursive: true });
 });
 
 Deno.test("demo: too few open files to start a side is said with the limit to raise", async () => {

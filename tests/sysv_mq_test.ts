@@ -167,6 +167,20 @@ const sysvCases = [
       /--chunk 2000 is too large for sysv-mq: at most 1000 .*--qbytes: a larger message would never fit/,
   },
   {
+    name: "--qbytes below the end message's 8 bytes",
+    args: ["--qbytes", "7", "--input", "{input}", "--output", "{output}"],
+    status: 2 as const,
+    message:
+      /--qbytes 7 is below 8 bytes: the end message carries the count of bytes sent in 8 bytes, and a message larger than msg_qbytes never fits/,
+  },
+  {
+    name: "--path under /proc, which names another file in each process",
+    args: ["--path", "/proc/self/status"],
+    status: 2 as const,
+    message:
+      /--path "\/proc\/self\/status" names another file in each process \(under \/proc, \/dev\/fd or \/dev\/stdin, \/proc\/self is each process's own\): server and client would get different keys; give the path of a regular file/,
+  },
+  {
     name: "client waits for a server that never comes",
     args: ["client", "--key", freshKey(), "--timeout", "0.5", "--output", "{output}"],
     status: 1 as const,

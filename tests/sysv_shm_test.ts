@@ -586,6 +586,14 @@ testBadInputs("sysv-shm", [
     message: /--path needs the path of an existing file/,
   },
   {
+    // Found by review: each side's ftok saw its own /proc/self, and they waited for each other.
+    name: "--path through /dev/stdin, another file in each process",
+    args: ["--path", "/dev/stdin"],
+    status: 2,
+    message:
+      /--path "\/dev\/stdin" names another file in each process \(under \/proc, \/dev\/fd or \/dev\/stdin, \/proc\/self is each process's own\): server and client would get different keys/,
+  },
+  {
     name: "empty --key",
     args: ["--key="],
     status: 2,

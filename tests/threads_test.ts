@@ -22,6 +22,7 @@ import {
   ROOT,
   runDemoJson,
   runLesson,
+  runWrapped,
   testDir,
   textReader,
   TMP,
@@ -567,10 +568,13 @@ for (const [model, args] of Object.entries({ shared: [], message: MESSAGE, copy:
 function assertOneLineUncaught(stderr: string, role: string): void {
   const uncaught = stderr.split("\n").filter((line) => /│ error: Uncaught \(in worker/.test(line));
   assert.equal(uncaught.length, 1, stderr);
+  // Relayed by the demo with the process's pid (one process, the server's), and without Deno's
+  // colours (found by review).
   assert.match(
     uncaught[0]!,
-    new RegExp(`error: Uncaught \\(in worker "${role}"\\) Error: --throw-after`),
+    new RegExp(`^server +\\d+ │ error: Uncaught \\(in worker "${role}"\\) Error: --throw-after`),
   );
+  assert.equal(stderr.includes("\x1b["), false, "colour codes in a log");
   assert.doesNotMatch(stderr, /^\s*(\S+ +\S+ │)?\s+at /m, "a stack trace was printed");
 }
 
@@ -591,4 +595,39 @@ Deno.test("threads: --help describes one process of two threads, whose server ta
   assert.match(run.stdout, /runs the demo: one process, whose server thread copies/);
   assert.doesNotMatch(run.stdout, /two processes|two terminals/);
   assert.match(run.stdout, /^ {2}--output PATH +file the client writes[^\n\[]*$/m);
+});
+
+Deno.test("threads: too few open files for two Workers is one line with the limit to raise", async () => {
+  // Found by review: at 33 or 34 a Worker's import failed with a stack trace; at 32 Deno panicked.
+  for (const args of [[], ["server", "--output", join(TMP, `threads-nofile-${Deno.pid}.out`)]]) {
+    const run = await runWrapped(["prlimit", "--nofile=40"], "threads", args);
+    assert.equal(run.code, 1, run.stderr);
+    assertOneError(
+      run,
+      /^server +\d+ │ error: two threads need more open files than the limit allows: each Worker is a JavaScript runtime of its own, which opens files to load its modules; raise the limit to 64 or more \(ulimit -n, now 40\)$/m,
+    );
+    assert.doesNotMatch(run.stderr, /Uncaught|panicked/);
+  }
+  assertNothingLeftBehind();
+});
+
+Deno.test("threads: the demo relays Deno's print of an uncaught exception without its colours", async () => {
+  // Found by review: without NO_COLOR, Deno colours it even into a pipe, and the codes reached logs.
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "-A", join(ROOT, "lessons/threads/main.ts"), "--size", "4M"]
+      .concat(["--throw-after", "server:1M"]),
+    cwd: ROOT,
+    clearEnv: true,
+    env: { TMPDIR: TMP, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 1, stderr);
+  assert.match(
+    stderr,
+    /^server +\d+ │ error: Uncaught \(in worker "server"\) Error: --throw-after/m,
+  );
+  assert.equal(stderr.includes("\x1b["), false, "colour codes in a log");
 });

@@ -726,6 +726,22 @@ Deno.test("unix: a server that passes a pipe, or two descriptors: the client ref
       fds: () => [libc.open(dir, libc.O.RDONLY)],
       message: /which is a directory/,
     },
+    {
+      // Found by review: read() from the shared offset copied nothing, and "an empty input" was
+      // kept, exit 0.
+      fds: () => {
+        const fd = libc.open("/etc/hostname", libc.O.RDONLY);
+        libc.read(fd, new Uint8Array(1));
+        return [fd];
+      },
+      message:
+        /which is a file at offset 1, not at its start \(the copy would miss 1 bytes\): .*refusing this copy/,
+    },
+    {
+      // Found by review: it passed every check, then read() failed with a bare EBADF.
+      fds: () => [libc.open("/etc/hostname", libc.O.PATH)],
+      message: /which is opened with O_PATH, which cannot read: .*refusing this copy/,
+    },
   ];
   for (const { fds, message } of cases) {
     const serving = passingServer(path, fds);

@@ -51,6 +51,30 @@ export class FileError extends ChannelError {
 }
 
 /**
+ * The temporary folder: TMPDIR, or /tmp. A TMPDIR that is not valid UTF-8 is refused in one
+ * line (a FileError): Deno cannot pass its bytes on as they are, and would name another folder.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tempDir } from "./files.ts";
+ * assert.equal(tempDir(), Deno.env.get("TMPDIR") || "/tmp");
+ * ```
+ */
+export function tempDir(): string {
+  try {
+    return Deno.env.get("TMPDIR") || "/tmp";
+  } catch (error) {
+    if (!(error instanceof Deno.errors.InvalidData)) throw error;
+    throw new FileError(
+      "the temporary folder TMPDIR is not valid UTF-8 (Deno cannot pass on its bytes as they " +
+        "are): set TMPDIR to another folder, or unset it",
+      { cause: error },
+    );
+  }
+}
+
+/**
  * The output path names something that may never become the output (a device, a FIFO, a
  * directory, a symbolic link): no option changes that.
  */
@@ -93,8 +117,10 @@ const quote = (path: string) => JSON.stringify(path);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pathExists } from "./files.ts";
- * pathExists("/tmp"); // true
+ * assert.equal(pathExists("/tmp"), true);
+ * assert.equal(pathExists(`/tmp/no-such-file-${Deno.pid}`), false);
  * ```
  */
 export function pathExists(path: string): boolean {
@@ -111,8 +137,10 @@ export function pathExists(path: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { kindOf } from "./files.ts";
- * kindOf(Deno.statSync("/dev/null")); // "a character device"
+ * assert.equal(kindOf(Deno.statSync("/dev/null")), "a character device");
+ * assert.equal(kindOf(Deno.lstatSync("/tmp")), "a directory");
  * ```
  */
 export function kindOf(info: Deno.FileInfo): string {
@@ -250,8 +278,17 @@ export interface OutputTarget {
  *
  * @example
  * ```ts
- * import { checkOutput } from "./files.ts";
- * checkOutput("/tmp/copy.txt", { force: true }); // { dir: "/tmp", exists: … }
+ * import assert from "node:assert/strict";
+ * import { checkOutput, OutputExists } from "./files.ts";
+ * const dir = Deno.makeTempDirSync();
+ * try {
+ *   assert.deepEqual(checkOutput(`${dir}/copy.txt`), { dir, exists: false });
+ *   Deno.writeTextFileSync(`${dir}/copy.txt`, "an older copy");
+ *   assert.throws(() => checkOutput(`${dir}/copy.txt`), OutputExists); // only with force
+ *   assert.deepEqual(checkOutput(`${dir}/copy.txt`, { force: true }), { dir, exists: true });
+ * } finally {
+ *   Deno.removeSync(dir, { recursive: true });
+ * }
  * ```
  */
 export function checkOutput(
@@ -355,8 +392,13 @@ export interface SpaceNeed {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkSpace } from "./files.ts";
- * checkSpace([{ dir: "/tmp", bytes: 1024, what: "the copy" }]);
+ * checkSpace([{ dir: "/tmp", bytes: 1024, what: "the copy" }]); // fits: returns
+ * assert.throws(
+ *   () => checkSpace([{ dir: "/tmp", bytes: 2 ** 60, what: "the copy" }]), // an exbibyte
+ *   /not enough space for the copy/,
+ * );
  * ```
  */
 export function checkSpace(needs: SpaceNeed[]): void {

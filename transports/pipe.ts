@@ -41,13 +41,16 @@ export interface PipeEndOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createPipe } from "./pipe.ts";
  * const { readEnd, writeEnd } = createPipe();
  * await writeEnd.write(new TextEncoder().encode("hello"));
  * writeEnd.close(); // the last write end closed: the reader will see end-of-file
  * const buf = new Uint8Array(16);
- * const n = await readEnd.read(buf); // 5
- * console.log(new TextDecoder().decode(buf.subarray(0, n)));
+ * const n = await readEnd.read(buf);
+ * assert.equal(n, 5);
+ * assert.equal(new TextDecoder().decode(buf.subarray(0, n)), "hello");
+ * assert.equal(await readEnd.read(buf), 0); // end-of-file
  * readEnd.close();
  * ```
  */
@@ -219,9 +222,10 @@ export class PipeEnd implements Disposable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createPipe } from "./pipe.ts";
  * using pipe = createPipe();
- * console.log(pipe.readEnd.kernelObject === pipe.writeEnd.kernelObject); // true
+ * assert.equal(pipe.readEnd.kernelObject, pipe.writeEnd.kernelObject); // one pipe, two ends
  * ```
  */
 export function createPipe(options: PipeEndOptions = {}): {
@@ -251,13 +255,17 @@ export function createPipe(options: PipeEndOptions = {}): {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createPipe, spawnWithStdin } from "./pipe.ts";
  * const { readEnd, writeEnd } = createPipe();
- * const child = spawnWithStdin(new Deno.Command("wc", { args: ["-c"] }), readEnd);
+ * const wc = new Deno.Command("wc", { args: ["-c"], stdout: "piped" });
+ * const child = spawnWithStdin(wc, readEnd);
  * readEnd.close();
  * await writeEnd.write(new Uint8Array(1000));
  * writeEnd.close();
- * await child.status; // wc prints 1000
+ * const { code, stdout } = await child.output();
+ * assert.equal(code, 0);
+ * assert.equal(new TextDecoder().decode(stdout).trim(), "1000"); // wc counted what we wrote
  * ```
  */
 export function spawnWithStdin(
@@ -292,8 +300,11 @@ export function pipeMaxSize(): number {
  *
  * @example
  * ```ts
- * import { isPipe } from "./pipe.ts";
- * if (!isPipe(0)) console.error("stdin is not a pipe");
+ * import assert from "node:assert/strict";
+ * import { createPipe, isPipe } from "./pipe.ts";
+ * using pipe = createPipe();
+ * assert.equal(isPipe(pipe.readEnd.fd), true);
+ * assert.equal(isPipe(-1), false); // not an open descriptor at all
  * ```
  */
 export function isPipe(fd: number): boolean {
@@ -327,9 +338,10 @@ const ACCESS_MODE = 0o3;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createPipe, pipeUsers } from "./pipe.ts";
  * using pipe = createPipe();
- * console.log(pipeUsers(pipe.readEnd.fd)); // []: only this process has it
+ * assert.deepEqual(pipeUsers(pipe.readEnd.fd), []); // only this process has it
  * ```
  */
 export function pipeUsers(fd: number): PipeUser[] {

@@ -32,6 +32,14 @@
  * producer stored before its post is visible to the consumer after the wait that took that post.
  * Nothing else in the hot path synchronises.
  *
+ * The magic number and `end_total` are stored with `Atomics.store` and read with `Atomics.load`.
+ * The mapping is an ordinary ArrayBuffer (from `Deno.UnsafePointerView`), not a
+ * SharedArrayBuffer, and ECMAScript's memory model orders Atomics only on shared buffers: here
+ * the language gives them no ordering at all. The ring relies on V8 compiling Atomics on any
+ * buffer to the same atomic instructions (a sequentially consistent store and load on x86_64
+ * and aarch64), a property of the implementation, not a guarantee of the language. A C reader
+ * gets its ordering from `__atomic_load_n` and from the semaphores' barriers.
+ *
  * The counts are only right if nobody else posts. A stray `sem_post(filled)` (a bug, or a
  * curious user with the semaphore's name) lets the consumer take a slot the producer has not
  * filled: it may even find a 0 there, and stop early. So the end marker carries the total:
@@ -117,8 +125,9 @@ export interface RingLayout {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ringLayout } from "./ring_buffer.ts";
- * ringLayout(16, 65536).dataOffset; // 4096: slot 0 starts on the second page
+ * assert.equal(ringLayout(16, 65536).dataOffset, 4096); // slot 0 starts on the second page
  * ```
  */
 export function ringLayout(slots: number, slotSize: number): RingLayout {
@@ -146,8 +155,9 @@ export interface RingNames {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ringNames } from "./ring_buffer.ts";
- * ringNames("/ipc-lesson-shm-lab").filled; // "/ipc-lesson-shm-lab-filled"
+ * assert.equal(ringNames("/ipc-lesson-shm-lab").filled, "/ipc-lesson-shm-lab-filled");
  * ```
  */
 export function ringNames(name: string): RingNames {
@@ -160,8 +170,10 @@ export function ringNames(name: string): RingNames {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ringNameProblem } from "./ring_buffer.ts";
- * ringNameProblem("/ipc-lesson-shm-lab"); // null
+ * assert.equal(ringNameProblem("/ipc-lesson-shm-lab"), null);
+ * assert.match(ringNameProblem("/" + "x".repeat(250))!, /^is too long/); // NAME-filled would be
  * ```
  */
 export function ringNameProblem(name: string): string | null {
@@ -194,10 +206,15 @@ export interface RingPart {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ringNames, ringParts } from "./ring_buffer.ts";
- * for (const part of ringParts(ringNames("/ipc-lesson-shm-lab"))) {
- *   console.log(part.description, part.exists());
- * }
+ * const parts = ringParts(ringNames(`/ipc-doc-ring-${Deno.pid}`));
+ * assert.deepEqual(parts.map((part) => part.path), [
+ *   `/dev/shm/ipc-doc-ring-${Deno.pid}`,
+ *   `/dev/shm/sem.ipc-doc-ring-${Deno.pid}-free`,
+ *   `/dev/shm/sem.ipc-doc-ring-${Deno.pid}-filled`,
+ * ]);
+ * assert.ok(parts.every((part) => !part.exists())); // nothing of that name was ever made
  * ```
  */
 export function ringParts(names: RingNames): RingPart[] {
@@ -290,8 +307,17 @@ export class RingNamesTaken extends ChannelError {
  *
  * @example
  * ```ts
- * import { refuseExisting, ringNames } from "./ring_buffer.ts";
- * refuseExisting(ringNames("/ipc-lesson-shm-lab")); // throws RingNamesTaken if taken
+ * import assert from "node:assert/strict";
+ * import { refuseExisting, ringNames, RingNamesTaken } from "./ring_buffer.ts";
+ * const names = ringNames(`/ipc-doc-refuse-${Deno.pid}`);
+ * refuseExisting(names); // no such name yet: returns, having touched nothing
+ * const path = `/dev/shm${names.segment}`; // what a killed run would leave behind
+ * Deno.writeFileSync(path, new Uint8Array(0), { mode: 0o600 });
+ * try {
+ *   assert.throws(() => refuseExisting(names), RingNamesTaken);
+ * } finally {
+ *   Deno.removeSync(path);
+ * }
  * ```
  */
 export function refuseExisting(names: RingNames): void {
@@ -705,7 +731,9 @@ export class RingBuffer {
     words[FIELD.attachedPid] = 0;
     new Uint32Array(segment.bytes.buffer, LENGTHS_OFFSET, slots).fill(0);
     new BigInt64Array(segment.bytes.buffer, layout.totalOffset, 1)[0] = NO_TOTAL;
-    // Last, with an atomic store: everything above is visible before the magic number is.
+    // Last, with an atomic store: everything above is visible before the magic number is. (V8
+    // makes this a sequentially consistent store even on this non-shared ArrayBuffer, where the
+    // language itself promises no ordering: see the module's documentation.)
     Atomics.store(words, FIELD.magic, MAGIC);
     return new RingBuffer(segment, semaphores, layout, options, 0);
   }

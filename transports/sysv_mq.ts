@@ -39,6 +39,7 @@ import {
   mine,
   namesIn,
 } from "./leftovers.ts";
+import { tempDir } from "./files.ts";
 import * as libc from "./libc.ts";
 import {
   ready,
@@ -115,6 +116,8 @@ export function sysvQueueLimits(): SysvQueueLimits {
 export function formatKey(key: number): string {
   return `0x${(key >>> 0).toString(16).padStart(8, "0")}`;
 }
+
+export { ftokPathProblem } from "./_ftok.ts";
 
 /**
  * A key typed by a person (`0x4c0b1234`, or decimal `1275793972`) as the signed `key_t` the
@@ -821,7 +824,7 @@ export const sysvQueueLeftovers: LeftoverFinder = new LeftoverFinder(
 function namedKeyFile(path: string, queues: SysvQueueInfo[], report: LeftoverReport): void {
   const info = lstatOrNull(path);
   if (!info?.isFile) return; // nothing there, or not a file: the caller says what it is
-  const dir = resolve(Deno.env.get("TMPDIR") || "/tmp");
+  const dir = resolve(tempDir());
   if (dirname(path) !== dir) {
     report.problems.push(
       `${path} is named like a run's ftok key file, but runs make theirs in the temporary ` +

@@ -67,13 +67,16 @@ import { seconds, sleep, SPIN_US, takeTurn, turnIsDue, untilReady } from "./wait
 // Keys
 // ---------------------------------------------------------------------------------------------
 
+export { ftokPathProblem } from "./_ftok.ts";
+
 /**
  * A key as `ipcs` prints it: `0x5ca1ab1e`, eight hex digits.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatKey } from "./sysv_shm.ts";
- * formatKey(0x2a); // "0x0000002a"
+ * assert.equal(formatKey(0x2a), "0x0000002a");
  * ```
  */
 export function formatKey(key: number): string {

@@ -169,8 +169,9 @@ async function interruptedStatus(child: Deno.ChildProcess | null): Promise<numbe
 
 /**
  * Raises the pipe's buffer to the system's maximum, or returns null when the kernel refuses
- * (EPERM): past `pipe-user-pages-soft`, an unprivileged user's new pipes are held to one page
- * each and may not grow (pipe(7)). The pipe keeps its size and the copy still works.
+ * (EPERM): past `pipe-user-pages-soft`, an unprivileged user's new pipes are held to two pages
+ * each on current kernels (one on older ones) and may not grow (pipe(7)). The pipe keeps its
+ * size and the copy still works.
  */
 function raisePipeSize(end: PipeEnd): number | null {
   try {

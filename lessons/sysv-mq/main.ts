@@ -16,6 +16,7 @@
 import { join } from "node:path";
 import {
   formatKey,
+  ftokPathProblem,
   parseKey,
   SYSV_MQ_LIMIT_FILES,
   sysvQueueLimits,
@@ -27,6 +28,7 @@ import { runLesson } from "../_runner.ts";
 import { client } from "./client.ts";
 import {
   DEFAULT_PROJ,
+  END_TEXT_BYTES,
   ftokFailed,
   isRunKeyFile,
   queueObjects,
@@ -91,6 +93,8 @@ export const lesson: Lesson<SysvMqOptions> = defineLesson({
     }
     if (values.path === "") throw new UsageError("--path needs the path of an existing file");
     if (values.path?.includes("\0")) throw new UsageError("--path must not contain a NUL byte");
+    const problem = values.path === undefined ? null : ftokPathProblem(values.path);
+    if (problem !== null) throw new UsageError(`--path ${JSON.stringify(values.path)} ${problem}`);
     const proj = values.proj === undefined ? DEFAULT_PROJ : parseCount(values.proj, "--proj", {
       min: 1,
       max: 255,
@@ -99,6 +103,13 @@ export const lesson: Lesson<SysvMqOptions> = defineLesson({
     let qbytes = 0;
     if (values.qbytes !== undefined) {
       qbytes = parseSize(values.qbytes, "--qbytes", 1);
+      if (qbytes < END_TEXT_BYTES) {
+        throw new UsageError(
+          `--qbytes ${qbytes} is below ${END_TEXT_BYTES} bytes: the end message carries the ` +
+            `count of bytes sent in ${END_TEXT_BYTES} bytes, and a message larger than ` +
+            "msg_qbytes never fits",
+        );
+      }
       if (qbytes > msgmnb && !mayRaiseQbytes()) {
         throw new UsageError(
           `--qbytes ${qbytes} is above the system's limit of ${msgmnb} bytes per queue ` +

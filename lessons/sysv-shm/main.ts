@@ -14,7 +14,7 @@
  */
 
 import { ftok, isMadeUpKey, LibcError, madeUpKey as libcMadeUpKey } from "../../transports/libc.ts";
-import { formatKey } from "../../transports/sysv_shm.ts";
+import { formatKey, ftokPathProblem } from "../../transports/sysv_shm.ts";
 import { formatBytes } from "../../transports/units.ts";
 import { parseCount, UsageError } from "../_cli.ts";
 import { defineLesson, type KernelObject, type Lesson } from "../_lesson.ts";
@@ -128,6 +128,8 @@ export const lesson: Lesson<SysvShmOptions> = defineLesson({
     let keyValue: number;
     let keySource: string;
     if (path !== undefined) {
+      const problem = ftokPathProblem(path);
+      if (problem !== null) throw new UsageError(`--path ${JSON.stringify(path)} ${problem}`);
       try {
         keyValue = ftok(path, proj);
       } catch (error) {

@@ -10,6 +10,9 @@
  * The set of the same key: semaphore 0 counts free slots, 1 filled ones. Every claim takes
  * one with SEM_UNDO; every hand-over gives one to the other semaphore and, in the same semop,
  * cancels the claim's undo note ({claimed, +1, SEM_UNDO}, {claimed, -1, 0}).
+ *
+ * The server removes the set and the segment it created on every way out (errors, the 10 s
+ * timeouts, SIGINT, SIGTERM): without IPC_RMID they would stay until the next reboot.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,8 +32,27 @@ enum { FREE = 0, FILLED = 1 };
 #define MAGIC 0x474e4952 /* "RING" in memory, little-endian */
 #define PATIENCE_S 10
 
-static void die(const char *what) { fprintf(stderr, "peer: %s: %s\n", what, strerror(errno)); exit(1); }
-static void fail(const char *what) { fprintf(stderr, "peer: %s\n", what); exit(1); }
+/* semctl's fourth argument; glibc leaves it to the program to declare (_SEM_SEMUN_UNDEFINED). */
+union semun { int val; struct semid_ds *buf; unsigned short *array; };
+
+/* What this process created and has not removed yet, removed on every way out. */
+static volatile sig_atomic_t created_sem = -1, created_shm = -1;
+
+static void leave(int status) {
+  if (created_shm >= 0) shmctl(created_shm, IPC_RMID, NULL);
+  if (created_sem >= 0) semctl(created_sem, 0, IPC_RMID);
+  _exit(status);
+}
+
+static void on_signal(int sig) {
+  static const char msg[] = "peer: interrupted\n";
+  (void)sig;
+  (void)!write(2, msg, sizeof msg - 1);
+  leave(1);
+}
+
+static void die(const char *what) { fprintf(stderr, "peer: %s: %s\n", what, strerror(errno)); leave(1); }
+static void fail(const char *what) { fprintf(stderr, "peer: %s\n", what); leave(1); }
 
 static size_t total_offset(int32_t n) { return (32 + 4 * (size_t)n + 7) / 8 * 8; }
 static size_t data_offset(int32_t n) { return (total_offset(n) + 8 + 4095) / 4096 * 4096; }
@@ -57,9 +79,13 @@ static int server(key_t key, int32_t slots, int32_t slot_size) {
   size_t size = data_offset(slots) + (size_t)slots * slot_size;
   int semid = semget(key, 2, IPC_CREAT | IPC_EXCL | 0600);
   if (semid == -1) die("semget");
-  if (semctl(semid, FREE, SETVAL, slots) == -1 || semctl(semid, FILLED, SETVAL, 0) == -1) die("semctl");
+  created_sem = semid;
+  union semun free_slots = { .val = slots }, none = { .val = 0 };
+  if (semctl(semid, FREE, SETVAL, free_slots) == -1 || semctl(semid, FILLED, SETVAL, none) == -1)
+    die("semctl(SETVAL)");
   int shmid = shmget(key, size, IPC_CREAT | IPC_EXCL | 0600);
   if (shmid == -1) die("shmget");
+  created_shm = shmid;
   char *base = shmat(shmid, NULL, 0);
   if (base == (void *)-1) die("shmat");
   int32_t *h = (int32_t *)base;
@@ -76,6 +102,7 @@ static int server(key_t key, int32_t slots, int32_t slot_size) {
     usleep(1000);
   }
   if (shmctl(shmid, IPC_RMID, NULL) == -1) die("shmctl(IPC_RMID)"); /* lives until the last shmdt */
+  created_shm = -1;
 
   int64_t sent = 0;
   for (int32_t w = 0;; w = (w + 1) % slots) {
@@ -95,6 +122,7 @@ static int server(key_t key, int32_t slots, int32_t slot_size) {
     if (ds.shm_nattch <= 1 || (kill(client, 0) == -1 && errno == ESRCH)) break;
   }
   if (semctl(semid, 0, IPC_RMID) == -1) die("semctl(IPC_RMID)");
+  created_sem = -1;
   if (shmdt(base) == -1) die("shmdt");
   fprintf(stderr, "peer: server sent %lld bytes\n", (long long)sent);
   return 0;
@@ -146,6 +174,7 @@ static int client(key_t key) {
 }
 
 int main(int argc, char **argv) {
+  if (signal(SIGINT, on_signal) == SIG_ERR || signal(SIGTERM, on_signal) == SIG_ERR) die("signal");
   if (argc == 5 && strcmp(argv[1], "server") == 0)
     return server((key_t)strtoul(argv[2], NULL, 0), atoi(argv[3]), atoi(argv[4]));
   if (argc == 3 && strcmp(argv[1], "client") == 0) return client((key_t)strtoul(argv[2], NULL, 0));

@@ -86,7 +86,7 @@ export const labs: Lab[] = [
       "restart a server without SO_REUSEADDR while its last connection is in TIME_WAIT: EADDRINUSE",
     explanation: {
       cause:
-        "the side that closes a TCP connection first (sends the first FIN) keeps its end in TIME_WAIT for a minute (2 x MSL), so that a late packet of the old connection cannot be taken for part of a new one between the same addresses and ports. That end still holds the server's port. A new socket that binds the port without SO_REUSEADDR is refused: bind() fails with EADDRINUSE, though no process listens there any more. A server that is stopped and started again at once hits this every time.",
+        "the side that closes a TCP connection first (sends the first FIN) keeps its end in TIME_WAIT for 60 s on Linux (a fixed constant, TCP_TIMEWAIT_LEN; RFC 793's 2 x MSL would be 4 minutes), so that a late packet of the old connection cannot be taken for part of a new one between the same addresses and ports. That end still holds the server's port. A new socket that binds the port without SO_REUSEADDR is refused: bind() fails with EADDRINUSE, though no process listens there any more. A server that is stopped and started again at once hits this every time.",
       fix:
         "set SO_REUSEADDR (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)) before bind(), in the server, as almost every server does and as transports/socket.ts's listen() does by default: with it on both the old and the new socket, bind() ignores connections in TIME_WAIT (a socket that still listens keeps the port). It does not let two servers listen on one port: that is SO_REUSEPORT, another thing.",
     },
@@ -144,10 +144,10 @@ export const labs: Lab[] = [
   {
     name: "nagle",
     summary:
-      "small requests written in two pieces wait 40 ms each for the peer's delayed ACK; TCP_NODELAY",
+      "small requests written in two pieces wait 40 ms or more each for the peer's delayed ACK; TCP_NODELAY",
     explanation: {
       cause:
-        "Nagle's algorithm (on by default) holds back a small segment while an earlier one is not yet acknowledged, to spare the network many tiny packets. The peer, meanwhile, delays its ACK (up to 40 ms on Linux), hoping to send it along with an answer. A client that writes its request in two pieces (a header, then a body) sends the header at once; the body waits for the ACK; the server waits for the whole request before it answers, so it has nothing to send the ACK with, until its delayed-ACK timer runs out. Every round trip pays that timer.",
+        "Nagle's algorithm (on by default) holds back a small segment while an earlier one is not yet acknowledged, to spare the network many tiny packets. The peer, meanwhile, delays its ACK (at least 40 ms on Linux, up to 200 ms), hoping to send it along with an answer. A client that writes its request in two pieces (a header, then a body) sends the header at once; the body waits for the ACK; the server waits for the whole request before it answers, so it has nothing to send the ACK with, until its delayed-ACK timer runs out. Every round trip pays that timer.",
       fix:
         "write each request in one write() (build it in one buffer, or use writev), so there is no second small segment to hold back; and in request/response programs set TCP_NODELAY (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one)), as SSH, HTTP clients and RPC libraries do. Keep Nagle for bulk transfers of large writes, where it costs nothing.",
     },

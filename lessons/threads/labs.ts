@@ -86,9 +86,9 @@ export const labs: Lab[] = [
     summary: "a notify that comes before the wait is lost: the sleeper waits until its timeout",
     explanation: {
       cause:
-        "Atomics.notify (a futex wake) wakes only the threads asleep at that moment; it leaves nothing behind. The notify came before the other thread went to sleep, so nobody was woken, and the sleeper then waited for news that had already come and gone.",
+        "Atomics.notify (a wake with FUTEX_WAKE's semantics) wakes only the threads asleep at that moment; it leaves nothing behind. The notify came before the other thread went to sleep, so nobody was woken, and the sleeper then waited for news that had already come and gone.",
       fix:
-        "put the news in memory, and sleep only while it has not come: a counter the notifier increments before notifying, and Atomics.wait(counter, 0), which sleeps only if the counter is still 0 when the kernel looks (returning not-equal otherwise). A semaphore is exactly that counter.",
+        "put the news in memory, and sleep only while it has not come: a counter the notifier increments before notifying, and Atomics.wait(counter, 0), which sleeps only if the counter is still 0 when Atomics.wait looks (returning not-equal otherwise), atomically with respect to Atomics.notify: V8 checks the value under its own lock, the one notify also takes. That is FUTEX_WAIT's semantics, but not the kernel's futex on the counter. A semaphore is exactly that counter.",
     },
     async run(lab) {
       const timeout = 2000;

@@ -23,13 +23,14 @@
 
 import { STOP_SIGNALS, type StopSignal } from "../../transports/errors.ts";
 import { checkOutput, InputFile } from "../../transports/files.ts";
+import { softLimit } from "../../transports/holders.ts";
 import { getppid, gettid, setParentDeathSignal } from "../../transports/libc.ts";
 import { SharedRing } from "../../transports/shared_ring.ts";
 import { formatBytes, formatSeconds } from "../../transports/units.ts";
 import { type CommonOptions, parseCommandLine, usage, UsageError } from "../_cli.ts";
-import { type Lesson, type Role, SAMPLE_INPUT } from "../_lesson.ts";
+import { type Lesson, LessonError, type Role, SAMPLE_INPUT } from "../_lesson.ts";
 import { formatLine, type Kind, stamped, stderrHasColor, writeStderr } from "../_log.ts";
-import { describeError } from "../_side.ts";
+import { describeError, limitHint } from "../_side.ts";
 import type { FromThread, ThreadIds, ThreadLink, ThreadsOptions, ToThread } from "./common.ts";
 
 /** SIGTERM's number, for prctl(PR_SET_PDEATHSIG). */
@@ -97,6 +98,9 @@ export async function runProcess(
   Deno.exit(status);
 }
 
+/** Fewer open files than this, and Deno cannot start the two Workers (seen: 34 and fewer). */
+const MIN_OPEN_FILES = 64;
+
 /** A line of the main thread's, spoken for `role`, stamped for the demo or formatted. */
 function say(common: CommonOptions | undefined, role: Role, kind: Kind, text: string): void {
   if (common?.stamped) return writeStderr(stamped(role, kind, text));
@@ -123,6 +127,16 @@ async function runThreads(
   const ports = options.model === "message" ? new MessageChannel() : null;
 
   // 2. The threads. Each Worker loads thread.ts on a new thread, and says its thread id.
+  //    A Worker is a JavaScript runtime of its own, which opens files to load its modules:
+  //    under a low `ulimit -n` Deno fails to start one (or panics), so say so first.
+  const openFiles = softLimit("Max open files");
+  if (openFiles !== null && openFiles < MIN_OPEN_FILES) {
+    throw new LessonError(
+      "two threads need more open files than the limit allows: each Worker is a JavaScript " +
+        `runtime of its own, which opens files to load its modules; raise the limit to ` +
+        `${MIN_OPEN_FILES} or more (ulimit -n, now ${openFiles})`,
+    );
+  }
   const threads: Started[] = (["server", "client"] as const).map((role) => ({
     role,
     worker: new Worker(threadModule, { type: "module", name: role }),
@@ -161,7 +175,12 @@ async function runThreads(
       // An exception nobody caught in that thread: the thread is gone (Deno has printed the
       // exception). Keep the process alive, and tell the other thread.
       event.preventDefault();
-      const why = `the ${thread.role} thread died of an exception nobody caught (${event.message})`;
+      // Its message, without the stack (Deno's own print has it): what failed, and a limit's hint.
+      const text = event.message.split("\n").filter((line) => !/^\s*at /.test(line))
+        .map((line) => line.trim()).join(" ");
+      const why = `the ${thread.role} thread died of an exception nobody caught (${text})${
+        limitHint(text)
+      }`;
       say(common, thread.role, "error", why);
       finished(thread, 1, why);
       resolveReady();

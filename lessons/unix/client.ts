@@ -229,7 +229,10 @@ async function readPassedFile(
   }
 }
 
-/** Why descriptor `fd` is not a regular file open for reading (in words), or null if it is. */
+/**
+ * Why descriptor `fd` is not a regular file open for reading from its start (in words), or
+ * null if it is.
+ */
 function whyNotAFileToRead(fd: number): string | null {
   const info = Deno.statSync(`/proc/self/fd/${fd}`);
   if (!info.isFile) {
@@ -239,8 +242,18 @@ function whyNotAFileToRead(fd: number): string | null {
     return "not a regular file";
   }
   // The flags it was opened with, in octal (/proc/self/fdinfo): O_ACCMODE is the low two bits.
-  const flags = Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`).match(/^flags:\s*([0-7]+)/m);
-  const mode = flags === null ? -1 : parseInt(flags[1]!, 8) & 0o3;
+  const fdinfo = Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`);
+  const flags = fdinfo.match(/^flags:\s*([0-7]+)/m);
+  const bits = flags === null ? -1 : parseInt(flags[1]!, 8);
+  // O_PATH: a name only, which read() refuses (EBADF), whatever the access mode says.
+  if (bits !== -1 && (bits & libc.O.PATH) !== 0) return "opened with O_PATH, which cannot read";
+  const mode = bits === -1 ? -1 : bits & 0o3;
   if (mode !== libc.O.RDONLY && mode !== libc.O.RDWR) return "a file opened for writing only";
+  // The offset is shared with the server: reading from elsewhere than the start would copy a
+  // part of the file, and say it was all.
+  const pos = Number(fdinfo.match(/^pos:\s*(\d+)/m)?.[1] ?? 0);
+  if (pos !== 0) {
+    return `a file at offset ${pos}, not at its start (the copy would miss ${pos} bytes)`;
+  }
   return null;
 }

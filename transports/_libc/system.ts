@@ -184,8 +184,24 @@ export function setParentDeathSignal(signal: number): void {
  *
  * @example
  * ```ts
- * import { becomeChildSubreaper } from "../libc.ts";
- * becomeChildSubreaper(); // once; it stays so for the life of the process
+ * import assert from "node:assert/strict";
+ * // A process stays a subreaper for life, so this runs in a Deno of its own. There, sh starts
+ * // a sleep and exits at once: the orphaned sleep is handed to the subreaper, not to init.
+ * const libc = new URL("../libc.ts", import.meta.url).href;
+ * const script = `
+ *   import { becomeChildSubreaper, reapChild } from "${libc}";
+ *   becomeChildSubreaper();
+ *   const sh = ["-c", "sleep 60 >/dev/null 2>&1 & echo $!"];
+ *   const { stdout } = await new Deno.Command("sh", { args: sh, stdout: "piped" }).output();
+ *   const orphan = Number(new TextDecoder().decode(stdout));
+ *   const stat = Deno.readTextFileSync("/proc/" + orphan + "/stat");
+ *   const ppid = Number(stat.split(") ")[1]!.split(" ")[1]); // the field after the state
+ *   Deno.kill(orphan, "SIGKILL");
+ *   while (!reapChild(orphan)) await new Promise((done) => setTimeout(done, 10));
+ *   console.log(ppid === Deno.pid ? "adopted" : "not adopted");
+ * `;
+ * const child = new Deno.Command(Deno.execPath(), { args: ["eval", script], stdout: "piped" });
+ * assert.equal(new TextDecoder().decode((await child.output()).stdout).trim(), "adopted");
  * ```
  */
 export function becomeChildSubreaper(): void {
