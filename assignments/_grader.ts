@@ -15,8 +15,23 @@
 
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { sha256File, writeRandomFile } from "../transports/files.ts";
-import { becomeChildSubreaper, reapChild } from "../transports/libc.ts";
+import { sha256File, tempDir, writeRandomFile } from "../transports/files.ts";
+import { fifoLeftovers } from "../transports/fifo.ts";
+import { type LeftoverReport, posixPart } from "../transports/leftovers.ts";
+import {
+  becomeChildSubreaper,
+  IPC,
+  msgctl,
+  reapChild,
+  semctlGetPid,
+  semctlRemove,
+  shmctlRemove,
+  sysvipcTable,
+} from "../transports/libc.ts";
+import { queueLeftovers } from "../transports/mq.ts";
+import { semaphoreLeftovers } from "../transports/semaphore.ts";
+import { segmentLeftovers } from "../transports/shm.ts";
+import { socketLeftovers } from "../transports/socket.ts";
 import { formatBytes } from "../transports/units.ts";
 
 /** The project's root. */
@@ -107,6 +122,12 @@ export class Proc {
   peakRss = 0;
   /** CPU time (user + system) in clock ticks, last seen. */
   cpuTicks = 0;
+  /**
+   * Its pid and those of the descendants seen while it ran (each sample looks at the children
+   * of its threads, `/proc/PID/task/TID/children`, and theirs): the processes of the run, to
+   * tell which System V objects the run made (see {@linkcode strayObjects}).
+   */
+  readonly family: Set<number> = new Set();
   readonly done: Promise<void>;
   #stderr = "";
   /** Whether the start of its stderr was dropped (it printed more than is kept). */
@@ -131,6 +152,7 @@ export class Proc {
     }).spawn();
     this.#child = child;
     this.pid = child.pid;
+    this.family.add(this.pid);
     started.add(this.pid);
     const killOnInterrupt = () => this.#killGroup("SIGKILL");
     cleanups.add(killOnInterrupt);
@@ -182,6 +204,7 @@ export class Proc {
       const hwm = Deno.readTextFileSync(`/proc/${this.pid}/status`).match(/^VmHWM:\s*(\d+)/m);
       if (hwm) this.peakRss = Math.max(this.peakRss, Number(hwm[1]) * 1024);
     } catch { /* gone meanwhile */ }
+    for (const pid of descendantsOf(this.pid)) this.family.add(pid);
   }
 
   /** Its state letter from /proc (`S` sleeping, `R` running, `T` stopped), or null once gone. */
@@ -306,13 +329,18 @@ function processList(): ProcessEntry[] {
  * is below them is not: a multi-threaded process (Deno) shows Z as soon as its main thread has
  * exited, and its children are handed on only when its last thread has.
  */
-function abandoned(list: ProcessEntry[], groups: ReadonlySet<number>): number[] {
+function abandoned(
+  list: ProcessEntry[],
+  groups: ReadonlySet<number>,
+  found?: Set<number>,
+): number[] {
   const childrenOf = Map.groupBy(list, (entry) => entry.ppid);
   const seen = new Set<number>();
   const doomed: number[] = [];
   const visit = (entry: ProcessEntry) => {
     if (seen.has(entry.pid) || entry.pid === Deno.pid) return;
     seen.add(entry.pid);
+    found?.add(entry.pid);
     if (entry.state !== "Z" && entry.state !== "X") doomed.push(entry.pid);
     for (const child of childrenOf.get(entry.pid) ?? []) visit(child);
   };
@@ -324,6 +352,38 @@ function abandoned(list: ProcessEntry[], groups: ReadonlySet<number>): number[] 
 }
 
 /**
+ * The descendants of process `pid` now: the children of each of its threads
+ * (`/proc/PID/task/TID/children`), and theirs. None where the kernel does not list children
+ * (`CONFIG_PROC_CHILDREN`), or once it has gone.
+ */
+function descendantsOf(pid: number): number[] {
+  const found: number[] = [];
+  const queue = [pid];
+  for (let parent = queue.pop(); parent !== undefined; parent = queue.pop()) {
+    let tasks: string[];
+    try {
+      tasks = [...Deno.readDirSync(`/proc/${parent}/task`)].map((entry) => entry.name);
+    } catch {
+      continue; // gone meanwhile
+    }
+    for (const task of tasks) {
+      let children: string;
+      try {
+        children = Deno.readTextFileSync(`/proc/${parent}/task/${task}/children`);
+      } catch {
+        continue; // no such file here, or the thread has gone
+      }
+      for (const child of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
+        if (found.includes(child) || child === pid) continue;
+        found.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return found;
+}
+
+/**
  * Ends what the runs left behind, once their own processes have been ended and collected:
  * every process of `groups` (the runs' process groups) still dying, every orphan that came to
  * the grader, and their children, and theirs, over and over until none is left (a child can
@@ -332,13 +392,18 @@ function abandoned(list: ProcessEntry[], groups: ReadonlySet<number>): number[] 
  * would (init may not either, once the grader has gone).
  *
  * "Orphan" is any child of the grader that it did not start: a caller of {@linkcode grade}
- * must not run children of its own at the same time.
+ * must not run children of its own at the same time. The pid of every process it finds so
+ * (ended already, or ended now) is added to `found`, if given.
  */
-export async function endOrphans(groups: Iterable<number> = [], ms = 3000): Promise<void> {
+export async function endOrphans(
+  groups: Iterable<number> = [],
+  ms = 3000,
+  found?: Set<number>,
+): Promise<void> {
   const groupIds = new Set(groups);
   const deadline = performance.now() + ms;
   for (;;) {
-    const doomed = abandoned(processList(), groupIds);
+    const doomed = abandoned(processList(), groupIds, found);
     if (doomed.length === 0) break;
     for (const pid of doomed) {
       try {
@@ -391,6 +456,135 @@ export function freshPosixName(): string {
   const random = crypto.getRandomValues(new Uint8Array(4));
   const hex = Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("");
   return `/ipc-lesson-grade-${Deno.pid}-${hex}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stray objects: what a run made besides its channel, and did not remove
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Every System V queue, segment and semaphore set there now (every user's, in this IPC
+ * namespace), as `msg ID`, `shm ID`, `sem ID`: what was there before a run is not the run's.
+ */
+export function sysvIds(): Set<string> {
+  const ids = new Set<string>();
+  const tables = [["msg", "msqid"], ["shm", "shmid"], ["sem", "semid"]] as const;
+  for (const [kind, column] of tables) {
+    try {
+      for (const row of sysvipcTable(kind)) ids.add(`${kind} ${row[column]}`);
+    } catch { /* no /proc/sysvipc here: nothing to tell apart */ }
+  }
+  return ids;
+}
+
+/** An object a run left besides its channel: a sentence that names it, and how to remove it. */
+export interface StrayObject {
+  /** `the semaphore /ipc-lesson-grade-4711-3f9a2c01-mine (/dev/shm/sem.ipc-…-mine)`. */
+  description: string;
+  /** Removes it (`shm_unlink`, `sem_unlink`, `msgctl(IPC_RMID)`, …). */
+  remove(): void;
+}
+
+/** A System V key as `ipcs` shows it: `0x6c6c0101`; `IPC_PRIVATE` for 0. */
+function keyWords(key: number): string {
+  return key === 0 ? "IPC_PRIVATE" : `0x${(key >>> 0).toString(16).padStart(8, "0")}`;
+}
+
+/**
+ * What a run left besides the objects its assignment names (call it once those are removed):
+ *
+ * - every FIFO or socket file in TMPDIR, POSIX message queue, shared-memory segment and
+ *   semaphore (`/dev/shm/sem.NAME`) whose name starts with the run's channel `name`, when that
+ *   is a POSIX name (`/ipc-lesson-grade-4711-3f9a2c01-mine`): no other run has that prefix;
+ * - every System V object that was not there before the run (`before`, from
+ *   {@linkcode sysvIds}) and that a process of the run (`pids`, all of them gone by now) made
+ *   or used: a segment it created (`cpid`), a queue it last sent to or received from
+ *   (`lspid`, `lrpid`), a semaphore set one of whose semaphores it last changed (`semctl`
+ *   `GETPID`: `semop`, `SETVAL`, `SETALL`). The kernel records no creator of a queue or a set:
+ *   one the run made and never used cannot be told from another program's, and is not counted
+ *   (tests and graders run in parallel, each with objects of its own). A pid that some process
+ *   holds again now (pid reuse) is not the run's.
+ *
+ * A file the run wrote by an absolute path outside its folder cannot be told from anybody
+ * else's either, and is not looked for.
+ */
+export function strayObjects(
+  name: string,
+  before: ReadonlySet<string>,
+  pids: ReadonlySet<number>,
+): StrayObject[] {
+  const strays: StrayObject[] = [];
+  const part = name.startsWith("/") ? posixPart(name) : null;
+  if (part !== null) {
+    const report: LeftoverReport = { found: [], notes: [], problems: [] };
+    const query = { prefix: part, dir: tempDir() };
+    const finders = [
+      segmentLeftovers,
+      semaphoreLeftovers,
+      queueLeftovers,
+      fifoLeftovers,
+      socketLeftovers,
+    ];
+    for (const finder of finders) finder.find(query, report);
+    for (const object of report.found) {
+      strays.push({
+        description: object.name === null
+          ? `the ${object.noun} ${object.path}`
+          : object.path.startsWith("/dev/shm/")
+          ? `the ${object.noun} ${object.name} (${object.path})`
+          : `the ${object.noun} ${object.name}`,
+        remove: () => object.remove(),
+      });
+    }
+  }
+  const ran = (pid: number | undefined) =>
+    pid !== undefined && pid > 0 && pids.has(pid) && !exists(`/proc/${pid}`);
+  const table = (kind: "msg" | "shm" | "sem") => {
+    try {
+      return sysvipcTable(kind);
+    } catch {
+      return [];
+    }
+  };
+  for (const row of table("msg")) {
+    const msqid = row["msqid"]!;
+    if (before.has(`msg ${msqid}`) || !(ran(row["lspid"]) || ran(row["lrpid"]))) continue;
+    strays.push({
+      description: `the System V message queue with key ${keyWords(row["key"]!)} (msqid ${msqid})`,
+      remove: () => msgctl(msqid, IPC.RMID),
+    });
+  }
+  for (const row of table("shm")) {
+    const shmid = row["shmid"]!;
+    if (before.has(`shm ${shmid}`) || !ran(row["cpid"])) continue;
+    strays.push({
+      description: `the System V shared-memory segment with key ${
+        keyWords(row["key"]!)
+      } (shmid ${shmid})`,
+      remove: () => shmctlRemove(shmid),
+    });
+  }
+  for (const row of table("sem")) {
+    const semid = row["semid"]!;
+    if (before.has(`sem ${semid}`)) continue;
+    const changedBy = (semnum: number) => {
+      try {
+        return semctlGetPid(semid, semnum);
+      } catch {
+        return 0; // gone meanwhile, or another user's
+      }
+    };
+    let used = false;
+    for (let semnum = 0; semnum < (row["nsems"] ?? 0) && !used; semnum++) {
+      used = ran(changedBy(semnum));
+    }
+    if (!used) continue;
+    strays.push({
+      description: `the System V semaphore set with key ${keyWords(row["key"]!)} (semid ${semid})`,
+      remove: () => semctlRemove(semid),
+    });
+  }
+  return strays;
 }
 
 /** Sleeps `ms`. */
@@ -451,7 +645,11 @@ export interface Run {
   peers: Proc[];
   /** Starts the peers after the first, for a plan with `othersLater`. */
   startOtherPeers(): void;
-  /** The kernel objects left after both had gone (before the grader removed them). */
+  /**
+   * The kernel objects left after both had gone (before the grader removed them): the
+   * assignment's own ({@linkcode Assignment.leftovers}), then the student's side's strays
+   * ({@linkcode strayObjects}).
+   */
   leftovers: string[];
   /** Files in the run's folder besides the output, after the run. */
   strayFiles: string[];
@@ -577,6 +775,8 @@ export class Grading {
     const studentArgv = this.studentArgv(shell, plan.timeoutSeconds ?? 10, plan);
     const removeObjects = () => assignment.removeLeftovers(name);
     cleanups.add(removeObjects);
+    // The System V objects there before it started are not its (see strayObjects).
+    const sysvBefore = sysvIds();
 
     let student: Proc;
     let peers: Proc[] = [];
@@ -622,6 +822,8 @@ export class Grading {
       outputExists: false,
       notes: {},
     };
+    /** The processes the end of the run found (see endOrphans). */
+    const swept = new Set<number>();
     try {
       if (plan.during) await plan.during(run);
       peers = run.peers;
@@ -647,11 +849,23 @@ export class Grading {
       await student.end();
       for (const peer of peers) await peer.end();
       // What they started in a session of their own outlives their process groups.
-      await endOrphans([student, ...peers].map((proc) => proc.pid));
+      await endOrphans([student, ...peers].map((proc) => proc.pid), 3000, swept);
     }
     run.leftovers = assignment.leftovers(name);
     cleanups.delete(removeObjects);
     assignment.removeLeftovers(name);
+    // What the student's side made besides the channel: the run's processes are its own and
+    // what the sweep found, but not the peers' (the lesson's, whose objects are not its fault).
+    const peerPids = new Set(run.peers.flatMap((peer) => [...peer.family]));
+    const runPids = new Set(
+      [...student.family, ...swept].filter((pid) => !peerPids.has(pid)),
+    );
+    for (const stray of strayObjects(name, sysvBefore, runPids)) {
+      run.leftovers.push(stray.description);
+      try {
+        stray.remove();
+      } catch { /* gone meanwhile */ }
+    }
     run.outputExists = exists(outputPath);
     if (run.outputExists) {
       try {

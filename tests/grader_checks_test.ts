@@ -243,6 +243,92 @@ Deno.test("the program runs in its run's folder: a stray file by a relative path
   assert.throws(() => Deno.statSync(join(ROOT, name)), Deno.errors.NotFound);
 });
 
+/** The reference solution of `assignment`, importing mod.ts from anywhere. */
+function solution(assignment: Assignment): string {
+  return Deno.readTextFileSync(join(ASSIGNMENTS_DIR, assignment.name, assignment.solution))
+    .replace('"../../../mod.ts"', JSON.stringify(MOD));
+}
+
+/** The lines of `/proc/sysvipc/KIND` after its header. */
+function sysvipcRows(kind: "msg" | "shm" | "sem"): string[][] {
+  return Deno.readTextFileSync(`/proc/sysvipc/${kind}`).trim().split("\n").slice(1)
+    .map((line) => line.trim().split(/\s+/));
+}
+
+Deno.test("nothing-left: a semaphore made beside the ring (its name from the run's) is left, and removed", async () => {
+  // An honest mistake (an outside review): a semaphore of its own, created and forgotten.
+  const used = "  using free = Semaphore.open(names.free, waits);";
+  const source = solution(shm);
+  assert.ok(source.includes(used));
+  const forgetful = source.replace(
+    used,
+    () => `  const mine = Semaphore.create(names.free + "-mine", 0);\n  void mine;\n${used}`,
+  );
+  const mineHere = () =>
+    [...Deno.readDirSync("/dev/shm")].map((entry) => entry.name)
+      .filter((name) => name.startsWith(`sem.ipc-lesson-grade-${Deno.pid}-`));
+  const result = await graded(shm, forgetful, ["nothing-left"]);
+  assert.match(
+    lost(result),
+    /^after a transfer, the semaphore \/(ipc-lesson-grade-\d+-[0-9a-f]{8}-free-mine) \(\/dev\/shm\/sem\.\1\) was left behind$/,
+  );
+  // The grader removed it, as it removes the ring's own.
+  assert.deepEqual(mineHere(), []);
+});
+
+Deno.test("nothing-left: System V objects the program made and used, under keys of their own, are left, and removed", async () => {
+  // An outside review: a queue under another key, never removed. The kernel records who last
+  // sent (a queue), who created (a segment), who last set a semaphore (a set): the run's.
+  const key = "0x6d000000 + Math.floor(Math.random() * 0xffffff)"; // (IPC_EXCL: a fresh one)
+  const leaky =
+    `import { IPC as LEAK_IPC, SemaphoreSet as LeakSet, SysVSegment as LeakSegment, SysvQueue as LeakQueue } from ${
+      JSON.stringify(MOD)
+    };
+const leakedQueue = LeakQueue.create(LEAK_IPC.PRIVATE);
+await leakedQueue.send(new Uint8Array(1));
+const leakedSegment = LeakSegment.create(${key}, 4096);
+const leakedSet = LeakSet.create(${key}, [1]);
+void leakedSegment, leakedSet;
+${solution(sysvMq)}`;
+  const result = await graded(sysvMq, leaky, ["nothing-left"]);
+  const why = lost(result);
+  const queue = why.match(/the System V message queue with key IPC_PRIVATE \(msqid (\d+)\)/);
+  const segment = why.match(
+    /the System V shared-memory segment with key 0x6d\w{6} \(shmid (\d+)\)/,
+  );
+  const set = why.match(/the System V semaphore set with key 0x6d\w{6} \(semid (\d+)\)/);
+  assert.ok(queue && segment && set, why);
+  assert.match(why, /^after a transfer, the System V .* was left behind$/);
+  // The grader removed them.
+  assert.ok(!sysvipcRows("msg").some((row) => row[1] === queue[1]), `msqid ${queue[1]} is left`);
+  assert.ok(
+    !sysvipcRows("shm").some((row) => row[1] === segment[1]),
+    `shmid ${segment[1]} is left`,
+  );
+  assert.ok(!sysvipcRows("sem").some((row) => row[1] === set[1]), `semid ${set[1]} is left`);
+});
+
+Deno.test("nothing-left: a System V queue made by another process meanwhile is not the run's", async () => {
+  // CI runs tests in parallel: a queue, segment or set another process creates (and uses)
+  // during the run is that process's, never the hand-in's.
+  const { IPC, SemaphoreSet, SysVSegment, SysvQueue } = await import(MOD);
+  const key = () => 0x6e000000 + Math.floor(Math.random() * 0xffffff);
+  const others: Disposable[] = [];
+  const timer = setInterval(() => {
+    if (others.length >= 12) return;
+    const queue = SysvQueue.create(IPC.PRIVATE);
+    void queue.send(new Uint8Array(1));
+    others.push(queue, SysVSegment.create(key(), 4096), SemaphoreSet.create(key(), [1]));
+  }, 300);
+  try {
+    const result = await graded(sysvMq, solution(sysvMq), ["nothing-left"]);
+    assert.equal(result.checks[0]!.passed, true, result.checks[0]!.why ?? "");
+  } finally {
+    clearInterval(timer);
+    for (const other of others) other[Symbol.dispose]();
+  }
+});
+
 Deno.test("a program that does nothing is not blamed for what the server left", async () => {
   const result = await graded(fifo, "Deno.exit(0);\n", ["nothing-left"]);
   const why = lost(result);

@@ -35,8 +35,12 @@ export const MUTANTS: Mutant[] = [
     edits: [[
       `    if (n > 0) output.write(memory.subarray(start, start + n));
     free.post();`,
+      // The pause stands for anything slow between the two (a progress line, a flush): the
+      // producer, waiting for a free slot, refills this one meanwhile. Without it the race is
+      // lost only now and then, and a grader must not depend on luck.
       `    const view = memory.subarray(start, start + n);
     free.post();
+    await new Promise((resolve) => setTimeout(resolve, 2));
     if (n > 0) output.write(view);`,
     ]],
   },
