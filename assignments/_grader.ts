@@ -15,7 +15,7 @@
 
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { sha256File, tempDir, writeRandomFile } from "../transports/files.ts";
+import { reason, sha256File, tempDir, writeRandomFile } from "../transports/files.ts";
 import { fifoLeftovers } from "../transports/fifo.ts";
 import { type LeftoverReport, posixPart } from "../transports/leftovers.ts";
 import {
@@ -663,6 +663,33 @@ export interface Run {
   notes: Record<string, unknown>;
 }
 
+/**
+ * TMPDIR (or /tmp), where the grader makes its work folder, or one line that says why it cannot
+ * be used, as the lessons say it: it is no folder, or is not UTF-8 (Deno cannot name a folder
+ * made in it: one would be made, and left behind, on every run). Nothing is made here.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { gradingTempDir } from "./_grader.ts";
+ * assert.equal(gradingTempDir(), Deno.env.get("TMPDIR") || "/tmp");
+ * ```
+ */
+export function gradingTempDir(): string {
+  const dir = tempDir(); // one line if TMPDIR is not UTF-8
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(dir);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound ? "no such folder" : reason(error);
+    throw new Error(`the temporary folder ${JSON.stringify(dir)} (TMPDIR) cannot be used: ${why}`);
+  }
+  if (!info.isDirectory) {
+    throw new Error(`the temporary folder ${JSON.stringify(dir)} (TMPDIR) is not a folder`);
+  }
+  return dir;
+}
+
 /** One grading session: an assignment, a submission, and the runs made so far (cached). */
 export class Grading {
   readonly work: string;
@@ -682,7 +709,18 @@ export class Grading {
   #held: Deno.FsFile;
 
   constructor(readonly assignment: Assignment, readonly submission: string) {
-    this.work = Deno.makeTempDirSync({ prefix: "ipc-lesson-grade-" });
+    // (Found by review: Deno's own words for a TMPDIR that is no folder, and one not UTF-8
+    // left a work folder behind on every run.)
+    const dir = gradingTempDir();
+    try {
+      this.work = Deno.makeTempDirSync({ dir, prefix: "ipc-lesson-grade-" });
+    } catch (error) {
+      throw new Error(
+        `cannot create the grader's work folder in ${JSON.stringify(dir)} (TMPDIR): ${
+          reason(error)
+        }`,
+      );
+    }
     this.#held = Deno.openSync(this.work);
     // (Run last on an interrupt, after the runs' own cleanups have ended their processes.)
     cleanups.add(this.#endOrphans);

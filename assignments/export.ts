@@ -20,6 +20,7 @@
  */
 
 import { basename, dirname, isAbsolute, join, normalize, relative } from "node:path";
+import { reason } from "../transports/files.ts";
 import { ASSIGNMENTS } from "./registry.ts";
 import { ROOT } from "./_grader.ts";
 import { fromCaller } from "./grade.ts";
@@ -329,6 +330,53 @@ export function forTheCopy(markdown: string, from: string, copy: Copy): string {
   return joined.flatMap((block) => block.lines).join("\n");
 }
 
+/**
+ * What a README says of the project that is not true of the copy, and what the copy says instead:
+ * the file, the text, and the copy's text. (Found by review: the copy's README promised a
+ * solution in each assignment's folder.)
+ */
+export const REWORDED: { file: string; text: string; copy: string }[] = [
+  {
+    file: "README.md",
+    text: "(student README and rubric, starter, solution, wrong solutions)",
+    copy: "(student README and rubric, starter)",
+  },
+];
+
+/**
+ * `markdown` (the file `from`) with each passage of {@linkcode REWORDED} that is in it reworded
+ * for the copy; a table's cell keeps its width, so that its column stays aligned.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { reworded } from "./export.ts";
+ * const row = "| a | b (student README and rubric, starter, solution, wrong solutions) |";
+ * const copy = reworded(row, "README.md");
+ * assert.equal(copy, "| a | b (student README and rubric, starter)                            |");
+ * assert.equal(copy.length, row.length);
+ * assert.equal(reworded(row, "lessons/README.md"), row);
+ * ```
+ */
+export function reworded(markdown: string, from: string): string {
+  let text = markdown;
+  for (const passage of REWORDED) {
+    if (passage.file !== from) continue;
+    text = text.split("\n").map((line) => {
+      const at = line.indexOf(passage.text);
+      if (at < 0) return line;
+      let out = line.slice(0, at) + passage.copy + line.slice(at + passage.text.length);
+      const end = out.indexOf(" |", at + passage.copy.length); // where its table cell ends
+      const shorter = passage.text.length - passage.copy.length;
+      if (line.startsWith("|") && end >= 0 && shorter > 0) {
+        out = out.slice(0, end) + " ".repeat(shorter) + out.slice(end);
+      }
+      return out;
+    }).join("\n");
+  }
+  return text;
+}
+
 /** Each path a line of code or comment names: `word/…/name.md` or `name.ts`. */
 function pathsIn(line: string): string[] {
   return line.match(/[\w.-]+(?:\/[\w.-]+)*\.(?:md|ts)\b/g) ?? [];
@@ -385,35 +433,62 @@ export function codeForTheCopy(source: string, from: string, copy: Copy): string
  * ```
  */
 export function exportTo(dest: string, root: string = ROOT): Selection {
-  if (within(root, dest)) {
+  // Each failure in words, as the project says them: not Deno's `Permission denied (os error
+  // 13): mkdir '/course'` (found by review). Where the path cannot even be followed (a file
+  // on the way, a folder it may not enter), the folder cannot be made there either.
+  const cannotCreate = (error: unknown) =>
+    new Error(`cannot create the folder ${dest}: ${reason(error)}`);
+  let inside: boolean;
+  try {
+    inside = within(root, dest);
+  } catch (error) {
+    throw cannotCreate(error);
+  }
+  if (inside) {
     throw new Error(`${dest} is inside the project (${root}): choose a folder outside it`);
   }
+  let info: Deno.FileInfo | undefined;
   try {
-    if (!Deno.statSync(dest).isDirectory) {
-      throw new Error(`${dest} is a file: choose a new or empty folder`);
-    }
-    if ([...Deno.readDirSync(dest)].length > 0) {
-      throw new Error(`${dest} is not empty: choose a new or empty folder`);
-    }
+    info = Deno.statSync(dest);
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    if (!(error instanceof Deno.errors.NotFound)) throw cannotCreate(error);
   }
+  if (info !== undefined && !info.isDirectory) {
+    throw new Error(`${dest} is a file: choose a new or empty folder`);
+  }
+  let entries: number;
+  try {
+    entries = info === undefined ? 0 : [...Deno.readDirSync(dest)].length;
+  } catch (error) {
+    throw new Error(`cannot read the folder ${dest}: ${reason(error)}`);
+  }
+  if (entries > 0) throw new Error(`${dest} is not empty: choose a new or empty folder`);
   const selection = exportedFiles(root);
   const { files } = selection;
   const config = JSON.parse(Deno.readTextFileSync(join(root, "deno.json")));
   config.tasks = exportedTasks(config.tasks ?? {}, new Set(files));
   const copy: Copy = { files: new Set(files), tasks: new Set(Object.keys(config.tasks)) };
+  try {
+    Deno.mkdirSync(dest, { recursive: true });
+  } catch (error) {
+    throw cannotCreate(error);
+  }
   for (const file of files) {
-    Deno.mkdirSync(dirname(join(dest, file)), { recursive: true });
-    if (file === "deno.json") {
-      Deno.writeTextFileSync(join(dest, file), JSON.stringify(config, null, 2) + "\n");
-    } else if (file.endsWith(".md")) {
-      const text = Deno.readTextFileSync(join(root, file));
-      Deno.writeTextFileSync(join(dest, file), forTheCopy(text, file, copy));
-    } else if (file.endsWith(".ts")) {
-      const text = Deno.readTextFileSync(join(root, file));
-      Deno.writeTextFileSync(join(dest, file), codeForTheCopy(text, file, copy));
-    } else Deno.copyFileSync(join(root, file), join(dest, file));
+    const to = join(dest, file);
+    try {
+      Deno.mkdirSync(dirname(to), { recursive: true });
+      if (file === "deno.json") {
+        Deno.writeTextFileSync(to, JSON.stringify(config, null, 2) + "\n");
+      } else if (file.endsWith(".md")) {
+        const text = Deno.readTextFileSync(join(root, file));
+        Deno.writeTextFileSync(to, forTheCopy(reworded(text, file), file, copy));
+      } else if (file.endsWith(".ts")) {
+        const text = Deno.readTextFileSync(join(root, file));
+        Deno.writeTextFileSync(to, codeForTheCopy(text, file, copy));
+      } else Deno.copyFileSync(join(root, file), to);
+    } catch (error) {
+      throw new Error(`cannot copy ${file} to ${to}: ${reason(error)}`);
+    }
   }
   return selection;
 }

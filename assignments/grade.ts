@@ -22,13 +22,14 @@ import {
   formatGrade,
   type Grade,
   grade,
+  gradingTempDir,
   interruptCleanup,
   ROOT,
 } from "./_grader.ts";
 import { ASSIGNMENTS } from "./registry.ts";
 
 const USAGE = `usage: deno task grade <assignment> [--submission PATH] [--json] [--only CHECK,...]
-       deno task grade <assignment> --submissions DIR      (a CSV of names and points)
+       deno task grade <assignment> --submissions DIR [--only CHECK,...]   (a CSV of names and points)
 
 PATH is a file, or a folder holding the starter's file name (a hand-in of several files).
 
@@ -351,7 +352,8 @@ function csvHeader(assignment: Assignment): string {
  * One CSV line (the class's grades are printed a line at a time, as each is graded): the name,
  * the total, each check's points (an empty cell for a check that was not run, as with `--only`;
  * a 0 in every cell for a hand-in that could not be run at all), and `why`: the first check lost
- * and its reason (empty when none was).
+ * and its reason (empty when none was); for a hand-in that could not be run at all, the reason
+ * alone, under no check, since none ran.
  */
 function csvLine(assignment: Assignment, row: CsvRow): string {
   const { name, grade, ungraded } = row;
@@ -362,7 +364,7 @@ function csvLine(assignment: Assignment, row: CsvRow): string {
     ...assignment.checks.map((check) =>
       ungraded ? 0 : grade.checks.find((result) => result.id === check.id)?.earned ?? ""
     ),
-    lost === undefined ? "" : `${lost.id}: ${lost.why}`,
+    lost === undefined ? "" : ungraded ? lost.why ?? "" : `${lost.id}: ${lost.why}`,
   ].map(cell).join(",") + "\n";
 }
 
@@ -480,7 +482,8 @@ async function gradeHandIn(
 ): Promise<CsvRow> {
   const { name } = handIn;
   if (handIn.problem !== undefined) {
-    console.error(`skipping ${shown(name)}: ${handIn.problem}`);
+    // Not "skipping": that is what an entry that gets no row is told.
+    console.error(`${shown(name)} gets a row of zeros: ${handIn.problem}`);
     return { name, grade: ungraded(assignment, handIn, options.only), ungraded: true };
   }
   console.error(`grading ${shown(name)} (${shown(handIn.path)})`);
@@ -494,7 +497,7 @@ async function gradeHandIn(
     const problem = error instanceof Ungradable
       ? error.message
       : `the grader could not grade it: ${oneLine(String((error as Error)?.message ?? error))}`;
-    console.error(`  ${problem}`);
+    console.error(`  a row of zeros: ${problem}`);
     return {
       name,
       grade: ungraded(assignment, { ...handIn, problem }, options.only),
@@ -539,6 +542,10 @@ async function main(args: string[]): Promise<number> {
     if (values.submission !== undefined) {
       throw new Usage("--submission and --submissions cannot be used together");
     }
+    // (Found by review: it was ignored, and a script that asked for JSON got the CSV.)
+    if (values.json) {
+      throw new Usage("--json is for one --submission: --submissions prints a CSV");
+    }
     const { handIns, skipped } = handInsFolder(values.submissions, assignment);
     for (const { name, why } of skipped) console.error(`skipping ${shown(name)}: ${why}`);
     if (handIns.length === 0) {
@@ -546,6 +553,9 @@ async function main(args: string[]): Promise<number> {
         `${values.submissions} holds no submission (NAME.ts, or NAME/${assignment.starter})`,
       );
     }
+    // Once, before any hand-in: a TMPDIR that cannot be used is the grader's failure, not a row
+    // of zeros for every student.
+    gradingTempDir();
     sayStaleCopiesRemoved();
     // The header now, and each row as soon as it is graded: what is graded is never lost.
     print(csvHeader(assignment));
@@ -559,6 +569,7 @@ async function main(args: string[]): Promise<number> {
     ? { name: "", path: join(ASSIGNMENTS_DIR, assignment.name, assignment.starter) }
     : submissionFile(fromCaller(values.submission), assignment);
   const submission = handIn.path;
+  gradingTempDir();
   sayStaleCopiesRemoved();
   if (!values.json) console.error(`grading ${shown(submission)} (${assignment.name})`);
   // In `assignments/<name>/`, a file runs where it is; from anywhere else, it is copied beside

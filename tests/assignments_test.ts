@@ -517,11 +517,9 @@ Deno.test("the grader survives hostile hand-ins, and cleans up after them", asyn
       assert.equal(rows[0], `name,total,${fifo.checks.map((check) => check.id).join(",")},why`);
       assert.equal(rows[1], `"O""Brien, Ann",10,${zeros(10)},`);
       // Each row says why, in words a student can act on (and names the file handed in); one
-      // that could not be graded at all is 0 in every column, its reason under the check asked.
-      assert.match(
-        rows[2]!,
-        /^carol,0,0,0,0,0,0,0,0,0,"?ctrl-c: the folder .*carol holds no client\.ts/,
-      );
+      // that could not be graded at all is 0 in every column, its reason under no check.
+      assert.match(rows[2]!, /^carol,0,0,0,0,0,0,0,0,0,"?the folder .*carol holds no client\.ts/);
+      assert.match(run.stderr, /^carol gets a row of zeros: the folder .*carol holds no client/m);
       assert.match(rows[3]!, new RegExp(`^killpg,0,${zeros(0)},"?ctrl-c: .*killed by SIGKILL`));
       assert.match(rows[4]!, new RegExp(`^orphan,0,${zeros(0)},"?ctrl-c: .*must catch the signal`));
       assert.match(
@@ -680,4 +678,55 @@ Deno.test("an assignment program: --help is its usage; an existing output says w
   assert.equal(wrong.code, 2);
   assert.match(wrong.stderr, /\(usage: --help lists the options\)/);
   Deno.removeSync(dir, { recursive: true });
+});
+
+// Found by review: a bad --key or --clients was a plain Error, exit 1, where the lessons (and a
+// missing option) exit 2; the starters, which students copy, taught the wrong habit.
+Deno.test("a value the starter or solution checks itself: a usage error, one line, exit 2", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "ipc-lesson-usage-" });
+  try {
+    const cases: { name: string; args: string[]; says: RegExp; made: string }[] = [
+      {
+        name: "sysv-mq-client",
+        args: ["--key", "foo", "--output", join(dir, "copy.txt")],
+        says:
+          /^error: --key foo: must be a 32-bit number, .*got "foo" \(usage: --help lists the options\)\n$/,
+        made: join(dir, "copy.txt"),
+      },
+      {
+        name: "tcp-server",
+        args: [
+          "--port-file",
+          join(dir, "port"),
+          "--input",
+          "lessons/sample.txt",
+          "--clients",
+          "two",
+        ],
+        says:
+          /^error: --clients must be a whole number of at least 1: got two \(usage: --help lists the options\)\n$/,
+        made: join(dir, "port"),
+      },
+    ];
+    for (const { name, args, says, made } of cases) {
+      const assignment = ASSIGNMENTS.find((assignment) => assignment.name === name)!;
+      for (const file of [assignment.solution, assignment.starter]) {
+        const program = join("assignments", name, file);
+        const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "--quiet", "-A", program, ...args],
+          cwd: ROOT,
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const said = new TextDecoder().decode(stderr);
+        assert.equal(code, 2, `${program}: ${said}`);
+        assert.match(said, says, program);
+        assert.equal(new TextDecoder().decode(stdout), "", program);
+        assert.ok(!exists(made), `${program} made ${made}`);
+      }
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

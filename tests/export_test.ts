@@ -14,7 +14,13 @@
 
 import assert from "node:assert/strict";
 import { dirname, join, normalize, relative, resolve } from "node:path";
-import { codeForTheCopy, exportTo, untrackedNote } from "../assignments/export.ts";
+import {
+  codeForTheCopy,
+  exportTo,
+  REWORDED,
+  reworded,
+  untrackedNote,
+} from "../assignments/export.ts";
 import { ROOT, testDir } from "./_helpers.ts";
 
 /** The files under `dir`, relative to it, sorted (dot-files too). */
@@ -283,6 +289,28 @@ Deno.test("deno task assignments:export, of this checkout, typed in a subfolder"
       assert.equal(check.code, 0, new TextDecoder().decode(check.stderr));
     });
 
+    // Found by review: the copy's README promised each assignment's solution, and the
+    // sysv-mq-client README compared the student's client with it.
+    await t.step("no README of the copy promises a solution: the copy has none", () => {
+      const wrong: string[] = [];
+      for (const file of filesUnder(course).filter((file) => file.endsWith(".md"))) {
+        const lines = Deno.readTextFileSync(join(course, file)).split("\n");
+        for (const [n, line] of lines.entries()) {
+          // (What the export does, "a copy without the solutions", promises none.)
+          if (/solution/i.test(line) && !/without (the|their) solutions/.test(line)) {
+            wrong.push(`${file}:${n + 1}: ${line.trim()}`);
+          }
+        }
+      }
+      assert.deepEqual(wrong, []);
+      const row = Deno.readTextFileSync(join(course, "README.md")).split("\n")
+        .find((line) => line.startsWith("| [`assignments/`]"));
+      assert.match(
+        row ?? "",
+        /coursework: one folder per assignment \(student README and rubric, starter\)/,
+      );
+    });
+
     await t.step("no comment in the copy's code names a file of the project it lacks", () => {
       const wrong: string[] = [];
       for (const file of filesUnder(course).filter((file) => file.endsWith(".ts"))) {
@@ -330,6 +358,69 @@ Deno.test("deno task assignments:export: where DIR really is decides what is ins
     assert.match(linked.stderr, /is inside the project .*: choose a folder outside it\n$/);
     assert.ok(!exists(join(ROOT, `course-${tag}`)));
   } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("export: each passage reworded for the copy is in its file, and a table stays aligned", () => {
+  // A passage no longer in its file would be reworded nowhere, and the promise would be back.
+  for (const { file, text, copy } of REWORDED) {
+    const source = Deno.readTextFileSync(join(ROOT, file));
+    assert.ok(source.includes(text), `${file} no longer says ${text}`);
+    const copied = reworded(source, file);
+    assert.ok(!copied.includes(text) && copied.includes(copy), file);
+    // Line by line the same length: a table's columns stay where they were.
+    const lengths = (markdown: string) => markdown.split("\n").map((line) => line.length);
+    assert.deepEqual(lengths(copied), lengths(source));
+  }
+});
+
+/**
+ * A wrapper under which a folder of mode 555 cannot be written: for root, setpriv without the
+ * capabilities that let root write anywhere (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH).
+ */
+const WITHOUT_OVERRIDE = Deno.uid() === 0
+  ? ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+  : [];
+
+// Found by review: Deno's own words, "Permission denied (os error 13): mkdir '/course-r1'".
+Deno.test("deno task assignments:export: a folder it cannot create is one line, exit 1", async () => {
+  const dir = testDir("export-cannot");
+  const locked = join(dir, "locked");
+  try {
+    Deno.mkdirSync(locked);
+    Deno.chmodSync(locked, 0o555);
+    const cases: [string, RegExp][] = [
+      [
+        join(locked, "course"),
+        /^error: cannot create the folder .*\/locked\/course: permission denied\n$/,
+      ],
+      [
+        "/proc/ipc-lesson-export",
+        /^error: cannot create the folder \/proc\/ipc-lesson-export: no such file or directory\n$/,
+      ],
+      [
+        join(dir, "file", "course"),
+        /^error: cannot create the folder .*\/file\/course: not a directory\n$/,
+      ],
+    ];
+    Deno.writeTextFileSync(join(dir, "file"), "");
+    for (const [target, says] of cases) {
+      const [program, ...before] = [...WITHOUT_OVERRIDE, Deno.execPath()];
+      const { code, stdout, stderr } = await new Deno.Command(program!, {
+        args: [...before, "run", "-A", "assignments/export.ts", target],
+        cwd: ROOT,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const said = new TextDecoder().decode(stderr);
+      assert.equal(code, 1, said);
+      assert.match(said, says);
+      assert.equal(new TextDecoder().decode(stdout), "");
+      assert.ok(!exists(target), target);
+    }
+  } finally {
+    Deno.chmodSync(locked, 0o755);
     Deno.removeSync(dir, { recursive: true });
   }
 });

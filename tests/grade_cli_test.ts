@@ -31,9 +31,12 @@ function protocolRow(name: string, earned: number, why = ""): string {
   return [name, earned, ...IDS.map((id) => id === "protocol" ? earned : ""), why].join(",");
 }
 
-/** A CSV row of a hand-in that could not be graded at all: 0 in every column, and why. */
+/**
+ * A CSV row of a hand-in that could not be graded at all: 0 in every column, and why, under no
+ * check (none ran).
+ */
 function ungradedRow(name: string, why: string): string {
-  return [name, 0, ...IDS.map(() => 0), `protocol: ${why}`].join(",");
+  return [name, 0, ...IDS.map(() => 0), why].join(",");
 }
 
 /**
@@ -90,6 +93,11 @@ Deno.test("grade: mistakes on the command line are usage errors, exit 2", async 
       ["--submission", ASSIGNMENTS_DIR],
       /^error: the folder .*assignments\/? holds no client\.ts: nothing to grade/,
     ],
+    // Found by review: --json was ignored, and a script that asked for JSON got the CSV.
+    [
+      ["--submissions", ROOT, "--json"],
+      /^error: --json is for one --submission: --submissions prints a CSV$/m,
+    ],
   ];
   for (const [args, says] of mistakes) {
     await t.step(args.join(" ") || "(empty)", async () => {
@@ -137,6 +145,9 @@ console.error("error: cleaned up");
 Deno.exit(1);
 `,
     );
+    // A folder without client.ts: a row of zeros that says so (after mallory, by name).
+    Deno.mkdirSync(join(class_, "xavier"));
+    Deno.writeTextFileSync(join(class_, "xavier", "notes.txt"), "my client is on my laptop\n");
     // A file and a folder the grader may not read; both sort after the others, so the class
     // must go on past mallory to reach them.
     Deno.writeTextFileSync(join(class_, "zed.ts"), SOLUTION);
@@ -170,11 +181,29 @@ Deno.exit(1);
     });
 
     await t.step("what cannot be read is a row of zeros that says so; the class goes on", () => {
+      const xavier = join(class_, "xavier");
+      const nothing = `the folder ${xavier} holds no client.ts: nothing to grade`;
+      assert.equal(rows[1], ungradedRow("xavier", nothing));
       const yolanda = join(class_, "yolanda");
-      assert.equal(rows[1], ungradedRow("yolanda", `cannot read ${yolanda}: permission denied`));
+      assert.equal(rows[2], ungradedRow("yolanda", `cannot read ${yolanda}: permission denied`));
       const zed = join(class_, "zed.ts");
-      assert.equal(rows[2], ungradedRow("zed", `cannot read ${zed}: permission denied`));
-      assert.deepEqual(rows.slice(3), [""], run.stdout);
+      assert.equal(rows[3], ungradedRow("zed", `cannot read ${zed}: permission denied`));
+      assert.deepEqual(rows.slice(4), [""], run.stdout);
+    });
+
+    // Found by review: a folder without client.ts was announced as "skipping", the word for an
+    // entry that gets no row, and its reason was filed under the first check.
+    await t.step("stderr says which hand-ins get a row of zeros, and why", () => {
+      const xavier = join(class_, "xavier");
+      assert.ok(
+        run.stderr.includes(
+          `\nxavier gets a row of zeros: the folder ${xavier} holds no client.ts: nothing to grade\n`,
+        ),
+        run.stderr,
+      );
+      assert.match(run.stderr, /^yolanda gets a row of zeros: cannot read .*: permission denied$/m);
+      assert.match(run.stderr, /^ {2}a row of zeros: cannot read .*zed\.ts: permission denied$/m);
+      assert.doesNotMatch(run.stderr, /^skipping (xavier|yolanda|zed)/m);
     });
 
     await t.step("every entry skipped is named on stderr, with why", () => {
@@ -331,5 +360,88 @@ Deno.test("grade: the copies a killed grader staged are removed; a running one's
         Deno.removeSync(path, { recursive: true });
       } catch { /* removed by the grader */ }
     }
+  }
+});
+
+// Found by review: Deno's own words ("No such file or directory (os error 2): tmpdir"), and a
+// TMPDIR that is not UTF-8 left an ipc-lesson-grade-* folder behind on every run.
+Deno.test("grade: a TMPDIR that cannot be used is one line, exit 1, and nothing made", async (t) => {
+  const dir = Deno.makeTempDirSync({ prefix: "ipc-lesson-grade-cli-" });
+  try {
+    const cases: [string, string, RegExp][] = [
+      [
+        "no such folder",
+        join(dir, "none"),
+        /^error: the temporary folder ".*\/none" \(TMPDIR\) cannot be used: no such folder\n$/,
+      ],
+      [
+        "a file",
+        join(dir, "file"),
+        /^error: the temporary folder ".*\/file" \(TMPDIR\) is not a folder\n$/,
+      ],
+    ];
+    Deno.writeTextFileSync(join(dir, "file"), "");
+    for (const [name, tmpdir, says] of cases) {
+      await t.step(name, async () => {
+        for (
+          const args of [[], ["--submission", join(ASSIGNMENTS_DIR, fifo.name, fifo.solution)]]
+        ) {
+          const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+            args: ["task", "-q", "grade", fifo.name, ...args, "--only", "protocol"],
+            cwd: ROOT,
+            env: { INIT_CWD: ROOT, TMPDIR: tmpdir },
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          const said = new TextDecoder().decode(stderr);
+          assert.equal(code, 1, said);
+          assert.match(said, says);
+          assert.equal(new TextDecoder().decode(stdout), "");
+        }
+      });
+    }
+
+    await t.step("--submissions: once for the class, not a row of zeros per hand-in", async () => {
+      const class_ = join(dir, "class");
+      Deno.mkdirSync(class_);
+      Deno.writeTextFileSync(join(class_, "alice.ts"), SOLUTION);
+      const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+        args: ["task", "-q", "grade", fifo.name, "--submissions", class_, "--only", "protocol"],
+        cwd: ROOT,
+        env: { INIT_CWD: ROOT, TMPDIR: join(dir, "none") },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const said = new TextDecoder().decode(stderr);
+      assert.equal(code, 1, said);
+      assert.match(said, /^error: the temporary folder ".*\/none" \(TMPDIR\) cannot be used/);
+      assert.equal(said.split("\n").length, 2, said);
+      assert.equal(new TextDecoder().decode(stdout), "");
+    });
+
+    await t.step("not UTF-8: one line, and no work folder left in it", async () => {
+      // Deno.Command's env cannot carry a byte that is not UTF-8: sh sets it, and lists the
+      // folder after the run (then removes it: Deno could not name it).
+      const script = 'tmp="$(printf "%s/\\377" "$1")"; mkdir "$tmp" || exit 99; ' +
+        'TMPDIR="$tmp" "$2" task -q grade fifo-client --only protocol; echo "status $?"; ' +
+        'ls -A "$tmp"; rm -rf "$tmp"';
+      const { code, stdout, stderr } = await new Deno.Command("sh", {
+        args: ["-c", script, "sh", dir, Deno.execPath()],
+        cwd: ROOT,
+        env: { INIT_CWD: ROOT },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const said = new TextDecoder().decode(stderr);
+      assert.equal(code, 0, said);
+      // The status, and nothing listed in the folder: no ipc-lesson-grade-* left behind.
+      assert.equal(new TextDecoder().decode(stdout), "status 1\n", said);
+      assert.match(
+        said,
+        /^error: the temporary folder TMPDIR is not valid UTF-8 \(Deno cannot pass on its bytes as they are\): set TMPDIR to another folder, or unset it\n$/,
+      );
+    });
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
   }
 });

@@ -11,11 +11,12 @@
  * @module
  */
 
-import { MTYPE, OutputFile, parseKey, runProgram, SysvQueue } from "../../../mod.ts";
+import { MTYPE, OutputFile, parseKey, runProgram, SysvQueue, UsageProblem } from "../../../mod.ts";
 
 await runProgram(async ({ args, waits }) => {
   const key = parseKey(args.key);
-  if (typeof key === "string") throw new Error(`--key ${args.key}: ${key}`);
+  // A mistake on the command line: UsageProblem, which runProgram turns into exit status 2.
+  if (typeof key === "string") throw new UsageProblem(`--key ${args.key}: ${key}`);
 
   // 1. Create the output first (unnamed until commit()): a bad path fails before we wait.
   using output = new OutputFile(args.output);

@@ -10,12 +10,20 @@
  * @module
  */
 
-import { type Connection, InputFile, listen, PortFile, runProgram } from "../../../mod.ts";
+import {
+  type Connection,
+  InputFile,
+  listen,
+  PortFile,
+  runProgram,
+  UsageProblem,
+} from "../../../mod.ts";
 
 await runProgram(async ({ args, waits, signal }) => {
   const clients = Number(args.clients);
   if (!Number.isInteger(clients) || clients < 1) {
-    throw new Error(`--clients must be a whole number of at least 1: got ${args.clients}`);
+    // A mistake on the command line: UsageProblem, which runProgram turns into exit status 2.
+    throw new UsageProblem(`--clients must be a whole number of at least 1: got ${args.clients}`);
   }
 
   // 1. Open the input first: if it is missing, no client should be kept waiting for us.
