@@ -568,6 +568,28 @@ Deno.test("sysv-shm: the C peer (peer.c) copies with the Deno side, in both role
       }
     });
   }
+  // Found by review: every failure of the C server after semget (here: stopped while it waits
+  // for a client) left its segment and semaphore set for ever, the pitfall the README names first.
+  await t.step("C server stopped while it waits: it removes what it created", async () => {
+    const key = testKey();
+    try {
+      const c = new Deno.Command(peer, {
+        args: ["server", String(key), "4", "16384"],
+        stdin: "piped",
+        stderr: "piped",
+      }).spawn();
+      for (let waited = 0; sysvRows(key).length < 2; waited += 20) {
+        assert.ok(waited < 10_000, "the C server made no segment and set");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      c.kill("SIGTERM");
+      const status = await c.output();
+      assert.equal(status.success, false);
+      assert.deepEqual(sysvRows(key), [], new TextDecoder().decode(status.stderr));
+    } finally {
+      removeKey(key);
+    }
+  });
   Deno.removeSync(dir, { recursive: true });
   assertNothingLeftBehind();
 });
