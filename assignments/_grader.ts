@@ -15,7 +15,13 @@
 
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { reason, sha256File, tempDir, writeRandomFile } from "../transports/files.ts";
+import {
+  reason,
+  sha256File,
+  tempDir,
+  usableTempDir,
+  writeRandomFile,
+} from "../transports/files.ts";
 import { fifoLeftovers } from "../transports/fifo.ts";
 import { type LeftoverReport, posixPart } from "../transports/leftovers.ts";
 import {
@@ -29,6 +35,7 @@ import {
   sysvipcTable,
 } from "../transports/libc.ts";
 import { queueLeftovers } from "../transports/mq.ts";
+import { formatKey } from "../transports/sysv_mq.ts";
 import { semaphoreLeftovers } from "../transports/semaphore.ts";
 import { segmentLeftovers } from "../transports/shm.ts";
 import { socketLeftovers } from "../transports/socket.ts";
@@ -470,9 +477,7 @@ export function sysvIds(): Set<string> {
   const ids = new Set<string>();
   const tables = [["msg", "msqid"], ["shm", "shmid"], ["sem", "semid"]] as const;
   for (const [kind, column] of tables) {
-    try {
-      for (const row of sysvipcTable(kind)) ids.add(`${kind} ${row[column]}`);
-    } catch { /* no /proc/sysvipc here: nothing to tell apart */ }
+    for (const row of sysvRows(kind)) ids.add(`${kind} ${row[column]}`);
   }
   return ids;
 }
@@ -487,7 +492,16 @@ export interface StrayObject {
 
 /** A System V key as `ipcs` shows it: `0x6c6c0101`; `IPC_PRIVATE` for 0. */
 function keyWords(key: number): string {
-  return key === 0 ? "IPC_PRIVATE" : `0x${(key >>> 0).toString(16).padStart(8, "0")}`;
+  return key === 0 ? "IPC_PRIVATE" : formatKey(key);
+}
+
+/** The rows of `/proc/sysvipc/KIND`; none where there is no such table (no System V IPC). */
+function sysvRows(kind: "msg" | "shm" | "sem"): ReturnType<typeof sysvipcTable> {
+  try {
+    return sysvipcTable(kind);
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -539,14 +553,7 @@ export function strayObjects(
   }
   const ran = (pid: number | undefined) =>
     pid !== undefined && pid > 0 && pids.has(pid) && !exists(`/proc/${pid}`);
-  const table = (kind: "msg" | "shm" | "sem") => {
-    try {
-      return sysvipcTable(kind);
-    } catch {
-      return [];
-    }
-  };
-  for (const row of table("msg")) {
+  for (const row of sysvRows("msg")) {
     const msqid = row["msqid"]!;
     if (before.has(`msg ${msqid}`) || !(ran(row["lspid"]) || ran(row["lrpid"]))) continue;
     strays.push({
@@ -554,7 +561,7 @@ export function strayObjects(
       remove: () => msgctl(msqid, IPC.RMID),
     });
   }
-  for (const row of table("shm")) {
+  for (const row of sysvRows("shm")) {
     const shmid = row["shmid"]!;
     if (before.has(`shm ${shmid}`) || !ran(row["cpid"])) continue;
     strays.push({
@@ -564,7 +571,7 @@ export function strayObjects(
       remove: () => shmctlRemove(shmid),
     });
   }
-  for (const row of table("sem")) {
+  for (const row of sysvRows("sem")) {
     const semid = row["semid"]!;
     if (before.has(`sem ${semid}`)) continue;
     const changedBy = (semnum: number) => {
@@ -663,33 +670,6 @@ export interface Run {
   notes: Record<string, unknown>;
 }
 
-/**
- * TMPDIR (or /tmp), where the grader makes its work folder, or one line that says why it cannot
- * be used, as the lessons say it: it is no folder, or is not UTF-8 (Deno cannot name a folder
- * made in it: one would be made, and left behind, on every run). Nothing is made here.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { gradingTempDir } from "./_grader.ts";
- * assert.equal(gradingTempDir(), Deno.env.get("TMPDIR") || "/tmp");
- * ```
- */
-export function gradingTempDir(): string {
-  const dir = tempDir(); // one line if TMPDIR is not UTF-8
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(dir);
-  } catch (error) {
-    const why = error instanceof Deno.errors.NotFound ? "no such folder" : reason(error);
-    throw new Error(`the temporary folder ${JSON.stringify(dir)} (TMPDIR) cannot be used: ${why}`);
-  }
-  if (!info.isDirectory) {
-    throw new Error(`the temporary folder ${JSON.stringify(dir)} (TMPDIR) is not a folder`);
-  }
-  return dir;
-}
-
 /** One grading session: an assignment, a submission, and the runs made so far (cached). */
 export class Grading {
   readonly work: string;
@@ -711,7 +691,7 @@ export class Grading {
   constructor(readonly assignment: Assignment, readonly submission: string) {
     // (Found by review: Deno's own words for a TMPDIR that is no folder, and one not UTF-8
     // left a work folder behind on every run.)
-    const dir = gradingTempDir();
+    const dir = usableTempDir();
     try {
       this.work = Deno.makeTempDirSync({ dir, prefix: "ipc-lesson-grade-" });
     } catch (error) {

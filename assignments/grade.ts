@@ -14,6 +14,7 @@
 import { join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { typedIn, usableTempDir } from "../transports/files.ts";
 import { isRunning } from "../transports/holders.ts";
 import {
   type Assignment,
@@ -22,7 +23,6 @@ import {
   formatGrade,
   type Grade,
   grade,
-  gradingTempDir,
   interruptCleanup,
   ROOT,
 } from "./_grader.ts";
@@ -379,7 +379,7 @@ function print(text: string): void {
  * the project's root, and says in INIT_CWD where the user was.
  */
 export function fromCaller(path: string): string {
-  return resolve(Deno.env.get("INIT_CWD") ?? Deno.cwd(), path);
+  return resolve(typedIn(), path);
 }
 
 /**
@@ -555,7 +555,7 @@ async function main(args: string[]): Promise<number> {
     }
     // Once, before any hand-in: a TMPDIR that cannot be used is the grader's failure, not a row
     // of zeros for every student.
-    gradingTempDir();
+    usableTempDir();
     sayStaleCopiesRemoved();
     // The header now, and each row as soon as it is graded: what is graded is never lost.
     print(csvHeader(assignment));
@@ -569,7 +569,7 @@ async function main(args: string[]): Promise<number> {
     ? { name: "", path: join(ASSIGNMENTS_DIR, assignment.name, assignment.starter) }
     : submissionFile(fromCaller(values.submission), assignment);
   const submission = handIn.path;
-  gradingTempDir();
+  usableTempDir();
   sayStaleCopiesRemoved();
   if (!values.json) console.error(`grading ${shown(submission)} (${assignment.name})`);
   // In `assignments/<name>/`, a file runs where it is; from anywhere else, it is copied beside

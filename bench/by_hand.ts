@@ -16,14 +16,13 @@
  */
 
 import { parseArgs } from "node:util";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { lessonNamed, ROOT } from "./_channels.ts";
 import { Interrupted } from "../transports/errors.ts";
-import { writeRandomFile } from "../transports/files.ts";
+import { typedIn, writeRandomFile } from "../transports/files.ts";
 import { parseSize } from "../transports/units.ts";
 import { abortOnStopSignals } from "../transports/wait.ts";
-import { whereTyped } from "./_where.ts";
 
 const USAGE = `usage: deno task bench:by-hand [--size N] [--runs N] [--dir DIR]
 
@@ -64,7 +63,7 @@ function parseOptions(args: string[]): { size: number; runs: number; dir: string
       `--runs must be a whole number from 1 to 1000: got ${JSON.stringify(values.runs)}`,
     );
   }
-  return { size, runs, dir: whereTyped(values.dir) };
+  return { size, runs, dir: resolve(typedIn(), values.dir) };
 }
 
 /** The baseline's name (its pipe sign is escaped in the Markdown table only). */

@@ -23,18 +23,18 @@
 
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { LESSONS, METHODS } from "../lessons/registry.ts";
 import type { ChannelAdapter, ChannelPlace, PlaceMade } from "../transports/channel.ts";
 import { Interrupted } from "../transports/errors.ts";
 import { findLeftovers, loadFinders } from "../transports/leftovers.ts";
 import { pipeMaxSize } from "../transports/pipe.ts";
+import { typedIn } from "../transports/files.ts";
 import { parseSize } from "../transports/units.ts";
 import { abortOnStopSignals } from "../transports/wait.ts";
 import { lessonNamed, loadChannel, ROOT } from "./_channels.ts";
 import { sourceBlock, StreamChecksum } from "./_checksum.ts";
 import type { PeerReport } from "./_peer.ts";
-import { whereTyped } from "./_where.ts";
 import {
   type BenchReport,
   chartSvg,
@@ -132,7 +132,7 @@ function parseOptions(args: string[]): Settings | null {
     throw new UsageError("--pin must be none or same");
   }
   // An explicit C reference that is not there is a mistake, not a reason to skip C.
-  const c = values.c === "auto" || values.c === "off" ? values.c : whereTyped(values.c);
+  const c = values.c === "auto" || values.c === "off" ? values.c : resolve(typedIn(), values.c);
   if (c !== "auto" && c !== "off" && !isFile(c)) {
     throw new UsageError(
       `--c ${JSON.stringify(c)} is not a file: give refbench.c or a built binary, or off`,
@@ -148,7 +148,7 @@ function parseOptions(args: string[]): Settings | null {
     pin: values.pin,
     c,
     json: values.json === true,
-    out: values.out === undefined ? undefined : whereTyped(values.out),
+    out: values.out === undefined ? undefined : resolve(typedIn(), values.out),
   };
 }
 

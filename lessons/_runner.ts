@@ -8,14 +8,12 @@
  * @module
  */
 
-import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { checkOutput } from "../transports/files.ts";
+import { checkOutput, typedIn, usableTempDir } from "../transports/files.ts";
 import { formatBytes } from "../transports/units.ts";
 import { parseCommandLine, usage, UsageError } from "./_cli.ts";
 import { Demo } from "./_demo.ts";
 import { listLabs, runLab } from "./_labs.ts";
-import { type Lesson, LessonError, SAMPLE_INPUT, tempDir } from "./_lesson.ts";
+import { type Lesson, SAMPLE_INPUT, tempDir } from "./_lesson.ts";
 import { formatLine, type Speaker, stderrHasColor, writeStderr } from "./_log.ts";
 import { describeError, runSide } from "./_side.ts";
 import { LESSONS } from "./registry.ts";
@@ -57,7 +55,7 @@ export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<n
       Deno.exit(0);
     }
     who = common.breakLab !== undefined ? "lab" : common.mode === "demo" ? "runner" : common.mode;
-    checkTempDir();
+    usableTempDir(); // TMPDIR, where runs keep their files: refused at once, in words
     if (common.breakLab !== undefined) {
       const lab = labs.find((candidate) => candidate.name === common.breakLab);
       if (!lab) {
@@ -109,29 +107,7 @@ export async function runLesson<O>(lesson: Lesson<O>, args: string[]): Promise<n
  * sides start in the runner's folder), the working directory stays.
  */
 function startWhereTyped(): void {
-  const typed = Deno.env.get("INIT_CWD");
-  if (!typed || resolve(Deno.cwd()) !== PROJECT_ROOT) return;
   try {
-    Deno.chdir(typed);
+    Deno.chdir(typedIn());
   } catch { /* gone since: stay in the project's folder */ }
-}
-
-/** The project's folder, where `deno task` starts every task. */
-const PROJECT_ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
-
-/** TMPDIR (or /tmp), where runs keep their files: refused at once, in words, if it is no folder. */
-function checkTempDir(): void {
-  const dir = tempDir();
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(dir);
-  } catch (error) {
-    const why = error instanceof Deno.errors.NotFound ? "no such folder" : String(error);
-    throw new LessonError(
-      `the temporary folder ${JSON.stringify(dir)} (TMPDIR) cannot be used: ${why}`,
-    );
-  }
-  if (!info.isDirectory) {
-    throw new LessonError(`the temporary folder ${JSON.stringify(dir)} (TMPDIR) is not a folder`);
-  }
 }

@@ -23,7 +23,6 @@
  */
 
 import { basename, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
   findLeftovers as askFinders,
@@ -38,7 +37,7 @@ import {
   mine,
   namesIn,
 } from "../transports/leftovers.ts";
-import { FileError, tempDir } from "../transports/files.ts";
+import { FileError, tempDir, typedIn } from "../transports/files.ts";
 import { isRunning } from "../transports/holders.ts";
 import { SOCKET_KIND } from "../transports/socket.ts";
 import { LESSONS } from "./registry.ts";
@@ -386,7 +385,7 @@ function cleanNamed(names: string[], dryRun: boolean): number {
 
 /** Removes the objects `name` names, or says why not; returns the exit status. */
 function cleanOne(name: string, dryRun: boolean, said: Set<string>): number {
-  const { found, problems, notes } = findNamed([name], { cwd: startingDirectory() });
+  const { found, problems, notes } = findNamed([name], { cwd: typedIn() });
   for (const note of notes) {
     const gist = note.replace(/\d+/g, "N"); // its counts may change from one name to the next
     if (said.has(gist)) continue;
@@ -412,16 +411,6 @@ function cleanOne(name: string, dryRun: boolean, said: Set<string>): number {
   }
   for (const error of errors) console.error(`error: ${error}`);
   return errors.length === 0 ? 0 : 1;
-}
-
-/**
- * Where a relative NAME starts from. `deno task` runs its command in the project's folder and
- * passes the folder it was started in as INIT_CWD; started any other way, the working directory.
- */
-function startingDirectory(): string {
-  const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
-  const initial = Deno.env.get("INIT_CWD");
-  return initial && resolve(Deno.cwd()) === root ? initial : Deno.cwd();
 }
 
 function main(args: string[]): number {

@@ -35,6 +35,7 @@
 
 import { createHash } from "node:crypto";
 import { basename, dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ChannelError } from "./errors.ts";
 import * as libc from "./libc.ts";
 import { LibcError, strerror } from "./libc.ts";
@@ -72,6 +73,53 @@ export function tempDir(): string {
       { cause: error },
     );
   }
+}
+
+/** The project's folder, where `deno task` runs every task. */
+const PROJECT_ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
+
+/**
+ * The folder the user typed the command in, from which a relative path on its command line
+ * starts. `deno task` runs every task in the project's folder, and says in INIT_CWD where the
+ * user was; started any other way (a side started by the demo, `deno run` by hand), the working
+ * directory.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { typedIn } from "./files.ts";
+ * assert.equal(typeof typedIn(), "string");
+ * ```
+ */
+export function typedIn(): string {
+  const typed = Deno.env.get("INIT_CWD");
+  return typed && resolve(Deno.cwd()) === PROJECT_ROOT ? typed : Deno.cwd();
+}
+
+/**
+ * {@linkcode tempDir}, where runs keep their files, checked before anything is made there: a
+ * TMPDIR that does not exist, is no folder, or is not UTF-8 is one line (a FileError).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tempDir, usableTempDir } from "./files.ts";
+ * assert.equal(usableTempDir(), tempDir());
+ * ```
+ */
+export function usableTempDir(): string {
+  const dir = tempDir();
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(dir);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound ? "no such folder" : reason(error);
+    throw new FileError(`the temporary folder ${quote(dir)} (TMPDIR) cannot be used: ${why}`);
+  }
+  if (!info.isDirectory) {
+    throw new FileError(`the temporary folder ${quote(dir)} (TMPDIR) is not a folder`);
+  }
+  return dir;
 }
 
 /**

@@ -40,6 +40,7 @@ import {
   namesIn,
 } from "./leftovers.ts";
 import { tempDir } from "./files.ts";
+import { formatKey } from "./_sysv_key.ts";
 import * as libc from "./libc.ts";
 import {
   ready,
@@ -102,22 +103,7 @@ export function sysvQueueLimits(): SysvQueueLimits {
   };
 }
 
-/**
- * A key as `ipcs` prints it: `0x4c0b1234` (eight hex digits).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { formatKey } from "./sysv_mq.ts";
- * assert.equal(formatKey(0x1234), "0x00001234");
- * assert.equal(formatKey(-1), "0xffffffff"); // key_t is signed; ipcs shows its bits
- * ```
- */
-export function formatKey(key: number): string {
-  return `0x${(key >>> 0).toString(16).padStart(8, "0")}`;
-}
-
-export { ftokPathProblem } from "./_ftok.ts";
+export { formatKey, ftokPathProblem } from "./_sysv_key.ts";
 
 /**
  * A key typed by a person (`0x4c0b1234`, or decimal `1275793972`) as the signed `key_t` the

@@ -49,6 +49,7 @@ import {
   mine,
 } from "./leftovers.ts";
 import type { NamedChannel, NamedEndOptions } from "./channel.ts";
+import { formatKey } from "./_sysv_key.ts";
 import * as libc from "./libc.ts";
 import {
   readyHeader,
@@ -67,21 +68,7 @@ import { seconds, sleep, SPIN_US, takeTurn, turnIsDue, untilReady } from "./wait
 // Keys
 // ---------------------------------------------------------------------------------------------
 
-export { ftokPathProblem } from "./_ftok.ts";
-
-/**
- * A key as `ipcs` prints it: `0x5ca1ab1e`, eight hex digits.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { formatKey } from "./sysv_shm.ts";
- * assert.equal(formatKey(0x2a), "0x0000002a");
- * ```
- */
-export function formatKey(key: number): string {
-  return `0x${(key >>> 0).toString(16).padStart(8, "0")}`;
-}
+export { formatKey, ftokPathProblem } from "./_sysv_key.ts";
 
 /**
  * A key from a plain word (the benchmark's channel names), as a hash: FNV-1a, 32 bits, never

@@ -250,8 +250,8 @@ export async function readPort(
 // Who listens on a port of this host: what a client checks before it trusts a port file
 // ---------------------------------------------------------------------------------------------
 
-/** An IP address and a port (not a Unix-domain socket's path). */
-type InetAddress = Extract<SocketAddress, { family: "inet" | "inet6" }>;
+/** An IP address (IPv4, or IPv6 such as `::1`) and a port (not a Unix-domain socket's path). */
+export type InetAddress = Extract<SocketAddress, { family: "inet" | "inet6" }>;
 
 /** A listening TCP socket of this network namespace, and the user who made it. */
 export interface ListeningSocket {

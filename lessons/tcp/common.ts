@@ -8,7 +8,7 @@
 
 import { FileError, UnnamedFile } from "../../transports/files.ts";
 import { resolveHost, type SocketAddress } from "../../transports/socket.ts";
-import { NoNamespaces, TwoHosts } from "../../transports/tcp.ts";
+import { type InetAddress, NoNamespaces, TwoHosts } from "../../transports/tcp.ts";
 import { seconds } from "../../transports/wait.ts";
 import { type Stage, type StageRun, tempDir } from "../_lesson.ts";
 
@@ -28,8 +28,8 @@ export interface TcpOptions {
   forever: boolean;
 }
 
-/** An IP address (IPv4, or IPv6 such as `::1`) and a port: what this lesson listens on and connects to. */
-export type InetAddress = Extract<SocketAddress, { family: "inet" | "inet6" }>;
+/** An IP address and a port: what this lesson listens on and connects to. */
+export type { InetAddress };
 
 /** The port of a socket's address (a listener's, a connection's end). */
 export function portOf(address: SocketAddress): number {

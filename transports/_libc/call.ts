@@ -51,11 +51,15 @@ export class SizeArgument {
   }
 }
 
-/** A `struct timespec` holding the absolute time `ms` milliseconds from now on CLOCK_REALTIME. */
-export function deadlineIn(ms: number): BigInt64Array<ArrayBuffer> {
-  const at = Date.now() + Math.max(0, ms);
+/** A `struct timespec` holding the time `at`, in milliseconds (on whichever clock). */
+export function timespecOf(at: number): BigInt64Array<ArrayBuffer> {
   const seconds = Math.floor(at / 1000);
   return new BigInt64Array([BigInt(seconds), BigInt(Math.round((at - seconds * 1000) * 1e6))]);
+}
+
+/** A `struct timespec` holding the absolute time `ms` milliseconds from now on CLOCK_REALTIME. */
+export function deadlineIn(ms: number): BigInt64Array<ArrayBuffer> {
+  return timespecOf(Date.now() + Math.max(0, ms));
 }
 
 /** A `struct timespec` in the past: a timed call given it never waits. */

@@ -23,7 +23,7 @@
  * @module
  */
 
-import { ALREADY_EXPIRED, bytesOf, check, cstring, tryCheck } from "./call.ts";
+import { ALREADY_EXPIRED, bytesOf, check, cstring, timespecOf, tryCheck } from "./call.ts";
 import { O, WOULD_BLOCK } from "./constants.ts";
 import { documented, errnoCell, errorFor, retry } from "./errno.ts";
 import { c } from "./ffi.ts";
@@ -135,11 +135,7 @@ const CLOCK_MONOTONIC = 1;
  * the main thread, it would freeze the event loop for that hour.)
  */
 function monotonicDeadlineIn(ms: number): Uint8Array<ArrayBuffer> {
-  const at = monotonicMs() + Math.max(0, ms);
-  const seconds = Math.floor(at / 1000);
-  return bytesOf(
-    new BigInt64Array([BigInt(seconds), BigInt(Math.round((at - seconds * 1000) * 1e6))]),
-  );
+  return bytesOf(timespecOf(monotonicMs() + Math.max(0, ms)));
 }
 
 /**
